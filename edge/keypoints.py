@@ -1,0 +1,58 @@
+"""The keypoint schema: which body landmarks each view's model finds, in which order.
+
+docs/keypoints.md explains each landmark and the measurement it serves. The order here
+is the order of the keypoint rows in the YOLO-pose labels and in the models' output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# 3D landmarks of the goat. "left" is the animal's own left, the side the side camera sees.
+LANDMARKS = (
+    "withers", "hip", "tail_head", "sternum", "nose", "poll",
+    "point_of_shoulder_left", "point_of_shoulder_right",
+    "shoulder_left", "shoulder_right",
+    "hook_left", "hook_right", "pin_left", "pin_right",
+    "fore_hoof_left", "fore_hoof_right", "hind_hoof_left",
+)
+
+VIEW_KEYPOINTS: dict[str, tuple[str, ...]] = {
+    "side": ("withers", "hip", "point_of_shoulder_left", "pin_left", "sternum",
+             "nose", "tail_head", "fore_hoof_left", "hind_hoof_left"),
+    "top": ("withers", "hip", "tail_head", "nose", "shoulder_left", "shoulder_right",
+            "hook_left", "hook_right", "pin_left", "pin_right"),
+    "front": ("nose", "poll", "shoulder_left", "shoulder_right",
+              "point_of_shoulder_left", "point_of_shoulder_right",
+              "fore_hoof_left", "fore_hoof_right"),
+}
+
+
+def _mirror(name: str) -> str:
+    if name.endswith("_left"):
+        return name[: -len("_left")] + "_right"
+    if name.endswith("_right"):
+        return name[: -len("_right")] + "_left"
+    return name
+
+
+def flip_idx(view: str) -> list[int]:
+    """Index map for a horizontal image flip: a mirrored goat swaps its left and right.
+
+    The side view keeps its order: a mirrored left side is read as a left side facing
+    the other way, and there is no right-side keypoint to swap with.
+    """
+    names = VIEW_KEYPOINTS[view]
+    if view == "side":
+        return list(range(len(names)))
+    return [names.index(_mirror(n)) if _mirror(n) in names else i for i, n in enumerate(names)]
+
+
+@dataclass(frozen=True)
+class Keypoint:
+    x_px: float
+    y_px: float
+    confidence: float = 1.0
+
+
+# One view's keypoints by landmark name; a landmark the view did not find is absent.
+ViewKeypoints = dict[str, Keypoint]

@@ -1,0 +1,291 @@
+"""A parametric 3D goat built from ellipsoids and capsules, with its ground truth.
+
+The goat is built in its own body frame (centimetres; origin on the floor below the
+heart-girth plane, x toward the nose, y to the animal's left, z up), then turned by a
+small yaw and placed in the chute. Ground-truth measurements are computed from the 3D
+model, never from an image.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.sim.shapes import Capsule, Ellipsoid, Shape, rotation_x, rotation_y, rotation_z
+
+COATS = ("white", "black", "brown", "spotted", "boer")
+
+_RGB = {
+    "white": (0.90, 0.88, 0.83),
+    "black": (0.09, 0.08, 0.08),
+    "brown": (0.46, 0.29, 0.16),
+    "boer_red": (0.55, 0.23, 0.11),
+    "horn": (0.55, 0.50, 0.42),
+    "hoof": (0.16, 0.14, 0.13),
+    "eye": (0.03, 0.03, 0.03),
+}
+
+
+@dataclass(frozen=True, eq=False)
+class Part:
+    name: str
+    region: str  # body, head, ear, leg, hoof, horn, tail, eye: decides colour
+    shape: Shape
+
+
+@dataclass(frozen=True)
+class Coat:
+    kind: str
+    body_rgb: tuple[float, float, float]
+    head_rgb: tuple[float, float, float]
+    spot_rgb: tuple[float, float, float]
+    # Spots as (centre in the body frame, radius cm); empty unless the coat is spotted.
+    spots: tuple[tuple[tuple[float, float, float], float], ...] = ()
+
+
+@dataclass(frozen=True)
+class GoatParams:
+    withers_height_cm: float
+    rump_rise: float  # rump height / withers height
+    chest_depth_ratio: float  # chest depth / withers height
+    chest_width_ratio: float  # chest width / chest depth
+    hip_width_ratio: float  # hook distance / chest width
+    body_length_ratio: float  # body length / withers height
+    belly_ratio: float  # barrel width / max(chest width, hip width)
+    head_pitch_deg: float  # 0 = nose level, positive = nose down
+    head_turn_deg: float
+    front_stance_cm: float
+    rear_stance_cm: float
+    yaw_deg: float
+    lateral_offset_cm: float
+    nose_x_cm: float
+    horns: bool
+    droopy_ears: bool
+    beard: bool
+    coat: Coat
+
+
+@dataclass(frozen=True, eq=False)
+class Goat:
+    params: GoatParams
+    parts: tuple[Part, ...]
+    landmarks_cm: dict[str, np.ndarray]  # world frame
+    rotation: np.ndarray  # body -> world
+    origin_cm: np.ndarray  # body origin in the world
+    girth_centre_cm: np.ndarray = field(repr=False)  # body frame, inside the chest
+
+    def to_body(self, points_cm: np.ndarray) -> np.ndarray:
+        return (np.asarray(points_cm, float) - self.origin_cm) @ self.rotation
+
+
+def sample_goat_params(rng: np.random.Generator, chute_width_cm: float = 50.0) -> GoatParams:
+    """A random goat, from kids to adult bucks of meat and dairy breeds."""
+    height = rng.uniform(42.0, 93.0)
+    depth_ratio = rng.uniform(0.42, 0.50)
+    width_ratio = rng.uniform(0.58, 0.80)
+    hip_ratio = rng.uniform(0.85, 1.10)
+    belly = rng.uniform(0.95, 1.18)
+    half_width = 0.5 * height * depth_ratio * width_ratio * max(1.0, 1.2 * hip_ratio) * belly
+    max_offset = max(0.0, min(8.0, chute_width_cm / 2 - half_width - 2.0))
+    kind = COATS[rng.integers(len(COATS))]
+    return GoatParams(
+        withers_height_cm=height,
+        rump_rise=rng.uniform(0.97, 1.04),
+        chest_depth_ratio=depth_ratio,
+        chest_width_ratio=width_ratio,
+        hip_width_ratio=hip_ratio,
+        body_length_ratio=rng.uniform(1.00, 1.18),
+        belly_ratio=belly,
+        head_pitch_deg=rng.uniform(-15.0, 45.0),
+        head_turn_deg=rng.uniform(-12.0, 12.0),
+        front_stance_cm=rng.uniform(-0.05, 0.08) * height,
+        rear_stance_cm=rng.uniform(-0.08, 0.05) * height,
+        yaw_deg=rng.uniform(-8.0, 8.0),
+        lateral_offset_cm=rng.uniform(-max_offset, max_offset),
+        nose_x_cm=rng.uniform(-28.0, -8.0),
+        horns=bool(rng.random() < 0.5),
+        droopy_ears=bool(rng.random() < 0.5),
+        beard=bool(rng.random() < 0.3),
+        coat=_sample_coat(kind, rng),
+    )
+
+
+def _jitter(rgb, rng, amount=0.06):
+    return tuple(float(np.clip(c * rng.uniform(1 - amount, 1 + amount), 0, 1)) for c in rgb)
+
+
+def _sample_coat(kind: str, rng: np.random.Generator) -> Coat:
+    if kind == "boer":
+        return Coat(kind, _jitter(_RGB["white"], rng), _jitter(_RGB["boer_red"], rng), _RGB["white"])
+    if kind == "spotted":
+        base, spot = (("white", "brown"), ("white", "black"), ("brown", "white"))[rng.integers(3)]
+        spots = tuple(
+            (tuple(float(v) for v in rng.uniform([-60, -25, 20], [40, 25, 100])), float(rng.uniform(4, 12)))
+            for _ in range(rng.integers(6, 16))
+        )
+        return Coat(kind, _jitter(_RGB[base], rng), _jitter(_RGB[base], rng), _jitter(_RGB[spot], rng), spots)
+    rgb = _jitter(_RGB[kind], rng)
+    return Coat(kind, rgb, rgb, rgb)
+
+
+def _unit(v) -> np.ndarray:
+    v = np.asarray(v, float)
+    return v / np.linalg.norm(v)
+
+
+def _ellipsoid(centre, radii, axes=np.eye(3)) -> Ellipsoid:
+    return Ellipsoid(np.asarray(centre, float), np.asarray(axes, float), np.asarray(radii, float))
+
+
+def _capsule(a, b, radius) -> Capsule:
+    return Capsule(np.asarray(a, float), np.asarray(b, float), float(radius))
+
+
+def _axes_along(direction) -> np.ndarray:
+    """Orthonormal axes whose local x points along direction and local y stays horizontal."""
+    x = _unit(direction)
+    y = np.cross([0.0, 0.0, 1.0], x)
+    y = _unit(y) if np.linalg.norm(y) > 1e-6 else np.array([0.0, 1.0, 0.0])
+    return np.column_stack([x, y, np.cross(x, y)])
+
+
+def build_goat(p: GoatParams) -> Goat:
+    """Solids and landmarks for a goat, in the world frame."""
+    H = p.withers_height_cm
+    D = H * p.chest_depth_ratio
+    Wc = D * p.chest_width_ratio
+    Wh = Wc * p.hip_width_ratio
+    R = H * p.rump_rise
+    BL = H * p.body_length_ratio
+    parts: list[Part] = []
+    lm: dict[str, np.ndarray] = {}
+
+    # Chest: its cross-section at x = 0 is the heart-girth ellipse (semi-axes Wc/2, D/2).
+    chest = _ellipsoid((0, 0, H - D / 2), (0.30 * BL, Wc / 2, D / 2))
+    parts.append(Part("chest", "body", chest))
+    lm["withers"] = np.array([0.0, 0.0, H])
+    lm["sternum"] = np.array([0.0, 0.0, H - D])
+    lm["shoulder_left"] = np.array([0.0, Wc / 2, H - D / 2])
+    lm["shoulder_right"] = np.array([0.0, -Wc / 2, H - D / 2])
+    for side, sign in (("left", 1), ("right", -1)):
+        lm[f"point_of_shoulder_{side}"] = chest.surface_point((0.80, 0.45 * sign, -0.25))
+
+    # Rump and hip bones: the hook tops sit at rump height, the level of the hip point.
+    pos = lm["point_of_shoulder_left"]
+    pin_z = R - 0.24 * D
+    rise = pin_z - pos[2]
+    x_pin = pos[0] - np.sqrt(max(BL**2 - rise**2, (0.8 * BL) ** 2))
+    x_hook = x_pin + 0.24 * BL
+    rump_c = 0.36 * D
+    rump = _ellipsoid((x_hook - 0.04 * BL, 0, R - rump_c), (0.22 * BL, 0.60 * Wh, rump_c))
+    parts.append(Part("rump", "body", rump))
+    lm["hip"] = np.array([x_hook - 0.04 * BL, 0.0, R])
+    hook_r = 0.09 * Wh
+    for side, sign in (("left", 1), ("right", -1)):
+        y = sign * Wh / 2
+        parts.append(Part(f"hook_{side}", "body",
+                          _ellipsoid((x_hook, y, R - 0.2 * D), (1.6 * hook_r, hook_r, 0.2 * D))))
+        lm[f"hook_{side}"] = np.array([x_hook, y, R])
+        # Pin bones: small bumps on the rump's rear upper corner, seen from the side and above.
+        u = (-0.80, 0.45 * sign, 0.40)
+        base = rump.surface_point(u)
+        bump = _ellipsoid(base, (0.05 * BL, 0.06 * Wh, 0.05 * BL))
+        parts.append(Part(f"pin_{side}", "body", bump))
+        lm[f"pin_{side}"] = base + rump.normal(base[None])[0] * 0.05 * BL * 0.98
+    lm["tail_head"] = rump.surface_point((-0.88, 0.0, 0.47))
+
+    # Barrel: bridges chest and rump, kept inside the chest ellipse at the girth plane.
+    barrel_len = -x_hook / 2 + 0.15 * BL
+    belly_w = max(Wc, Wh) * p.belly_ratio
+    parts.append(Part("barrel", "body", _ellipsoid(
+        (x_hook / 2, 0, H - 0.55 * D), (barrel_len, belly_w / 2, 0.48 * D))))
+
+    _add_legs(parts, lm, p, H, D, Wc, Wh, R, BL, x_hook)
+    _add_neck_and_head(parts, lm, p, H, D, BL)
+    tail_tip = lm["tail_head"] + np.array([-0.04 * BL, 0, 0.10 * H])
+    parts.append(Part("tail", "tail", _capsule(lm["tail_head"], tail_tip, 0.025 * H)))
+
+    # Place the animal: yaw in the chute, lateral offset, nose near the front gate.
+    rot = rotation_z(np.radians(p.yaw_deg))
+    nose_world_x = (rot @ lm["nose"])[0]
+    origin = np.array([p.nose_x_cm - nose_world_x, p.lateral_offset_cm, 0.0])
+    placed = tuple(Part(pt.name, pt.region, _place(pt.shape, rot, origin)) for pt in parts)
+    landmarks = {k: rot @ v + origin for k, v in lm.items()}
+    return Goat(p, placed, landmarks, rot, origin, np.array([0.0, 0.0, H - D / 2]))
+
+
+def _add_legs(parts, lm, p, H, D, Wc, Wh, R, BL, x_hook) -> None:
+    leg_r = 0.055 * H
+    cannon_r = 0.032 * H
+    hoof_r = 0.04 * H
+    x_front = 0.17 * BL + leg_r
+    x_front_hoof = x_front + p.front_stance_cm
+    x_rear = x_hook - 0.12 * BL
+    x_rear_hoof = x_rear - 0.06 * BL + p.rear_stance_cm
+    for side, sign in (("left", 1), ("right", -1)):
+        top = np.array([x_front, sign * 0.27 * Wc, H - 0.55 * D])
+        knee = np.array([x_front + 0.3 * p.front_stance_cm, sign * 0.24 * Wc, 0.48 * (H - D)])
+        hoof_c = np.array([x_front_hoof + 0.02 * H, sign * 0.22 * Wc, hoof_r * 0.75])
+        parts += [Part(f"fore_arm_{side}", "leg", _capsule(top, knee, leg_r)),
+                  Part(f"fore_cannon_{side}", "leg", _capsule(knee, hoof_c + [0, 0, 0.5 * hoof_r], cannon_r))]
+        hoof = _ellipsoid(hoof_c, (1.3 * hoof_r, 0.9 * hoof_r, 0.75 * hoof_r))
+        parts.append(Part(f"fore_hoof_{side}", "hoof", hoof))
+        lm[f"fore_hoof_{side}"] = hoof.surface_point((0.2, 0.55 * sign, -0.6))
+
+        thigh = np.array([x_rear + 0.02 * BL, sign * 0.28 * Wh, R - 0.50 * D])
+        parts.append(Part(f"thigh_{side}", "body", _ellipsoid(thigh, (0.13 * BL, 0.20 * Wh, 0.30 * D))))
+        hock = np.array([x_rear - 0.05 * BL, sign * 0.24 * Wh, 0.42 * (R - D)])
+        hoof_c = np.array([x_rear_hoof, sign * 0.21 * Wh, hoof_r * 0.75])
+        parts += [Part(f"gaskin_{side}", "leg", _capsule(thigh, hock, leg_r * 0.9)),
+                  Part(f"hind_cannon_{side}", "leg", _capsule(hock, hoof_c + [0, 0, 0.5 * hoof_r], cannon_r))]
+        hoof = _ellipsoid(hoof_c, (1.3 * hoof_r, 0.9 * hoof_r, 0.75 * hoof_r))
+        parts.append(Part(f"hind_hoof_{side}", "hoof", hoof))
+        if side == "left":
+            lm["hind_hoof_left"] = hoof.surface_point((0.2, 0.55, -0.6))
+
+
+def _add_neck_and_head(parts, lm, p, H, D, BL) -> None:
+    neck_base = np.array([0.17 * BL, 0.0, H - 0.28 * D])
+    pitch = np.radians(p.head_pitch_deg)
+    neck_dir = _unit([0.55, 0.0, 0.85 - 0.5 * np.sin(pitch)])
+    neck_top = neck_base + neck_dir * 0.38 * H
+    parts.append(Part("neck", "head", _capsule(neck_base, neck_top, 0.21 * D)))
+    parts.append(Part("neck_top", "head", _capsule(neck_base + neck_dir * 0.15 * H, neck_top, 0.15 * D)))
+
+    # Head: a long ellipsoid pitched nose-down and turned a little sideways.
+    turn = rotation_z(np.radians(p.head_turn_deg))
+    axes = turn @ rotation_y(pitch)
+    head_len = 0.17 * H
+    head_c = neck_top + axes @ np.array([0.55 * head_len, 0, -0.05 * H])
+    head = _ellipsoid(head_c, (head_len, 0.075 * H, 0.085 * H), axes)
+    parts.append(Part("head", "head", head))
+    muzzle_c = head_c + axes @ np.array([0.75 * head_len, 0, -0.03 * H])
+    parts.append(Part("muzzle", "head", _ellipsoid(muzzle_c, (0.45 * head_len, 0.055 * H, 0.06 * H), axes)))
+    lm["nose"] = muzzle_c + axes @ np.array([0.45 * head_len, 0, 0])
+    lm["poll"] = head.surface_point((-0.45, 0.0, 0.9))
+
+    for side, sign in (("left", 1), ("right", -1)):
+        eye = head.surface_point((0.35, 0.75 * sign, 0.45))
+        parts.append(Part(f"eye_{side}", "eye", _ellipsoid(eye, (0.012 * H,) * 3)))
+        ear_root = head.surface_point((-0.55, 0.6 * sign, 0.55))
+        if p.droopy_ears:
+            ear_axes = axes @ rotation_x(-sign * np.radians(75)) @ rotation_y(np.radians(80))
+        else:
+            ear_axes = axes @ rotation_x(-sign * np.radians(55)) @ rotation_y(np.radians(-20))
+        ear_c = ear_root + ear_axes @ np.array([0.09 * H, 0, 0])
+        parts.append(Part(f"ear_{side}", "ear", _ellipsoid(ear_c, (0.10 * H, 0.045 * H, 0.012 * H), ear_axes)))
+        if p.horns:
+            root = head.surface_point((-0.4, 0.3 * sign, 0.95))
+            mid = root + axes @ np.array([-0.06 * H, 0.02 * H * sign, 0.09 * H])
+            tip = mid + axes @ np.array([-0.08 * H, 0.03 * H * sign, 0.03 * H])
+            parts += [Part(f"horn_{side}", "horn", _capsule(root, mid, 0.018 * H)),
+                      Part(f"horn_tip_{side}", "horn", _capsule(mid, tip, 0.011 * H))]
+    if p.beard:
+        chin = head_c + axes @ np.array([0.9 * head_len, 0, -0.09 * H])
+        parts.append(Part("beard", "head", _capsule(chin, chin + [0, 0, -0.08 * H], 0.02 * H)))
+
+
+def _place(shape: Shape, rot: np.ndarray, origin: np.ndarray) -> Shape:
+    if isinstance(shape, Ellipsoid):
+        return Ellipsoid(rot @ shape.center + origin, rot @ shape.axes, shape.radii)
+    return Capsule(rot @ shape.a + origin, rot @ shape.b + origin, shape.radius)

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from edge.errors import GoatEdgeError
 from edge.geometry.camera import VIEWS, Camera, look_at
 
 FORMAT_VERSION = 1
 
 
-class CalibrationError(ValueError):
+class CalibrationError(GoatEdgeError, ValueError):
     """calibration.json is missing or invalid; the message names the file and the field."""
 
 

@@ -91,3 +91,14 @@ def look_at(name: str, eye_cm, target_cm, up=(0.0, 0.0, 1.0), *, focal_px: float
     cx, cy = principal_px if principal_px is not None else ((w - 1) / 2, (h - 1) / 2)
     K = np.array([[focal_px, 0, cx], [0, focal_px, cy], [0, 0, 1]], float)
     return Camera(name, K, np.asarray(dist, float), R, -R @ eye, int(w), int(h))
+
+
+def pixel_ray_grid(camera: Camera) -> np.ndarray:
+    """World ray direction through every pixel centre, shape (height, width, 3).
+
+    Undistorting a full image takes about a second, so renderers compute it once per camera.
+    """
+    xs, ys = np.meshgrid(np.arange(camera.width_px, dtype=np.float64),
+                         np.arange(camera.height_px, dtype=np.float64))
+    px = np.column_stack([xs.ravel(), ys.ravel()])
+    return camera.rays(px).reshape(camera.height_px, camera.width_px, 3)

@@ -1,0 +1,31 @@
+"""goat-edge: the command line of the Pi daemon. Each subcommand lives in its stage's package."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge.errors import GoatEdgeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from edge.calibrate import cli as calibrate_cli
+    from edge.measure import cli as measure_cli
+
+    parser = argparse.ArgumentParser(prog="goat-edge", description="Goat measurement chute")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    measure_cli.add_parser(sub)
+    calibrate_cli.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except GoatEdgeError as exc:
+        print(f"goat-edge {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

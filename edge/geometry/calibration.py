@@ -187,32 +187,36 @@ def save_calibration(calibration: Calibration, path: str | Path) -> None:
 
 @dataclass(frozen=True)
 class ChuteLayout:
-    """Where the simulated chute's cameras stand; every number can be overridden."""
+    """Where the simulated chute's cameras stand; every number can be overridden.
+
+    Wide lenses (about 85 degrees across) let one camera see a buck of 110 cm body length
+    from nose to tail at these distances.
+    """
 
     image_size_px: tuple[int, int] = (1280, 960)
     chute_width_cm: float = 50.0
-    side_distance_cm: float = 120.0  # from the centre line
+    goat_centre_x_cm: float = -88.0  # where the side and top cameras aim along the chute
+    side_distance_cm: float = 130.0  # from the centre line
     side_height_cm: float = 62.0
-    side_focal_px: float = 900.0
+    side_focal_px: float = 700.0
     top_height_cm: float = 220.0
-    top_focal_px: float = 1000.0
+    top_focal_px: float = 760.0
     front_distance_cm: float = 95.0  # beyond the front gate
-    front_height_cm: float = 85.0
-    front_focal_px: float = 900.0
-    goat_centre_x_cm: float = -55.0  # where the cameras aim along the chute
+    front_height_cm: float = 100.0
+    front_focal_px: float = 720.0
 
 
 def default_calibration(layout: ChuteLayout = ChuteLayout()) -> Calibration:
-    """A plausible chute: side camera 1.2 m from the centre line, top camera 2.2 m up."""
+    """A plausible chute: side camera 1.3 m from the centre line, top camera 2.2 m up."""
     x0, size = layout.goat_centre_x_cm, layout.image_size_px
-    side = look_at("side", (x0, layout.side_distance_cm, layout.side_height_cm), (x0, 0, 50),
-                   focal_px=layout.side_focal_px, size_px=size,
+    side = look_at("side", (x0, layout.side_distance_cm, layout.side_height_cm),
+                   (x0, 0, layout.side_height_cm - 8), focal_px=layout.side_focal_px, size_px=size,
                    dist=(-0.060, 0.020, 0.0004, -0.0003, 0.0))
     # Image 'up' of the top view points toward the side camera (+y), head to the right.
-    top = look_at("top", (x0, 0, layout.top_height_cm), (x0, 0, 0), up=(0, 1, 0),
+    top = look_at("top", (x0 + 3, 0, layout.top_height_cm), (x0 + 3, 0, 0), up=(0, 1, 0),
                   focal_px=layout.top_focal_px, size_px=size,
                   dist=(-0.050, 0.015, -0.0002, 0.0003, 0.0))
     front = look_at("front", (layout.front_distance_cm, 0, layout.front_height_cm),
-                    (-30, 0, 50), focal_px=layout.front_focal_px, size_px=size,
+                    (-40, 0, 55), focal_px=layout.front_focal_px, size_px=size,
                     dist=(-0.070, 0.025, 0.0003, 0.0002, 0.0))
     return Calibration({"side": side, "top": top, "front": front})

@@ -1,0 +1,191 @@
+"""Keypoints from the three views + calibration -> 3D landmarks -> measurements.
+
+The views are used together:
+- landmarks that two views see (withers, hip, point of shoulder, pin bone, the widest
+  chest points) are triangulated, so the top view's lateral position fixes the side
+  view's scale and vice versa;
+- the sternum, seen only from the side, lies on the midsagittal plane: the vertical
+  plane through the triangulated withers and hip;
+- the hip bones, seen only from above, lie at rump height: the side view's back
+  height fixes the top view's scale.
+A measurement whose landmarks are missing, unsure or impossible is null with a reason;
+the others are still computed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from edge.geometry.calibration import Calibration
+from edge.keypoints import VIEW_KEYPOINTS, ViewKeypoints
+from edge.measure.definitions import LENGTHS, MEASUREMENTS, REQUIRES, length_from_landmarks
+from edge.measure.geometry import (GeometryError, Plane, Ray, intersect_plane, pixel_ray,
+                                   triangulate)
+from edge.measure.weight import GIRTH_SHAPE_FACTOR, WeightFormula, heart_girth_from_chest
+
+TRIANGULATED = ("withers", "hip", "tail_head", "point_of_shoulder_left", "pin_left",
+                "shoulder_left", "shoulder_right")
+MIDLINE_PAIRS = (("withers", "hip"), ("withers", "tail_head"), ("hip", "tail_head"))
+# Plausible bounds for any goat, kid to buck; outside them the geometry is wrong.
+MAX_HEIGHT_CM = 200.0
+MAX_LENGTH_CM = 250.0
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    min_confidence: float = 0.5
+    max_residual_px: float = 12.0  # views that disagree by more saw different things
+    girth_shape_factor: float = GIRTH_SHAPE_FACTOR
+
+
+@dataclass(frozen=True)
+class MeasurementResult:
+    measurements: dict[str, float | None]
+    reasons: dict[str, str]  # why each null measurement is null
+    landmarks_cm: dict[str, np.ndarray]
+    calibration_hash: str
+    weight_formula: WeightFormula = field(default_factory=WeightFormula)
+
+    def to_dict(self) -> dict:
+        return {
+            "measurements": {k: (None if v is None else round(v, 2)) for k, v in self.measurements.items()},
+            "reasons": dict(self.reasons),
+            "landmarks_cm": {k: [round(float(c), 3) for c in v] for k, v in self.landmarks_cm.items()},
+            "calibration_hash": self.calibration_hash,
+            "weight_formula": {"divisor_cm3": round(self.weight_formula.divisor_cm3, 1),
+                               "source": self.weight_formula.source,
+                               "samples": self.weight_formula.samples},
+        }
+
+
+class _Landmarks:
+    """3D landmark estimates, and for each one that failed, the reason."""
+
+    def __init__(self, keypoints: dict[str, ViewKeypoints], calibration: Calibration,
+                 settings: MeasureSettings):
+        self.calibration = calibration
+        self.settings = settings
+        self.points: dict[str, np.ndarray] = {}
+        self.failures: dict[str, str] = {}
+        self._rays: dict[str, list[Ray]] = {}
+        self._notes: dict[str, list[str]] = {}
+        for view, names in VIEW_KEYPOINTS.items():
+            found = keypoints.get(view, {})
+            for name in names:
+                self._observe(view, name, found.get(name))
+
+    def _observe(self, view: str, name: str, kp) -> None:
+        notes = self._notes.setdefault(name, [])
+        rays = self._rays.setdefault(name, [])
+        if kp is None:
+            notes.append(f"{view} view did not find it")
+        elif kp.confidence < self.settings.min_confidence:
+            notes.append(f"{view} view confidence {kp.confidence:.2f} < {self.settings.min_confidence:.2f}")
+        else:
+            rays.append(pixel_ray(self.calibration[view], kp.x_px, kp.y_px))
+
+    def rays(self, name: str, view: str | None = None) -> list[Ray]:
+        return [r for r in self._rays.get(name, []) if view is None or r.view == view]
+
+    def fail(self, name: str, reason: str) -> None:
+        notes = "; ".join(self._notes.get(name, []))
+        self.failures[name] = f"{reason} ({notes})" if notes else reason
+
+    def triangulate(self, name: str) -> None:
+        rays = self.rays(name)
+        if len(rays) < 2:
+            self.fail(name, f"{name.replace('_', ' ')} needs two views")
+            return
+        try:
+            self.points[name] = triangulate(rays, self.calibration.cameras, name,
+                                            self.settings.max_residual_px)
+        except GeometryError as exc:
+            self.failures[name] = str(exc)
+
+    def on_plane(self, name: str, view: str, plane: Plane | None, plane_reason: str) -> None:
+        if name in self.points:
+            return
+        rays = self.rays(name, view)
+        if plane is None:
+            self.fail(name, plane_reason)
+        elif not rays:
+            self.fail(name, f"{name.replace('_', ' ')} not seen by the {view} view")
+        else:
+            try:
+                self.points[name] = intersect_plane(rays[0], plane, self.calibration[view], name)
+                self.failures.pop(name, None)
+            except GeometryError as exc:
+                self.failures[name] = str(exc)
+
+
+def _midsagittal_plane(lm: _Landmarks) -> tuple[Plane | None, str]:
+    for a, b in MIDLINE_PAIRS:
+        if a in lm.points and b in lm.points:
+            try:
+                return Plane.vertical_through(lm.points[a], lm.points[b]), ""
+            except GeometryError as exc:
+                return None, f"no midline of the animal: {exc}"
+    return None, "no midline of the animal: withers, hip and tail head were not triangulated"
+
+
+def estimate_landmarks(keypoints: dict[str, ViewKeypoints], calibration: Calibration,
+                       settings: MeasureSettings = MeasureSettings()) -> _Landmarks:
+    lm = _Landmarks(keypoints, calibration, settings)
+    for name in TRIANGULATED:
+        lm.triangulate(name)
+    midline, why = _midsagittal_plane(lm)
+    for name in ("withers", "hip", "sternum"):
+        lm.on_plane(name, "side", midline, why)
+    rump = Plane.horizontal(lm.points["hip"][2]) if "hip" in lm.points else None
+    for name in ("hook_left", "hook_right"):
+        lm.on_plane(name, "top", rump, "hip bones need the rump height: " + lm.failures.get("hip", ""))
+    return lm
+
+
+def _check_plausible(name: str, value: float, values: dict[str, float | None]) -> str | None:
+    if name in ("withers_height_cm", "rump_height_cm"):
+        if value <= 0:
+            return f"impossible geometry: {value:.1f} cm is below the floor"
+        if value > MAX_HEIGHT_CM:
+            return f"impossible geometry: {value:.0f} cm is taller than any goat"
+    elif name == "chest_depth_cm":
+        if value <= 0:
+            return f"impossible geometry: the sternum is {-value:.1f} cm above the withers"
+        withers = values.get("withers_height_cm")
+        if withers is not None and value >= withers:
+            return "impossible geometry: the sternum is below the floor"
+    elif value <= 0 or value > MAX_LENGTH_CM:
+        return f"impossible geometry: {value:.1f} cm"
+    return None
+
+
+def measure(keypoints: dict[str, ViewKeypoints], calibration: Calibration,
+            weight_formula: WeightFormula = WeightFormula(),
+            settings: MeasureSettings = MeasureSettings()) -> MeasurementResult:
+    lm = estimate_landmarks(keypoints, calibration, settings)
+    values: dict[str, float | None] = {name: None for name in MEASUREMENTS}
+    reasons: dict[str, str] = {}
+    for name in LENGTHS:
+        missing = [n for n in REQUIRES[name] if n not in lm.points]
+        if missing:
+            reasons[name] = f"needs {missing[0]}: {lm.failures.get(missing[0], 'not estimated')}"
+            continue
+        value = length_from_landmarks(name, lm.points)
+        problem = _check_plausible(name, value, values)
+        if problem:
+            reasons[name] = problem
+        else:
+            values[name] = value
+
+    width, depth = values["chest_width_cm"], values["chest_depth_cm"]
+    if width is None or depth is None:
+        reasons["heart_girth_cm"] = "needs chest width and chest depth"
+    else:
+        values["heart_girth_cm"] = heart_girth_from_chest(width, depth, settings.girth_shape_factor)
+    girth, length = values["heart_girth_cm"], values["body_length_cm"]
+    if girth is None or length is None:
+        reasons["weight_kg"] = "needs heart girth and body length"
+    else:
+        values["weight_kg"] = weight_formula.weight_kg(girth, length)
+    return MeasurementResult(values, reasons, dict(lm.points), calibration.hash, weight_formula)

@@ -81,7 +81,7 @@ def look_at(name: str, eye_cm, target_cm, up=(0.0, 0.0, 1.0), *, focal_px: float
     eye = np.asarray(eye_cm, float)
     forward = np.asarray(target_cm, float) - eye
     forward /= np.linalg.norm(forward)
-    right = np.cross(forward, -np.asarray(up, float))
+    right = np.cross(forward, np.asarray(up, float))
     if np.linalg.norm(right) < 1e-9:
         raise ValueError(f"{name} camera: up vector is parallel to the viewing direction")
     right /= np.linalg.norm(right)

@@ -104,7 +104,11 @@ class _Landmarks:
             self.failures[name] = str(exc)
 
     def on_plane(self, name: str, view: str, plane: Plane | None, plane_reason: str) -> None:
-        if name in self.points:
+        """One view's ray meets a plane the landmark lies on, when no two views saw it.
+
+        Views that saw it and disagree are not overruled: the landmark stays unknown.
+        """
+        if name in self.points or len(self.rays(name)) >= 2:
             return
         rays = self.rays(name, view)
         if plane is None:

@@ -7,7 +7,7 @@ import numpy as np
 
 from edge.geometry.calibration import Calibration
 from edge.geometry.camera import Camera
-from edge.keypoints import VIEW_KEYPOINTS
+from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
 from edge.measure.definitions import LENGTHS, length_from_landmarks
 from edge.sim.goat import Goat
 from edge.sim.shapes import Shape
@@ -35,7 +35,7 @@ def heart_girth_cm(goat: Goat, n_angles: int = 720) -> float:
     Walks outward from the chest centre along n_angles directions in the plane and finds
     where the union of solids ends, then sums the polygon's edges.
     """
-    shapes = [p.shape for p in goat.parts]
+    shapes = [p.shape for p in goat.parts if _crosses_girth_plane(goat, p.shape)]
     theta = np.linspace(0, 2 * np.pi, n_angles, endpoint=False)
     dirs_body = np.column_stack([np.zeros_like(theta), np.cos(theta), np.sin(theta)])
     centre_body = goat.girth_centre_cm
@@ -60,6 +60,13 @@ def heart_girth_cm(goat: Goat, n_angles: int = 720) -> float:
     r = (lo + hi) / 2
     pts = np.column_stack([r * np.cos(theta), r * np.sin(theta)])
     return float(np.linalg.norm(np.roll(pts, -1, axis=0) - pts, axis=1).sum())
+
+
+def _crosses_girth_plane(goat: Goat, shape) -> bool:
+    lo, hi = shape.bounds()
+    corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    along_body = goat.to_body(corners)[:, 0]
+    return along_body.min() <= 0 <= along_body.max()
 
 
 def true_measurements(goat: Goat) -> dict[str, float]:
@@ -97,3 +104,10 @@ def keypoint_truth(goat: Goat, camera: Camera, view: str, occluders: tuple[Shape
 
 def all_keypoint_truth(goat: Goat, calibration: Calibration, occluders=()) -> dict[str, ViewTruth]:
     return {v: keypoint_truth(goat, calibration[v], v, occluders) for v in VIEW_KEYPOINTS}
+
+
+def as_view_keypoints(truths: dict[str, ViewTruth]) -> dict[str, ViewKeypoints]:
+    """The labelled keypoints (visible or hidden, but in frame) as the measure step reads them."""
+    return {view: {name: Keypoint(float(x), float(y)) for name, (x, y, v)
+                   in zip(VIEW_KEYPOINTS[view], t.keypoints) if v != NOT_IN_IMAGE}
+            for view, t in truths.items()}

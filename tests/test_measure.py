@@ -1,0 +1,153 @@
+"""From keypoints in three views to centimetres: the geometry floor and its bad input."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from edge.geometry.calibration import default_calibration
+from edge.keypoints import Keypoint
+from edge.measure.definitions import LENGTHS, MEASUREMENTS
+from edge.measure.estimate import measure
+from edge.measure.weight import WSU_DIVISOR_CM, ellipse_perimeter_cm
+from edge.sim.goat import build_goat, sample_goat_params
+from edge.sim.truth import all_keypoint_truth, as_view_keypoints, true_measurements
+
+CALIBRATION = default_calibration()
+
+
+def simulated(seed: int, **overrides):
+    params = sample_goat_params(np.random.default_rng(seed))
+    goat = build_goat(dataclasses.replace(params, **overrides))
+    keypoints = as_view_keypoints(all_keypoint_truth(goat, CALIBRATION))
+    return goat, keypoints
+
+
+def test_true_keypoints_recover_every_measurement_of_200_random_goats_within_half_a_percent():
+    worst = dict.fromkeys(LENGTHS + ("heart_girth_cm",), 0.0)
+    offsets, yaws = [], []
+    for seed in range(200):
+        goat, keypoints = simulated(seed)
+        truth = true_measurements(goat)
+        result = measure(keypoints, CALIBRATION)
+        assert result.reasons == {}, f"seed {seed}: {result.reasons}"
+        for name in worst:
+            error = abs(result.measurements[name] - truth[name]) / truth[name]
+            worst[name] = max(worst[name], error)
+        offsets.append(goat.params.lateral_offset_cm)
+        yaws.append(goat.params.yaw_deg)
+    assert max(worst.values()) < 0.005, worst
+    # The sample really did include goats off the centre line and turned in the chute.
+    assert max(offsets) > 4 and min(offsets) < -4
+    assert max(yaws) > 5 and min(yaws) < -5
+
+
+def test_a_goat_standing_off_the_centre_line_is_measured_as_well_as_one_on_it():
+    for offset_cm in (-8.0, 0.0, 8.0):
+        goat, keypoints = simulated(7, lateral_offset_cm=offset_cm)
+        truth = true_measurements(goat)
+        result = measure(keypoints, CALIBRATION)
+        assert result.measurements["body_length_cm"] == pytest.approx(truth["body_length_cm"], rel=1e-4)
+        assert result.measurements["hip_width_cm"] == pytest.approx(truth["hip_width_cm"], rel=1e-4)
+
+
+def test_weight_uses_the_wsu_formula_from_girth_and_length():
+    assert WSU_DIVISOR_CM == pytest.approx(10838, abs=1)
+    goat, keypoints = simulated(3)
+    m = measure(keypoints, CALIBRATION).measurements
+    assert m["weight_kg"] == pytest.approx(m["heart_girth_cm"] ** 2 * m["body_length_cm"] / WSU_DIVISOR_CM)
+    # A goat this size weighs between a kid and a big buck.
+    assert 5 < m["weight_kg"] < 150
+
+
+def test_heart_girth_is_the_perimeter_of_the_chest_ellipse():
+    assert ellipse_perimeter_cm(40, 40) == pytest.approx(np.pi * 40)
+    # Against a fine polygon of a flat ellipse.
+    t = np.linspace(0, 2 * np.pi, 200001)
+    x, y = 15 * np.cos(t), 24 * np.sin(t)
+    assert ellipse_perimeter_cm(30, 48) == pytest.approx(np.hypot(np.diff(x), np.diff(y)).sum(), rel=1e-6)
+
+
+def test_a_missing_sternum_nulls_chest_depth_and_girth_but_keeps_the_rest():
+    _, keypoints = simulated(11)
+    del keypoints["side"]["sternum"]
+    result = measure(keypoints, CALIBRATION)
+    m = result.measurements
+    assert m["chest_depth_cm"] is None and m["heart_girth_cm"] is None and m["weight_kg"] is None
+    assert "sternum" in result.reasons["chest_depth_cm"]
+    assert "side view did not find it" in result.reasons["chest_depth_cm"]
+    for name in ("body_length_cm", "withers_height_cm", "rump_height_cm", "chest_width_cm", "hip_width_cm"):
+        assert m[name] is not None
+
+
+def test_a_low_confidence_keypoint_is_not_trusted_and_the_reason_says_so():
+    _, keypoints = simulated(12)
+    kp = keypoints["top"]["hook_right"]
+    keypoints["top"]["hook_right"] = Keypoint(kp.x_px, kp.y_px, confidence=0.2)
+    result = measure(keypoints, CALIBRATION)
+    assert result.measurements["hip_width_cm"] is None
+    assert "confidence 0.20 < 0.50" in result.reasons["hip_width_cm"]
+    assert result.measurements["withers_height_cm"] is not None
+
+
+def test_a_pin_bone_seen_by_one_view_only_cannot_give_body_length():
+    _, keypoints = simulated(13)
+    del keypoints["top"]["pin_left"]
+    result = measure(keypoints, CALIBRATION)
+    assert result.measurements["body_length_cm"] is None
+    assert "needs two views" in result.reasons["body_length_cm"]
+
+
+def test_a_sternum_marked_above_the_withers_is_rejected_as_impossible():
+    _, keypoints = simulated(14)
+    withers = keypoints["side"]["withers"]
+    keypoints["side"]["sternum"] = Keypoint(withers.x_px, withers.y_px - 60)
+    result = measure(keypoints, CALIBRATION)
+    assert result.measurements["chest_depth_cm"] is None
+    assert result.reasons["chest_depth_cm"].startswith("impossible geometry")
+
+
+def test_views_that_saw_different_things_are_refused_rather_than_averaged():
+    _, keypoints = simulated(15)
+    w = keypoints["top"]["withers"]
+    keypoints["top"]["withers"] = Keypoint(w.x_px + 150, w.y_px)
+    result = measure(keypoints, CALIBRATION)
+    assert result.measurements["withers_height_cm"] is None
+    assert "view disagrees with the others" in result.reasons["withers_height_cm"]
+    assert result.measurements["rump_height_cm"] is not None
+
+
+def test_withers_seen_by_the_side_view_alone_still_gives_its_height_through_the_midline():
+    goat, keypoints = simulated(15)
+    del keypoints["top"]["withers"]
+    result = measure(keypoints, CALIBRATION)
+    truth = true_measurements(goat)
+    assert result.measurements["withers_height_cm"] == pytest.approx(truth["withers_height_cm"], rel=1e-4)
+
+
+def test_a_point_behind_a_camera_is_rejected_with_a_reason():
+    _, keypoints = simulated(16)
+    side, top = CALIBRATION["side"], CALIBRATION["top"]
+    forward = side.R[2]
+    behind = side.center_cm - 40 * forward
+    ahead = side.center_cm + 40 * forward
+    # Both rays lie on the side camera's optical axis line, which they meet behind that camera.
+    keypoints["side"]["withers"] = Keypoint(*side.project(ahead)[0][0])
+    keypoints["top"]["withers"] = Keypoint(*top.project(behind)[0][0])
+    result = measure(keypoints, CALIBRATION)
+    assert result.measurements["withers_height_cm"] is None
+    assert "behind the side camera" in result.reasons["withers_height_cm"]
+
+
+def test_every_measurement_is_reported_even_when_a_whole_view_is_missing():
+    _, keypoints = simulated(17)
+    del keypoints["front"]
+    result = measure(keypoints, CALIBRATION)
+    assert set(result.measurements) == set(MEASUREMENTS)
+    # Without the front view the point of shoulder and the right chest side have one view only.
+    assert result.measurements["body_length_cm"] is None
+    assert result.measurements["chest_width_cm"] is None
+    assert "front view did not find it" in result.reasons["body_length_cm"]
+    for name in ("withers_height_cm", "rump_height_cm", "chest_depth_cm", "hip_width_cm"):
+        assert result.measurements[name] is not None

@@ -1,0 +1,133 @@
+"""The technician runs `goat-edge measure` on a capture's keypoints and gets centimetres."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge.cli import main
+from edge.geometry.calibration import default_calibration, save_calibration
+from edge.measure.definitions import MEASUREMENTS
+from edge.measure.keypoints_file import keypoints_to_dict
+from edge.sim.goat import build_goat, sample_goat_params
+from edge.sim.truth import all_keypoint_truth, as_view_keypoints, true_measurements
+
+
+@pytest.fixture
+def chute(tmp_path):
+    """A calibration file and one simulated goat's keypoints, as files on disk."""
+    calibration = default_calibration()
+    cal_path = tmp_path / "calibration.json"
+    save_calibration(calibration, cal_path)
+    goat = build_goat(sample_goat_params(np.random.default_rng(21)))
+    keypoints = as_view_keypoints(all_keypoint_truth(goat, calibration))
+    kp_path = tmp_path / "keypoints.json"
+    kp_path.write_text(json.dumps(keypoints_to_dict(keypoints)))
+    return tmp_path, cal_path, kp_path, goat
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_measure_prints_every_measurement_as_json(chute, capsys):
+    _, cal_path, kp_path, goat = chute
+    code, out, _ = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path), "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert set(result["measurements"]) == set(MEASUREMENTS)
+    truth = true_measurements(goat)
+    for name, value in truth.items():
+        assert result["measurements"][name] == pytest.approx(value, rel=0.005)
+    assert result["measurements"]["weight_kg"] > 0
+    assert len(result["calibration_hash"]) == 16
+
+
+def test_measure_prints_a_readable_table_without_json(chute, capsys):
+    _, cal_path, kp_path, _ = chute
+    code, out, _ = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path))
+    assert code == 0
+    assert out.splitlines()[0].startswith("body_length_cm")
+    assert len(out.splitlines()) == len(MEASUREMENTS)
+
+
+def test_a_missing_calibration_file_is_named_in_a_one_line_error(chute, capsys):
+    tmp, _, kp_path, _ = chute
+    missing = tmp / "nowhere.json"
+    code, out, err = run(capsys, "measure", "--calibration", str(missing), "--keypoints", str(kp_path))
+    assert code != 0 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert str(missing) in err and "not found" in err
+
+
+def test_an_invalid_calibration_field_is_named(chute, capsys):
+    tmp, cal_path, kp_path, _ = chute
+    data = json.loads(cal_path.read_text())
+    data["cameras"]["front"]["K"] = [[900, 0, 640], [0, 900, 480]]
+    cal_path.write_text(json.dumps(data))
+    code, _, err = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path))
+    assert code != 0
+    assert "cameras.front.K" in err and "3x3" in err
+
+
+def test_an_unknown_calibration_key_is_rejected_by_name(chute, capsys):
+    _, cal_path, kp_path, _ = chute
+    data = json.loads(cal_path.read_text())
+    data["cameras"]["side"]["focal"] = 900
+    cal_path.write_text(json.dumps(data))
+    code, _, err = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path))
+    assert code != 0 and "cameras.side.focal" in err
+
+
+def test_a_keypoint_the_view_does_not_have_is_named(chute, capsys):
+    tmp, cal_path, kp_path, _ = chute
+    data = json.loads(kp_path.read_text())
+    data["side"]["hook_left"] = [100, 100]
+    kp_path.write_text(json.dumps(data))
+    code, _, err = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path))
+    assert code != 0 and "side.hook_left" in err
+
+
+def test_a_low_confidence_keypoint_in_the_file_gives_a_null_with_its_reason(chute, capsys):
+    _, cal_path, kp_path, _ = chute
+    data = json.loads(kp_path.read_text())
+    data["side"]["sternum"][2] = 0.1
+    kp_path.write_text(json.dumps(data))
+    code, out, _ = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path), "--json")
+    result = json.loads(out)
+    assert code == 0
+    assert result["measurements"]["chest_depth_cm"] is None
+    assert "confidence 0.10" in result["reasons"]["chest_depth_cm"]
+    assert result["measurements"]["body_length_cm"] is not None
+
+
+def test_the_farm_fit_of_the_weight_formula_is_used_from_then_on(chute, capsys):
+    tmp, cal_path, kp_path, _ = chute
+    # Scale weights of goats that weigh 10% more than the WSU formula says.
+    rng = np.random.default_rng(5)
+    rows = ["heart_girth_cm,body_length_cm,weight_kg"]
+    for _ in range(8):
+        girth, length = rng.uniform(60, 110), rng.uniform(50, 100)
+        rows.append(f"{girth:.1f},{length:.1f},{1.1 * girth**2 * length / 10838.1:.3f}")
+    (tmp / "weights.csv").write_text("\n".join(rows) + "\n")
+    code, out, _ = run(capsys, "fit-weight", "--samples", str(tmp / "weights.csv"), "--out", str(tmp / "fit.json"))
+    assert code == 0 and "8 goats" in out
+
+    code, out, _ = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path), "--json")
+    wsu = json.loads(out)["measurements"]["weight_kg"]
+    code, out, _ = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path),
+                       "--weight-formula", str(tmp / "fit.json"), "--json")
+    fitted = json.loads(out)
+    assert fitted["measurements"]["weight_kg"] == pytest.approx(1.1 * wsu, rel=0.01)
+    assert fitted["weight_formula"]["samples"] == 8
+
+
+def test_too_few_scale_weights_are_refused(chute, capsys):
+    tmp, _, _, _ = chute
+    (tmp / "weights.csv").write_text("heart_girth_cm,body_length_cm,weight_kg\n80,70,40\n")
+    code, _, err = run(capsys, "fit-weight", "--samples", str(tmp / "weights.csv"), "--out", str(tmp / "fit.json"))
+    assert code != 0 and "at least 3" in err
+    assert not (tmp / "fit.json").exists()

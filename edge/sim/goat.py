@@ -191,7 +191,10 @@ def build_goat(p: GoatParams) -> Goat:
         base = rump.surface_point(u)
         bump = _ellipsoid(base, (0.05 * BL, 0.06 * Wh, 0.05 * BL))
         parts.append(Part(f"pin_{side}", "body", bump))
-        lm[f"pin_{side}"] = base + rump.normal(base[None])[0] * 0.05 * BL * 0.98
+        # Just inside the bump's surface along the rump normal; the bump is not a sphere, so
+        # its reach along the normal depends on the direction.
+        n = rump.normal(base[None])[0]
+        lm[f"pin_{side}"] = base + n * 0.98 / np.linalg.norm(n / bump.radii)
     lm["tail_head"] = rump.surface_point((-0.88, 0.0, 0.47))
 
     # Barrel: bridges chest and rump, kept inside the chest ellipse at the girth plane.

@@ -1,0 +1,183 @@
+"""Training sets for one view's pose model, in the Ultralytics YOLO-pose layout.
+
+    DIR/images/{train,val}/<view>_<seed>.jpg   the simulator's JPEG, byte for byte
+    DIR/labels/{train,val}/<view>_<seed>.txt   one line per goat, empty for an empty chute
+    DIR/data.yaml                              path, train, val, names, kpt_shape, flip_idx
+    DIR/seeds.txt                              every capture seed used, so that held-out
+                                               seeds can be kept disjoint later
+
+A label line is `0 cx cy w h` then `x y v` per keypoint in the order of
+edge/keypoints.py, all normalised by the image size. The calibration puts pixel centres
+at integer coordinates, so a coordinate x in pixels is written as (x + 0.5) / width: 0 and
+1 are the image's outer edges, as Ultralytics expects. Keypoints out of frame are `0 0 0`.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edge.errors import GoatEdgeError
+from edge.geometry.calibration import default_calibration
+from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEW_KEYPOINTS, flip_idx
+from edge.sim.capture import SimCapture, simulate_capture
+from edge.sim.render import ray_grid
+from edge.sim.truth import NOT_IN_IMAGE
+
+SEED_STRIDE = 1_000_003
+CLASS_GOAT = 0
+
+
+class DatasetExistsError(GoatEdgeError):
+    """The output folder already holds a dataset; mixing two would corrupt both."""
+
+
+def capture_seeds(seed: int, count: int) -> list[int]:
+    """The capture seeds of a dataset: disjoint for different dataset seeds below 1,000,003 images."""
+    return [seed * SEED_STRIDE + i for i in range(count)]
+
+
+def label_lines(capture: SimCapture, view: str) -> list[str]:
+    """One YOLO-pose line per goat that shows in the view."""
+    camera = capture.calibration[view]
+    w, h = camera.width_px, camera.height_px
+    lines = []
+    for entry in capture.labels[view]:
+        if entry.box_px is None:
+            continue
+        x0, y0, x1, y1 = entry.box_px
+        values = [((x0 + x1) / 2 + 0.5) / w, ((y0 + y1) / 2 + 0.5) / h, (x1 - x0) / w, (y1 - y0) / h]
+        for x, y, flag in entry.keypoints.keypoints:
+            if flag == NOT_IN_IMAGE:
+                values += [0.0, 0.0]
+            else:
+                values += [min(max((x + 0.5) / w, 0.0), 1.0), min(max((y + 0.5) / h, 0.0), 1.0)]
+            values.append(int(flag))
+        lines.append(f"{CLASS_GOAT} " + " ".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in values))
+    return lines
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which capture is which: computed up front so workers need nothing but an index."""
+
+    out_dir: Path
+    view: str
+    scale: float
+    seeds: tuple[int, ...]
+    split: tuple[str, ...]  # "train" or "val" per capture
+    goats: tuple[int, ...]  # 0 for an empty chute, else 1
+
+
+def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: float = 0.5,
+                 val_fraction: float = 0.1, empty_fraction: float = 0.05) -> Plan:
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if not 0 <= val_fraction < 1 or not 0 <= empty_fraction < 1:
+        raise ValueError("val_fraction and empty_fraction must lie in [0, 1)")
+    rng = np.random.default_rng([seed, 0x5EED])
+    n_val = int(round(count * val_fraction))
+    if val_fraction > 0 and count >= 2:
+        n_val = max(n_val, 1)  # Ultralytics refuses to train without a validation image
+    split = np.full(count, "train", dtype=object)
+    split[rng.choice(count, n_val, replace=False)] = "val"
+    goats = np.ones(count, int)
+    goats[rng.choice(count, int(round(count * empty_fraction)), replace=False)] = 0
+    return Plan(Path(out_dir), view, scale, tuple(capture_seeds(seed, count)), tuple(split), tuple(goats))
+
+
+def _write_one(plan: Plan, index: int) -> int:
+    seed = plan.seeds[index]
+    capture = simulate_capture(seed, scale=plan.scale, goats=plan.goats[index], views=(plan.view,))
+    stem = f"{plan.view}_{seed}"
+    split = plan.split[index]
+    (plan.out_dir / "images" / split / f"{stem}.jpg").write_bytes(capture.jpegs[plan.view])
+    lines = label_lines(capture, plan.view)
+    (plan.out_dir / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+_WORKER_PLAN: Plan | None = None
+
+
+def _init_worker(plan: Plan) -> None:
+    global _WORKER_PLAN
+    _WORKER_PLAN = plan
+
+
+def _work(index: int) -> int:
+    return _write_one(_WORKER_PLAN, index)
+
+
+def write_data_yaml(out_dir: Path, view: str) -> Path:
+    names = VIEW_KEYPOINTS[view]
+    data = {
+        "path": str(Path(out_dir).resolve()),
+        "train": "images/train",
+        "val": "images/val",
+        "names": {CLASS_GOAT: "goat"},
+        "kpt_shape": [len(names), 3],
+        "flip_idx": flip_idx(view),
+    }
+    header = (f"# Simulated goat chute, {view} view (edge/sim/dataset.py). Keypoints in order:\n"
+              + "".join(f"#   {i}: {n}\n" for i, n in enumerate(names)))
+    path = Path(out_dir) / "data.yaml"
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+    return path
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    out_dir: Path
+    images: int
+    train: int
+    val: int
+    empty: int
+    goat_labels: int
+    seconds: float
+
+    @property
+    def images_per_s(self) -> float:
+        return self.images / self.seconds if self.seconds > 0 else float("inf")
+
+
+def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale: float = 0.5,
+                 workers: int | None = None, val_fraction: float = 0.1,
+                 empty_fraction: float = 0.05) -> DatasetSummary:
+    """Render `count` captures of one view and write them as a YOLO-pose dataset."""
+    out_dir = Path(out_dir)
+    plan = plan_dataset(out_dir, view, count, seed, scale=scale, val_fraction=val_fraction,
+                        empty_fraction=empty_fraction)
+    if (out_dir / "data.yaml").exists() or (out_dir / "images").exists():
+        raise DatasetExistsError(f"{out_dir} already holds a dataset; choose another --out or delete it")
+    for kind in ("images", "labels"):
+        for split in ("train", "val"):
+            (out_dir / kind / split).mkdir(parents=True, exist_ok=True)
+    workers = max(1, min(workers or os.cpu_count() or 1, count))
+
+    started = time.perf_counter()
+    # Worker processes forked from here inherit the camera's ray grid instead of each
+    # spending a second undistorting every pixel.
+    ray_grid(default_calibration().scaled(scale)[view])
+    if workers == 1:
+        goat_labels = [_write_one(plan, i) for i in range(count)]
+    else:
+        with multiprocessing.Pool(workers, initializer=_init_worker, initargs=(plan,)) as pool:
+            goat_labels = list(pool.imap_unordered(_work, range(count), chunksize=4))
+    seconds = time.perf_counter() - started
+
+    write_data_yaml(out_dir, view)
+    with open(out_dir / "seeds.txt", "w") as f:
+        f.write("# capture_seed split goats\n")
+        for s, sp, g in zip(plan.seeds, plan.split, plan.goats):
+            f.write(f"{s} {sp} {g}\n")
+    n_val = sum(s == "val" for s in plan.split)
+    return DatasetSummary(out_dir, count, count - n_val, n_val, plan.goats.count(0), sum(goat_labels), seconds)

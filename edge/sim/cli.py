@@ -1,0 +1,45 @@
+"""`goat-edge simulate`: write one simulated capture to a folder, as a real chute would.
+
+The folder holds side.jpg, top.jpg and front.jpg, the calibration they were taken with,
+the labelled keypoints of the first goat (the format `goat-edge measure --keypoints`
+reads) and the ground truth computed from the 3D model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from edge.geometry.calibration import load_calibration, save_calibration
+from edge.measure.keypoints_file import keypoints_to_dict
+from edge.sim.capture import simulate_capture
+from edge.sim.truth import as_view_keypoints
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("simulate", help="render one simulated capture into a folder")
+    p.add_argument("--seed", type=int, default=0, help="decides the goat, the barn and the light")
+    p.add_argument("--out", type=Path, required=True, help="folder to write the capture into")
+    p.add_argument("--calibration", type=Path, help="cameras to render with (default: the simulated chute)")
+    p.add_argument("--goats", type=int, default=1, choices=(0, 1, 2), help="animals in the chute")
+    p.set_defaults(run=run_simulate)
+
+
+def run_simulate(args) -> int:
+    calibration = load_calibration(args.calibration) if args.calibration else None
+    capture = simulate_capture(args.seed, calibration, goats=args.goats)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for view, jpeg in capture.jpegs.items():
+        (args.out / f"{view}.jpg").write_bytes(jpeg)
+    save_calibration(capture.calibration, args.out / "calibration.json")
+    if capture.goats:
+        first = {view: entries[0].keypoints for view, entries in capture.labels.items()}
+        keypoints = keypoints_to_dict(as_view_keypoints(first))
+        truth = {"seed": args.seed, "measurements": {k: round(v, 3) for k, v in capture.truth[0].items()}}
+    else:
+        keypoints, truth = {}, {"seed": args.seed, "measurements": None}
+    (args.out / "keypoints.json").write_text(json.dumps(keypoints, indent=1) + "\n")
+    (args.out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
+    print(f"wrote {', '.join(f'{v}.jpg' for v in capture.jpegs)}, keypoints.json, truth.json, "
+          f"calibration.json to {args.out}")
+    return 0

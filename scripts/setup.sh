@@ -7,5 +7,11 @@ extras="${1:-test}"
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --upgrade pip >/dev/null
-.venv/bin/python -m pip install --quiet -e ".[${extras}]"
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+# pip's output is only worth reading when it fails.
+if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip install -e ".[${extras}]"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "setup: installing the project failed (log above)" >&2
+    exit 1
+fi

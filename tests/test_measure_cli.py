@@ -131,3 +131,27 @@ def test_too_few_scale_weights_are_refused(chute, capsys):
     code, _, err = run(capsys, "fit-weight", "--samples", str(tmp / "weights.csv"), "--out", str(tmp / "fit.json"))
     assert code != 0 and "at least 3" in err
     assert not (tmp / "fit.json").exists()
+
+
+def test_a_simulated_capture_written_to_disk_measures_to_its_own_truth(tmp_path, capsys):
+    out = tmp_path / "capture"
+    code, _, _ = run(capsys, "simulate", "--seed", "4", "--out", str(out))
+    assert code == 0
+    assert {p.name for p in out.iterdir()} == {"side.jpg", "top.jpg", "front.jpg", "keypoints.json",
+                                               "truth.json", "calibration.json"}
+    code, printed, _ = run(capsys, "measure", *(f"--{v}={out / f'{v}.jpg'}" for v in ("side", "top", "front")),
+                           "--calibration", str(out / "calibration.json"),
+                           "--keypoints", str(out / "keypoints.json"), "--json")
+    assert code == 0
+    result = json.loads(printed)
+    truth = json.loads((out / "truth.json").read_text())["measurements"]
+    for name, value in truth.items():
+        assert result["measurements"][name] == pytest.approx(value, rel=0.005)
+    assert result["images"]["top"].endswith("top.jpg")
+
+
+def test_measure_refuses_an_image_that_does_not_exist(chute, capsys):
+    tmp, cal_path, kp_path, _ = chute
+    code, _, err = run(capsys, "measure", "--side", str(tmp / "side.jpg"), "--calibration", str(cal_path),
+                       "--keypoints", str(kp_path))
+    assert code != 0 and "side.jpg" in err and "not found" in err

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.sim.shapes import Capsule, Ellipsoid, Shape, rotation_x, rotation_y, rotation_z
+from edge.sim.shapes import (Capsule, Ellipsoid, Shape, first_hit, rotation_x, rotation_y,
+                             rotation_z)
 
 COATS = ("white", "black", "brown", "spotted", "boer")
 
@@ -208,6 +209,13 @@ def build_goat(p: GoatParams) -> Goat:
     tail_tip = lm["tail_head"] + np.array([-0.04 * BL, 0, 0.10 * H])
     parts.append(Part("tail", "tail", _capsule(lm["tail_head"], tail_tip, 0.025 * H)))
 
+    # Landmarks that other parts cover move out to the skin, so the cameras can see them:
+    # the shoulder joint lies under the top of the fore-arm, the tail head under the tail.
+    for side, sign in (("left", 1), ("right", -1)):
+        name = f"point_of_shoulder_{side}"
+        lm[name] = _onto_skin(parts, lm[name], (0.4, 0.9 * sign, -0.1))
+    lm["tail_head"] = _onto_skin(parts, lm["tail_head"], (-0.3, 0.0, 1.0))
+
     # Place the animal: yaw in the chute, lateral offset, nose near the front gate.
     rot = rotation_z(np.radians(p.yaw_deg))
     nose_world_x = (rot @ lm["nose"])[0]
@@ -215,6 +223,13 @@ def build_goat(p: GoatParams) -> Goat:
     placed = tuple(Part(pt.name, pt.region, _place(pt.shape, rot, origin)) for pt in parts)
     landmarks = {k: rot @ v + origin for k, v in lm.items()}
     return Goat(p, placed, landmarks, rot, origin, np.array([0.0, 0.0, H - D / 2]))
+
+
+def _onto_skin(parts: list[Part], point: np.ndarray, outward) -> np.ndarray:
+    """Where a line coming from outside along -outward first meets the body on its way to point."""
+    u = _unit(outward)
+    t, _ = first_hit([p.shape for p in parts], point + 300.0 * u, -u[None])
+    return point + (300.0 - t[0]) * u
 
 
 def _add_legs(parts, lm, p, H, D, Wc, Wh, R, BL, x_hook) -> None:

@@ -156,6 +156,18 @@ class Box:
 Shape = Ellipsoid | Capsule | Box
 
 
+def first_hit(shapes: list[Shape] | tuple[Shape, ...], origins: np.ndarray, dirs: np.ndarray):
+    """Distance to the nearest shape along each ray, and that shape's index (-1 for none)."""
+    t_best = np.full(len(dirs), np.inf)
+    index = np.full(len(dirs), -1)
+    for i, shape in enumerate(shapes):
+        t = shape.intersect(origins, dirs)
+        closer = t < t_best
+        t_best[closer] = t[closer]
+        index[closer] = i
+    return t_best, index
+
+
 def rotation_z(angle_rad: float) -> np.ndarray:
     c, s = np.cos(angle_rad), np.sin(angle_rad)
     return np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])

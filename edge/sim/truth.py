@@ -10,23 +10,11 @@ from edge.geometry.camera import Camera
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
 from edge.measure.definitions import LENGTHS, length_from_landmarks
 from edge.sim.goat import Goat
-from edge.sim.shapes import Shape
+from edge.sim.shapes import Shape, first_hit
 
 # YOLO-pose visibility flags.
 NOT_IN_IMAGE, OCCLUDED, VISIBLE = 0, 1, 2
 _OCCLUSION_TOLERANCE_CM = 0.3
-
-
-def first_hit(shapes: list[Shape] | tuple[Shape, ...], origins: np.ndarray, dirs: np.ndarray):
-    """Distance to the nearest shape along each ray, and that shape's index (-1 for none)."""
-    t_best = np.full(len(dirs), np.inf)
-    index = np.full(len(dirs), -1)
-    for i, shape in enumerate(shapes):
-        t = shape.intersect(origins, dirs)
-        closer = t < t_best
-        t_best[closer] = t[closer]
-        index[closer] = i
-    return t_best, index
 
 
 def heart_girth_cm(goat: Goat, n_angles: int = 720) -> float:

@@ -81,7 +81,7 @@ class Goat:
 
 def sample_goat_params(rng: np.random.Generator, chute_width_cm: float = 50.0) -> GoatParams:
     """A random goat, from kids to adult bucks of meat and dairy breeds."""
-    height = rng.uniform(42.0, 93.0)
+    height = rng.uniform(40.0, 95.0)
     depth_ratio = rng.uniform(0.42, 0.50)
     width_ratio = rng.uniform(0.58, 0.80)
     hip_ratio = rng.uniform(0.85, 1.10)

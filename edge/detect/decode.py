@@ -1,0 +1,63 @@
+"""Decoding the YOLO pose head exported by Ultralytics, and non-maximum suppression.
+
+The exported model's single output `out0` has shape (4 + 1 + 3K, anchors): for each anchor
+the box centre x, y, width and height in input pixels, the goat score (already a
+probability), then K keypoints as x, y (input pixels) and a visibility probability.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PoseDetection:
+    """One animal: box (x0, y0, x1, y1), score, and keypoints (K, 3) as x, y, confidence."""
+
+    box_px: np.ndarray
+    score: float
+    keypoints: np.ndarray
+
+
+def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of one xyxy box with each of others (N, 4)."""
+    x0 = np.maximum(box[0], others[:, 0])
+    y0 = np.maximum(box[1], others[:, 1])
+    x1 = np.minimum(box[2], others[:, 2])
+    y1 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Indices of the boxes kept, best first: each drops the later ones it overlaps too much."""
+    order = np.argsort(-scores, kind="stable")
+    keep = []
+    while len(order):
+        best, order = order[0], order[1:]
+        keep.append(best)
+        if len(order):
+            order = order[box_iou(boxes[best], boxes[order]) <= iou_threshold]
+    return np.array(keep, dtype=int)
+
+
+def decode_pose(out0: np.ndarray, num_keypoints: int, *, conf_threshold: float = 0.25,
+                iou_threshold: float = 0.7, max_detections: int = 10) -> list[PoseDetection]:
+    """Detections in input-tensor pixels, best first."""
+    rows = 5 + 3 * num_keypoints
+    if out0.ndim != 2 or out0.shape[0] != rows:
+        raise ValueError(f"pose output has shape {out0.shape}; expected ({rows}, anchors) "
+                         f"for {num_keypoints} keypoints")
+    scores = out0[4]
+    candidates = np.nonzero(scores > conf_threshold)[0]
+    if len(candidates) == 0:
+        return []
+    cx, cy, w, h = out0[:4, candidates]
+    boxes = np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    keep = nms(boxes, scores[candidates], iou_threshold)[:max_detections]
+    keypoints = out0[5:, candidates].T.reshape(len(candidates), num_keypoints, 3)
+    return [PoseDetection(boxes[i], float(scores[candidates[i]]), keypoints[i].astype(np.float64))
+            for i in keep]

@@ -27,6 +27,10 @@ def main(argv: list[str] | None = None) -> int:
     except GoatEdgeError as exc:
         print(f"goat-edge {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the command could not use, named by the OS
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"goat-edge {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

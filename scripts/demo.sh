@@ -14,7 +14,7 @@ out="goat-data/demo/seed-${seed}"
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
 measured = json.loads((out / "result.json").read_text())["measurements"]
-truth = json.loads((out / "truth.json").read_text())["measurements"]
+truth = json.loads((out / "truth.json").read_text())["goats"][0]["measurements"]
 print(f"{'measurement':<20}{'measured':>10}{'true (3D model)':>17}")
 for name, value in measured.items():
     true = truth.get(name)

@@ -10,7 +10,7 @@ from edge.geometry.calibration import default_calibration
 from edge.keypoints import Keypoint
 from edge.measure.definitions import LENGTHS, MEASUREMENTS
 from edge.measure.estimate import measure
-from edge.measure.weight import WSU_DIVISOR_CM, ellipse_perimeter_cm
+from edge.measure.weight import WSU_DIVISOR_CM3_PER_KG, WeightFormula, ellipse_perimeter_cm
 from edge.sim.capture import simulate_capture
 from edge.sim.goat import build_goat, sample_goat_params
 from edge.sim.truth import all_keypoint_truth, as_view_keypoints, true_measurements
@@ -55,12 +55,13 @@ def test_a_goat_standing_off_the_centre_line_is_measured_as_well_as_one_on_it():
 
 
 def test_weight_uses_the_wsu_formula_from_girth_and_length():
-    assert WSU_DIVISOR_CM == pytest.approx(10838, abs=1)
+    assert WSU_DIVISOR_CM3_PER_KG == pytest.approx(10838, abs=1)
+    # By hand: a goat of 80 cm girth and 70 cm length is 31.50 in and 27.56 in, so
+    # 31.50² × 27.56 / 300 = 91.13 lb = 41.34 kg.
+    assert WeightFormula().weight_kg(80.0, 70.0) == pytest.approx(41.34, abs=0.01)
     goat, keypoints = simulated(3)
     m = measure(keypoints, CALIBRATION).measurements
-    assert m["weight_kg"] == pytest.approx(m["heart_girth_cm"] ** 2 * m["body_length_cm"] / WSU_DIVISOR_CM)
-    # A goat this size weighs between a kid and a big buck.
-    assert 5 < m["weight_kg"] < 150
+    assert m["weight_kg"] == pytest.approx(WeightFormula().weight_kg(m["heart_girth_cm"], m["body_length_cm"]))
 
 
 def test_heart_girth_is_the_perimeter_of_the_chest_ellipse():
@@ -130,16 +131,31 @@ def test_withers_seen_by_the_side_view_alone_still_gives_its_height_through_the_
 
 def test_a_point_behind_a_camera_is_rejected_with_a_reason():
     _, keypoints = simulated(16)
-    side, top = CALIBRATION["side"], CALIBRATION["top"]
+    side, front = CALIBRATION["side"], CALIBRATION["front"]
     forward = side.R[2]
     behind = side.center_cm - 40 * forward
     ahead = side.center_cm + 40 * forward
-    # Both rays lie on the side camera's optical axis line, which they meet behind that camera.
-    keypoints["side"]["withers"] = Keypoint(*side.project(ahead)[0][0])
-    keypoints["top"]["withers"] = Keypoint(*top.project(behind)[0][0])
+    # Both rays lie on the side camera's optical axis line, which they meet behind that camera
+    # (where the front camera, looking down the chute, can see).
+    keypoints["side"]["point_of_shoulder_left"] = Keypoint(*side.project(ahead)[0][0])
+    keypoints["front"]["point_of_shoulder_left"] = Keypoint(*front.project(behind)[0][0])
     result = measure(keypoints, CALIBRATION)
-    assert result.measurements["withers_height_cm"] is None
-    assert "behind the side camera" in result.reasons["withers_height_cm"]
+    assert result.measurements["body_length_cm"] is None
+    assert "behind the side camera" in result.reasons["body_length_cm"]
+
+
+def test_withers_and_hip_placed_below_the_floor_are_refused_and_do_not_feed_other_measurements():
+    goat, keypoints = simulated(18)
+    for name in ("withers", "hip"):
+        x, y, _ = goat.landmarks_cm[name]
+        below_floor = np.array([x, y, -5.0])
+        for view in ("side", "top"):
+            keypoints[view][name] = Keypoint(*CALIBRATION[view].project(below_floor)[0][0])
+    result = measure(keypoints, CALIBRATION)
+    for name in ("withers_height_cm", "rump_height_cm", "hip_width_cm", "chest_depth_cm"):
+        assert result.measurements[name] is None, name
+    assert "hip would be 5.0 cm below the floor" in result.reasons["rump_height_cm"]
+    assert "below the floor" in result.reasons["hip_width_cm"]
 
 
 def test_every_measurement_is_reported_even_when_a_whole_view_is_missing():

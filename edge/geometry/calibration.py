@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from edge.errors import GoatEdgeError
 from edge.geometry.camera import VIEWS, Camera, look_at
+from edge.jsonfile import read_json, write_json_atomic
 
 FORMAT_VERSION = 1
 
@@ -40,12 +41,17 @@ class CameraModel(BaseModel):
             raise ValueError("width and height must be positive")
         return v
 
+    @field_validator("K", "dist", "R", "t")
+    @classmethod
+    def _finite(cls, v):
+        if not np.isfinite(np.asarray(v, float)).all():
+            raise ValueError("holds a value that is not a finite number")
+        return v
+
     @field_validator("K")
     @classmethod
     def _intrinsics(cls, v):
-        K = np.asarray(v, float)
-        if K.shape != (3, 3):
-            raise ValueError(f"must be 3x3, got shape {K.shape}")
+        K = _matrix_3x3(v)
         if K[0, 0] <= 0 or K[1, 1] <= 0 or not np.allclose(K[2], [0, 0, 1]):
             raise ValueError("needs positive focal lengths and a last row of [0, 0, 1]")
         return v
@@ -60,9 +66,7 @@ class CameraModel(BaseModel):
     @field_validator("R")
     @classmethod
     def _rotation(cls, v):
-        R = np.asarray(v, float)
-        if R.shape != (3, 3):
-            raise ValueError(f"must be 3x3, got shape {R.shape}")
+        R = _matrix_3x3(v)
         if not np.allclose(R @ R.T, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
             raise ValueError("is not a rotation matrix (orthonormal, determinant +1)")
         return v
@@ -73,6 +77,12 @@ class CameraModel(BaseModel):
         if len(v) != 3:
             raise ValueError(f"needs 3 values, got {len(v)}")
         return v
+
+
+def _matrix_3x3(rows) -> np.ndarray:
+    if len(rows) != 3 or any(len(r) != 3 for r in rows):
+        raise ValueError("must be 3x3")
+    return np.asarray(rows, float)
 
 
 class CalibrationModel(BaseModel):
@@ -161,28 +171,14 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
 
 
 def load_calibration(path: str | Path) -> Calibration:
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise CalibrationError(f"{path}: calibration file not found") from None
-    except OSError as exc:
-        raise CalibrationError(f"{path}: cannot read calibration file ({exc.strerror})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    data = read_json(path, "calibration", CalibrationError)
     if not isinstance(data, dict):
         raise CalibrationError(f"{path}: expected a JSON object at the top level")
     return calibration_from_dict(data, str(path))
 
 
 def save_calibration(calibration: Calibration, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(calibration.to_dict(), indent=2) + "\n")
-    tmp.replace(path)
+    write_json_atomic(path, calibration.to_dict(), "calibration", CalibrationError)
 
 
 @dataclass(frozen=True)

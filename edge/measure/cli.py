@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 from pathlib import Path
 
 from edge.errors import GoatEdgeError
@@ -12,6 +13,10 @@ from edge.measure.definitions import MEASUREMENTS
 from edge.measure.estimate import MeasureSettings, measure
 from edge.measure.keypoints_file import load_keypoints
 from edge.measure.weight import ScaleWeight, WeightFitError, WeightFormula, fit_weight_formula
+
+
+class MeasureInputError(GoatEdgeError):
+    """An image or keypoints argument the measure command cannot use."""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -24,7 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="keypoints.json with each view's keypoints (see docs/keypoints.md)")
     p.add_argument("--weight-formula", type=Path,
                    help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)")
-    p.add_argument("--min-confidence", type=float, default=MeasureSettings.min_confidence)
+    p.add_argument("--min-confidence", type=_fraction, default=MeasureSettings.min_confidence,
+                   help="keypoints below this confidence (0-1) are not trusted")
+    p.add_argument("--girth-shape-factor", type=_positive, default=MeasureSettings.girth_shape_factor,
+                   help="scales the elliptical heart-girth model to a real chest (docs/measurements.md)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run_measure)
 
@@ -35,17 +43,32 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     f.set_defaults(run=run_fit_weight)
 
 
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
 def run_measure(args) -> int:
     calibration = load_calibration(args.calibration)
     images = {v: getattr(args, v) for v in ("side", "top", "front") if getattr(args, v)}
     for view, path in images.items():
         if not path.is_file():
-            raise GoatEdgeError(f"{path}: {view} image not found")
+            raise MeasureInputError(f"{path}: {view} image not found")
     if args.keypoints is None:
-        raise GoatEdgeError("no keypoint detector is installed yet: pass --keypoints keypoints.json")
+        raise MeasureInputError("no keypoint detector is installed yet: pass --keypoints keypoints.json")
     keypoints = load_keypoints(args.keypoints)
     formula = WeightFormula.load(args.weight_formula) if args.weight_formula else WeightFormula()
-    result = measure(keypoints, calibration, formula, MeasureSettings(min_confidence=args.min_confidence))
+    settings = MeasureSettings(min_confidence=args.min_confidence, girth_shape_factor=args.girth_shape_factor)
+    result = measure(keypoints, calibration, formula, settings)
     out = result.to_dict()
     out["images"] = {v: str(p) for v, p in images.items()}
     out["calibration"] = str(args.calibration)
@@ -60,27 +83,41 @@ def run_measure(args) -> int:
 
 
 def _read_samples(path: Path) -> list[ScaleWeight]:
+    if path.is_dir():
+        raise WeightFitError(f"{path}: is a folder, not a CSV file")
     try:
-        with path.open(newline="") as fh:
-            rows = list(csv.DictReader(fh))
+        # utf-8-sig: spreadsheets often start their CSV files with a byte-order mark.
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh, skipinitialspace=True)
+            header = [(name or "").strip() for name in (reader.fieldnames or [])]
+            rows = [{(k or "").strip(): v for k, v in row.items()} for row in reader]
     except FileNotFoundError:
         raise WeightFitError(f"{path}: samples file not found") from None
+    except UnicodeDecodeError:
+        raise WeightFitError(f"{path}: not a CSV text file") from None
+    except (OSError, csv.Error) as exc:
+        raise WeightFitError(f"{path}: cannot read samples ({exc})") from None
     needed = ("heart_girth_cm", "body_length_cm", "weight_kg")
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise WeightFitError(f"{path}: missing column {missing[0]!r} (the header needs "
+                             f"{', '.join(needed)})")
     samples = []
     for line, row in enumerate(rows, start=2):
-        missing = [c for c in needed if c not in row]
-        if missing:
-            raise WeightFitError(f"{path}: missing column {missing[0]!r}")
         try:
-            samples.append(ScaleWeight(*(float(row[c]) for c in needed)))
+            values = [float(row[c]) for c in needed]
         except (TypeError, ValueError):
             raise WeightFitError(f"{path}: line {line}: values must be numbers") from None
+        bad = [c for c, v in zip(needed, values) if not (math.isfinite(v) and v > 0)]
+        if bad:
+            raise WeightFitError(f"{path}: line {line}: {bad[0]} must be a positive number")
+        samples.append(ScaleWeight(*values))
     return samples
 
 
 def run_fit_weight(args) -> int:
     formula = fit_weight_formula(_read_samples(args.samples))
     formula.save(args.out)
-    print(f"weight_kg = heart_girth_cm² × body_length_cm / {formula.divisor_cm3:.0f} "
+    print(f"weight_kg = heart_girth_cm² × body_length_cm / {formula.divisor_cm3_per_kg:.0f} "
           f"(fit to {formula.samples} goats, mean error {formula.fit_mape_pct:.1f}%)")
     return 0

@@ -53,7 +53,7 @@ class MeasurementResult:
             "reasons": dict(self.reasons),
             "landmarks_cm": {k: [round(float(c), 3) for c in v] for k, v in self.landmarks_cm.items()},
             "calibration_hash": self.calibration_hash,
-            "weight_formula": {"divisor_cm3": round(self.weight_formula.divisor_cm3, 1),
+            "weight_formula": {"divisor_cm3_per_kg": round(self.weight_formula.divisor_cm3_per_kg, 1),
                                "source": self.weight_formula.source,
                                "samples": self.weight_formula.samples},
         }
@@ -78,12 +78,16 @@ class _Landmarks:
     def _observe(self, view: str, name: str, kp) -> None:
         notes = self._notes.setdefault(name, [])
         rays = self._rays.setdefault(name, [])
+        camera = self.calibration[view]
         if kp is None:
             notes.append(f"{view} view did not find it")
+        elif not (-1 <= kp.x_px <= camera.width_px and -1 <= kp.y_px <= camera.height_px):
+            notes.append(f"{view} view put it at ({kp.x_px:.4g}, {kp.y_px:.4g}), outside its "
+                         f"{camera.width_px}x{camera.height_px} image")
         elif kp.confidence < self.settings.min_confidence:
             notes.append(f"{view} view confidence {kp.confidence:.2f} < {self.settings.min_confidence:.2f}")
         else:
-            rays.append(pixel_ray(self.calibration[view], kp.x_px, kp.y_px))
+            rays.append(pixel_ray(camera, kp.x_px, kp.y_px))
 
     def rays(self, name: str, view: str | None = None) -> list[Ray]:
         return [r for r in self._rays.get(name, []) if view is None or r.view == view]
@@ -98,10 +102,20 @@ class _Landmarks:
             self.fail(name, f"{name.replace('_', ' ')} needs two views")
             return
         try:
-            self.points[name] = triangulate(rays, self.calibration.cameras, name,
-                                            self.settings.max_residual_px)
+            self._accept(name, triangulate(rays, self.calibration.cameras, name,
+                                           self.settings.max_residual_px))
         except GeometryError as exc:
             self.failures[name] = str(exc)
+
+    def _accept(self, name: str, point_cm: np.ndarray) -> None:
+        """Keep a landmark only where a goat can be, so no plane is built on a wrong one."""
+        z_cm = float(point_cm[2])
+        if z_cm < 0:
+            raise GeometryError(f"impossible geometry: {name} would be {-z_cm:.1f} cm below the floor")
+        if z_cm > MAX_HEIGHT_CM:
+            raise GeometryError(f"impossible geometry: {name} would be {z_cm:.0f} cm high")
+        self.points[name] = point_cm
+        self.failures.pop(name, None)
 
     def on_plane(self, name: str, view: str, plane: Plane | None, plane_reason: str) -> None:
         """One view's ray meets a plane the landmark lies on, when no two views saw it.
@@ -117,8 +131,7 @@ class _Landmarks:
             self.fail(name, f"{name.replace('_', ' ')} not seen by the {view} view")
         else:
             try:
-                self.points[name] = intersect_plane(rays[0], plane, self.calibration[view], name)
-                self.failures.pop(name, None)
+                self._accept(name, intersect_plane(rays[0], plane, self.calibration[view], name))
             except GeometryError as exc:
                 self.failures[name] = str(exc)
 

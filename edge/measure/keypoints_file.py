@@ -8,11 +8,11 @@ was not found is simply left out.
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 from edge.errors import GoatEdgeError
+from edge.jsonfile import read_json
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
 
 
@@ -50,14 +50,7 @@ def keypoints_from_dict(data, source: str) -> dict[str, ViewKeypoints]:
 
 
 def load_keypoints(path: str | Path) -> dict[str, ViewKeypoints]:
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise KeypointsFileError(f"{path}: keypoints file not found") from None
-    except json.JSONDecodeError as exc:
-        raise KeypointsFileError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
-    return keypoints_from_dict(data, str(path))
+    return keypoints_from_dict(read_json(path, "keypoints", KeypointsFileError), str(path))
 
 
 def keypoints_to_dict(keypoints: dict[str, ViewKeypoints]) -> dict:

@@ -1,12 +1,14 @@
 """Heart girth from the chest's cross-section, and live weight from girth and body length."""
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from edge.errors import GoatEdgeError
+from edge.jsonfile import read_json, write_json_atomic
 
 # The heart-girth cross-section is modelled as an ellipse whose axes are the chest depth
 # (withers line to sternum) and the chest width, both measured in the girth plane just
@@ -21,9 +23,14 @@ GIRTH_SHAPE_FACTOR = 1.0
 #     weight_lb = heart_girth_in ** 2 * body_length_in / 300
 # with body length from the point of shoulder to the pin bone. In metric units:
 #     weight_kg = heart_girth_cm ** 2 * body_length_cm / (300 * 2.54**3 / 0.45359237)
-WSU_DIVISOR_CM = 300 * 2.54**3 / 0.45359237  # = 10838.1
+WSU_DIVISOR_CM3_PER_KG = 300 * 2.54**3 / 0.45359237  # = 10838.1
 
 MIN_FIT_SAMPLES = 3
+# A farm's goats differ from WSU's by a few tens of percent at most; a fit outside half to
+# twice the WSU divisor means the numbers are wrong (inches or pounds, swapped columns).
+MAX_FIT_MAPE_PCT = 25.0  # heart-girth formulas are good to about 10 %; far worse is bad data
+MIN_DIVISOR_CM3_PER_KG = 0.5 * WSU_DIVISOR_CM3_PER_KG
+MAX_DIVISOR_CM3_PER_KG = 2.0 * WSU_DIVISOR_CM3_PER_KG
 
 
 class WeightFitError(GoatEdgeError):
@@ -43,32 +50,38 @@ def heart_girth_from_chest(chest_width_cm: float, chest_depth_cm: float,
 
 @dataclass(frozen=True)
 class WeightFormula:
-    """weight_kg = heart_girth_cm² × body_length_cm / divisor_cm3."""
+    """weight_kg = heart_girth_cm² × body_length_cm / divisor_cm3_per_kg."""
 
-    divisor_cm3: float = WSU_DIVISOR_CM
+    divisor_cm3_per_kg: float = WSU_DIVISOR_CM3_PER_KG
     source: str = "WSU Extension: lb = HG_in^2 x BL_in / 300"
     samples: int = 0
     fit_mape_pct: float | None = None
 
     def weight_kg(self, heart_girth_cm: float, body_length_cm: float) -> float:
-        return heart_girth_cm**2 * body_length_cm / self.divisor_cm3
+        return heart_girth_cm**2 * body_length_cm / self.divisor_cm3_per_kg
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_json_atomic(path, asdict(self), "weight formula", WeightFitError)
 
     @staticmethod
     def load(path: str | Path) -> "WeightFormula":
-        path = Path(path)
+        data = read_json(path, "weight formula", WeightFitError)
         try:
-            data = json.loads(path.read_text())
-            formula = WeightFormula(**data)
-        except FileNotFoundError:
-            raise WeightFitError(f"{path}: weight formula file not found") from None
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise WeightFitError(f"{path}: not a weight formula file ({exc})") from None
-        if not (isinstance(formula.divisor_cm3, (int, float)) and formula.divisor_cm3 > 0):
-            raise WeightFitError(f"{path}: field divisor_cm3 must be a positive number")
-        return formula
+            model = _WeightFormulaFile.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            raise WeightFitError(f"{path}: field {where}: {err['msg']}") from None
+        return WeightFormula(**model.model_dump())
+
+
+class _WeightFormulaFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    divisor_cm3_per_kg: float = Field(gt=MIN_DIVISOR_CM3_PER_KG, lt=MAX_DIVISOR_CM3_PER_KG)
+    source: str
+    samples: int = Field(ge=0)
+    fit_mape_pct: float | None = Field(default=None, ge=0)
 
 
 @dataclass(frozen=True)
@@ -85,7 +98,7 @@ def fit_weight_formula(samples: list[ScaleWeight]) -> WeightFormula:
 
     Minimises the squared relative error, so kids count as much as bucks:
     with x = HG² × BL, find k minimising Σ ((w − k·x) / w)², which gives
-    k = Σ(x/w) / Σ(x/w)², and the divisor is 1/k.
+    k = Σ(x/w) / Σ((x/w)²), and the divisor is 1/k.
     """
     if len(samples) < MIN_FIT_SAMPLES:
         raise WeightFitError(f"a per-farm fit needs at least {MIN_FIT_SAMPLES} weighed goats, "
@@ -94,9 +107,17 @@ def fit_weight_formula(samples: list[ScaleWeight]) -> WeightFormula:
         for field_name in ("heart_girth_cm", "body_length_cm", "weight_kg"):
             value = getattr(s, field_name)
             if not (math.isfinite(value) and value > 0):
-                raise WeightFitError(f"sample {i}: {field_name} must be a positive number, got {value}")
+                raise WeightFitError(f"goat {i}: {field_name} must be a positive number, got {value}")
     ratios = [s.heart_girth_cm**2 * s.body_length_cm / s.weight_kg for s in samples]
     k = sum(ratios) / sum(r * r for r in ratios)
+    divisor = 1 / k
+    if not MIN_DIVISOR_CM3_PER_KG < divisor < MAX_DIVISOR_CM3_PER_KG:
+        raise WeightFitError(f"the fitted divisor {divisor:.0f} is outside half to twice the WSU value "
+                             f"({WSU_DIVISOR_CM3_PER_KG:.0f}); are girth and length in cm and weight in kg?")
     errors = [abs(k * r - 1) for r in ratios]
-    return WeightFormula(divisor_cm3=1 / k, source="per-farm fit to scale weights",
-                         samples=len(samples), fit_mape_pct=100 * sum(errors) / len(errors))
+    mape_pct = 100 * sum(errors) / len(errors)
+    if mape_pct > MAX_FIT_MAPE_PCT:
+        raise WeightFitError(f"the goats disagree with any one formula by {mape_pct:.0f}% on average "
+                             f"(more than {MAX_FIT_MAPE_PCT:.0f}%); check that each row is one goat")
+    return WeightFormula(divisor_cm3_per_kg=divisor, source="per-farm fit to scale weights",
+                         samples=len(samples), fit_mape_pct=mape_pct)

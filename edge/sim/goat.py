@@ -7,6 +7,7 @@ model, never from an image.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,10 +87,8 @@ def sample_goat_params(rng: np.random.Generator, chute_width_cm: float = 50.0) -
     width_ratio = rng.uniform(0.58, 0.80)
     hip_ratio = rng.uniform(0.85, 1.10)
     belly = rng.uniform(0.95, 1.18)
-    half_width = 0.5 * height * depth_ratio * width_ratio * max(1.0, 1.2 * hip_ratio) * belly
-    max_offset = max(0.0, min(8.0, chute_width_cm / 2 - half_width - 2.0))
     kind = COATS[rng.integers(len(COATS))]
-    return GoatParams(
+    params = GoatParams(
         withers_height_cm=height,
         rump_rise=rng.uniform(0.97, 1.04),
         chest_depth_ratio=depth_ratio,
@@ -102,13 +101,52 @@ def sample_goat_params(rng: np.random.Generator, chute_width_cm: float = 50.0) -
         front_stance_cm=rng.uniform(-0.05, 0.08) * height,
         rear_stance_cm=rng.uniform(-0.08, 0.05) * height,
         yaw_deg=rng.uniform(-8.0, 8.0),
-        lateral_offset_cm=rng.uniform(-max_offset, max_offset),
+        lateral_offset_cm=0.0,
         nose_x_cm=rng.uniform(-28.0, -8.0),
         horns=bool(rng.random() < 0.5),
         droopy_ears=bool(rng.random() < 0.5),
         beard=bool(rng.random() < 0.3),
         coat=_sample_coat(kind, rng),
     )
+    return _fit_in_chute(params, rng.uniform(-1.0, 1.0), chute_width_cm)
+
+
+MAX_LATERAL_OFFSET_CM = 8.0
+_WALL_CLEARANCE_CM = 1.0
+
+
+def _fit_in_chute(params: GoatParams, offset_fraction: float, chute_width_cm: float) -> GoatParams:
+    # offset_fraction in [-1, 1] picks a place between the furthest right and left it can stand.
+    """Turn and shift the goat only as far as the chute's walls let it.
+
+    A long goat turned by a few degrees sweeps its rump across the chute, so the yaw is
+    reduced until the animal fits, and the lateral offset uses the room that is left.
+    """
+    half_cm = chute_width_cm / 2 - _WALL_CLEARANCE_CM
+    for _ in range(8):
+        lo_cm, hi_cm = _lateral_extent_cm(build_goat(params))
+        if hi_cm - lo_cm <= 2 * half_cm:
+            break
+        params = dataclasses.replace(params, yaw_deg=params.yaw_deg * 0.6)
+    else:
+        params = dataclasses.replace(params, yaw_deg=0.0)
+        lo_cm, hi_cm = _lateral_extent_cm(build_goat(params))
+    # Offsets that keep every part between the walls; a turned goat may need a shift.
+    lowest_cm, highest_cm = -half_cm - lo_cm, half_cm - hi_cm
+    capped_low_cm = max(lowest_cm, -MAX_LATERAL_OFFSET_CM)
+    capped_high_cm = min(highest_cm, MAX_LATERAL_OFFSET_CM)
+    if capped_low_cm <= capped_high_cm:
+        lowest_cm, highest_cm = capped_low_cm, capped_high_cm
+    else:  # the walls alone decide: stand as near the centre line as they allow
+        lowest_cm = highest_cm = float(np.clip(0.0, lowest_cm, highest_cm))
+    offset_cm = lowest_cm + (offset_fraction + 1) / 2 * (highest_cm - lowest_cm)
+    return dataclasses.replace(params, lateral_offset_cm=float(offset_cm))
+
+
+def _lateral_extent_cm(goat: "Goat") -> tuple[float, float]:
+    """The lowest and highest y any part of the body reaches (legs and head included)."""
+    lows, highs = zip(*(part.shape.bounds() for part in goat.parts))
+    return float(min(b[1] for b in lows)), float(max(b[1] for b in highs))
 
 
 def _jitter(rgb, rng, amount=0.06):

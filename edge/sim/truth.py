@@ -71,7 +71,8 @@ class ViewTruth:
     keypoints: np.ndarray
 
     def as_dict(self) -> dict[str, list[float]]:
-        return {n: [float(v) for v in row] for n, row in zip(VIEW_KEYPOINTS[self.view], self.keypoints)}
+        return {n: [round(float(x), 3), round(float(y), 3), int(v)]
+                for n, (x, y, v) in zip(VIEW_KEYPOINTS[self.view], self.keypoints)}
 
 
 def keypoint_truth(goat: Goat, camera: Camera, view: str, occluders: tuple[Shape, ...] = ()) -> ViewTruth:

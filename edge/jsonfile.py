@@ -33,13 +33,18 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def write_json_atomic(path: str | Path, data, what: str, error: type[GoatEdgeError] = GoatEdgeError) -> None:
-    """Write through a temporary file and a rename, so a reader never sees half a file."""
+def check_writable(path: str | Path, what: str, error: type[GoatEdgeError] = GoatEdgeError) -> Path:
     path = Path(path)
     if path.is_dir():
         raise error(f"{path}: is a folder; give a file name for the {what}")
     if not path.parent.is_dir():
         raise error(f"{path.parent}: folder not found for the {what}")
+    return path
+
+
+def write_json_atomic(path: str | Path, data, what: str, error: type[GoatEdgeError] = GoatEdgeError) -> None:
+    """Write through a temporary file and a rename, so a reader never sees half a file."""
+    path = check_writable(path, what, error)
     tmp = path.with_name(path.name + ".tmp")
     try:
         with open(tmp, "w", encoding="utf-8") as fh:

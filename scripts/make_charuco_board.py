@@ -16,6 +16,7 @@ from pathlib import Path
 
 import cv2
 
+from edge.argtypes import positive_float, squares
 from edge.calibrate.board import BoardSpec
 
 CM_PER_INCH = 2.54
@@ -45,15 +46,18 @@ def main(argv: list[str] | None = None) -> int:
     default = BoardSpec()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
-    p.add_argument("--dpi", type=float, default=150.0, help="printer resolution (default 150)")
-    p.add_argument("--squares", default=f"{default.squares_x}x{default.squares_y}",
+    p.add_argument("--dpi", type=positive_float, default=150.0, help="printer resolution (default 150)")
+    p.add_argument("--squares", type=squares, default=(default.squares_x, default.squares_y),
                    help="COLSxROWS (default %(default)s)")
-    p.add_argument("--square-cm", type=float, default=default.square_cm)
-    p.add_argument("--marker-cm", type=float, default=default.marker_cm)
-    p.add_argument("--margin-cm", type=float, default=2.0, help="white border (default 2)")
+    p.add_argument("--square-cm", type=positive_float, default=default.square_cm)
+    p.add_argument("--marker-cm", type=positive_float, default=default.marker_cm)
+    p.add_argument("--margin-cm", type=positive_float, default=2.0, help="white border (default 2)")
     args = p.parse_args(argv)
-    cols, rows = (int(n) for n in args.squares.lower().split("x"))
-    board = BoardSpec(cols, rows, args.square_cm, args.marker_cm)
+    cols, rows = args.squares
+    try:
+        board = BoardSpec(cols, rows, args.square_cm, args.marker_cm)
+    except ValueError as exc:
+        p.error(str(exc))
     px_per_cm = args.dpi / CM_PER_INCH
     image = board.image(px_per_cm, args.margin_cm)
     label_top_edge(image, round(args.margin_cm * px_per_cm),

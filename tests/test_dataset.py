@@ -113,3 +113,34 @@ def test_the_command_line_makes_a_top_view_set_whose_flip_swaps_left_and_right(t
     assert data["flip_idx"] == flip_idx("top")
     assert names[data["flip_idx"][names.index("hook_left")]] == "hook_right"
     assert len(list((out / "images").rglob("*.jpg"))) == 2
+
+
+def test_a_run_stopped_halfway_leaves_nothing_under_the_real_name_and_the_next_run_succeeds(tmp_path):
+    out = tmp_path / "side"
+    # What a killed run leaves: its partial folder beside the target.
+    leftover = tmp_path / "side.partial" / "images" / "train"
+    leftover.mkdir(parents=True)
+    (leftover / "side_1.jpg").write_bytes(b"half a jpeg")
+    summary = make_dataset(out, "side", 2, seed=11, scale=SCALE, workers=1)
+    assert summary.images == 2
+    assert not (tmp_path / "side.partial").exists()
+    assert not (out / "images" / "train" / "side_1.jpg").exists()
+    assert yaml.safe_load((out / "data.yaml").read_text())["path"] == str(out.resolve())
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--count", "0"], "must be 1 or more"),
+    (["--seed", "-1"], "must be 0 or more"),
+    (["--scale", "0"], "must be above 0"),
+    (["--val-fraction", "1"], "must lie in [0, 1)"),
+])
+def test_bad_dataset_options_are_refused_by_name_without_a_traceback(tmp_path, args, says):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "make_dataset.py"
+    base = {"--view": "side", "--count": "2", "--seed": "1", "--out": str(tmp_path / "d")}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    argv = [item for pair in base.items() for item in pair]
+    done = subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert says in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "d").exists()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from edge.geometry.calibration import default_calibration
-from edge.keypoints import Keypoint
+from edge.keypoints import LANDMARKS, VIEW_KEYPOINTS, Keypoint
 from edge.measure.definitions import LENGTHS, MEASUREMENTS
 from edge.measure.estimate import measure
 from edge.measure.weight import WSU_DIVISOR_CM3_PER_KG, WeightFormula, ellipse_perimeter_cm
@@ -169,3 +169,10 @@ def test_every_measurement_is_reported_even_when_a_whole_view_is_missing():
     assert "front view did not find it" in result.reasons["body_length_cm"]
     for name in ("withers_height_cm", "rump_height_cm", "chest_depth_cm", "hip_width_cm"):
         assert result.measurements[name] is not None
+
+
+def test_the_goat_model_builds_every_landmark_of_the_schema_and_the_views_ask_for_no_other():
+    goat, _ = simulated(19)
+    assert set(goat.landmarks_cm) == set(LANDMARKS)
+    for names in VIEW_KEYPOINTS.values():
+        assert set(names) <= set(LANDMARKS)

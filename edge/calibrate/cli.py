@@ -7,10 +7,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edge.argtypes import positive_float, positive_int, squares
 from edge.calibrate.board import BoardSpec
 from edge.calibrate.errors import IncompleteCalibrationError, InvalidBoardError
 from edge.calibrate.solve import DEFAULT_MAX_ERROR_PX, MIN_PHOTOS, CameraSolution, calibrate_photos
-from edge.geometry.calibration import Calibration, load_calibration, save_calibration
+from edge.geometry.calibration import Calibration, CalibrationError, load_calibration, save_calibration
+from edge.jsonfile import check_writable
 from edge.geometry.camera import VIEWS
 
 
@@ -23,15 +25,6 @@ def _views(text: str) -> tuple[str, ...]:
     return tuple(v for v in VIEWS if v in views)
 
 
-def _squares(text: str) -> tuple[int, int]:
-    try:
-        cols, rows = (int(n) for n in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected COLUMNSxROWS such as 5x7, got {text!r}") from None
-    return cols, rows
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     default = BoardSpec()
     p = sub.add_parser("calibrate", help="calibrate the cameras from ChArUco board photos",
@@ -40,24 +33,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--photos", type=Path, required=True, metavar="DIR",
                    help="folder with one subfolder of board photos per camera")
     p.add_argument("--out", type=Path, required=True, metavar="calibration.json")
-    p.add_argument("--max-error-px", type=float, default=DEFAULT_MAX_ERROR_PX,
+    p.add_argument("--max-error-px", type=positive_float, default=DEFAULT_MAX_ERROR_PX,
                    help="refuse a camera whose RMS reprojection error is above this "
                         "(default %(default)s)")
     p.add_argument("--views", type=_views, default=VIEWS, metavar="side,top,front",
                    help="calibrate only these cameras; the others are kept from an existing --out")
-    p.add_argument("--squares", type=_squares, default=(default.squares_x, default.squares_y),
+    p.add_argument("--squares", type=squares, default=(default.squares_x, default.squares_y),
                    metavar="COLSxROWS",
                    help=f"board squares (default {default.squares_x}x{default.squares_y})")
-    p.add_argument("--square-cm", type=float, default=default.square_cm,
+    p.add_argument("--square-cm", type=positive_float, default=default.square_cm,
                    help="measured side of a printed square (default %(default)s)")
-    p.add_argument("--marker-cm", type=float, default=default.marker_cm,
+    p.add_argument("--marker-cm", type=positive_float, default=default.marker_cm,
                    help="measured side of a printed marker (default %(default)s)")
-    p.add_argument("--min-photos", type=int, default=MIN_PHOTOS,
+    p.add_argument("--min-photos", type=positive_int, default=MIN_PHOTOS,
                    help="photos showing the board needed per camera (default %(default)s)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    # Refuse an unusable output before minutes of solving, not after.
+    check_writable(args.out, "calibration", CalibrationError)
     try:
         board = BoardSpec(args.squares[0], args.squares[1], args.square_cm, args.marker_cm)
     except ValueError as exc:

@@ -11,7 +11,8 @@ import numpy as np
 
 from edge.calibrate.board import BoardSpec
 from edge.calibrate.positions import STANDARD_POSITIONS
-from edge.calibrate.render_board import encode_jpeg, render_board_image
+from edge.calibrate.render_board import JPEG_QUALITY, render_board_image
+from edge.sim.effects import encode_jpeg
 from edge.geometry.calibration import Calibration
 from edge.geometry.camera import VIEWS, Camera
 
@@ -82,10 +83,10 @@ def write_photo_set(calibration: Calibration, out_dir: str | Path, *,
         for n in range(photos_per_camera):
             R_bw, t_bw = random_board_pose(camera, board, rng)
             paths.append(folder / f"photo_{n:02d}.jpg")
-            paths[-1].write_bytes(encode_jpeg(render_board_image(camera, board, R_bw, t_bw, rng)))
+            paths[-1].write_bytes(encode_jpeg(render_board_image(camera, board, R_bw, t_bw, rng), JPEG_QUALITY))
         for position in STANDARD_POSITIONS[view]:
             R_bw, t_bw = position.pose(board)
             paths.append(folder / f"{position.photo}.jpg")
-            paths[-1].write_bytes(encode_jpeg(render_board_image(camera, board, R_bw, t_bw, rng)))
+            paths[-1].write_bytes(encode_jpeg(render_board_image(camera, board, R_bw, t_bw, rng), JPEG_QUALITY))
         written[view] = paths
     return written

@@ -15,6 +15,7 @@ import numpy as np
 
 from edge.calibrate.board import BoardSpec
 from edge.geometry.camera import Camera, pixel_ray_grid
+from edge.sim.effects import encode_jpeg
 
 SUPERSAMPLE = 2
 BOARD_PX_PER_CM = 20.0  # finer than any camera sees the board at chute distances
@@ -123,12 +124,5 @@ def render_board_photo(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw:
     return jpeg_roundtrip(render_board_image(camera, board, R_bw, t_bw, rng, lighting))
 
 
-def encode_jpeg(photo: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes()
-
-
 def jpeg_roundtrip(photo: np.ndarray) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(encode_jpeg(photo), np.uint8), cv2.IMREAD_UNCHANGED)
+    return cv2.imdecode(np.frombuffer(encode_jpeg(photo, JPEG_QUALITY), np.uint8), cv2.IMREAD_UNCHANGED)

@@ -14,10 +14,6 @@ import numpy as np
 VIEWS = ("side", "top", "front")
 
 
-class BehindCameraError(ValueError):
-    """A point that should be seen by a camera lies behind it."""
-
-
 @dataclass(frozen=True, eq=False)
 class Camera:
     """Intrinsics (K, dist = k1 k2 p1 p2 k3, image size) and world-to-camera pose (R, t)."""

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from edge.argtypes import fraction, positive_float
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import load_calibration
 from edge.measure.definitions import MEASUREMENTS
@@ -29,9 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="keypoints.json with each view's keypoints (see docs/keypoints.md)")
     p.add_argument("--weight-formula", type=Path,
                    help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)")
-    p.add_argument("--min-confidence", type=_fraction, default=MeasureSettings.min_confidence,
+    p.add_argument("--min-confidence", type=fraction, default=MeasureSettings.min_confidence,
                    help="keypoints below this confidence (0-1) are not trusted")
-    p.add_argument("--girth-shape-factor", type=_positive, default=MeasureSettings.girth_shape_factor,
+    p.add_argument("--girth-shape-factor", type=positive_float, default=MeasureSettings.girth_shape_factor,
                    help="scales the elliptical heart-girth model to a real chest (docs/measurements.md)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run_measure)
@@ -41,20 +42,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="CSV with columns heart_girth_cm, body_length_cm, weight_kg")
     f.add_argument("--out", type=Path, required=True, help="where to write the fitted formula (JSON)")
     f.set_defaults(run=run_fit_weight)
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    value = float(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
 
 
 def run_measure(args) -> int:

@@ -11,6 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
+from edge.argtypes import non_negative_int
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import load_calibration, save_calibration
 from edge.measure.keypoints_file import keypoints_to_dict
@@ -20,18 +21,11 @@ from edge.sim.truth import as_view_keypoints
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("simulate", help="render one simulated capture into a folder")
-    p.add_argument("--seed", type=_seed, default=0, help="decides the goat, the barn and the light")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="decides the goat, the barn and the light")
     p.add_argument("--out", type=Path, required=True, help="folder to write the capture into")
     p.add_argument("--calibration", type=Path, help="cameras to render with (default: the simulated chute)")
     p.add_argument("--goats", type=int, default=1, choices=(0, 1, 2), help="animals in the chute")
     p.set_defaults(run=run_simulate)
-
-
-def _seed(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
 
 
 class SimulateOutputError(GoatEdgeError):

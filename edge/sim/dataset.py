@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,25 +73,33 @@ class Plan:
     scale: float
     seeds: tuple[int, ...]
     split: tuple[str, ...]  # "train" or "val" per capture
-    goats: tuple[int, ...]  # 0 for an empty chute, else 1
+    goats: tuple[int, ...]  # goats in the chute: 0 (empty), 1, or 2
 
 
 def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: float = 0.5,
-                 val_fraction: float = 0.1, empty_fraction: float = 0.05) -> Plan:
+                 val_fraction: float = 0.1, empty_fraction: float = 0.05,
+                 two_goat_fraction: float = 0.03) -> Plan:
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    if not 0 <= val_fraction < 1 or not 0 <= empty_fraction < 1:
-        raise ValueError("val_fraction and empty_fraction must lie in [0, 1)")
+    if not 0 <= val_fraction < 1 or not 0 <= empty_fraction < 1 or not 0 <= two_goat_fraction < 1:
+        raise ValueError("val_fraction, empty_fraction and two_goat_fraction must lie in [0, 1)")
+    if empty_fraction + two_goat_fraction >= 1:
+        raise ValueError("empty_fraction and two_goat_fraction leave no single-goat images")
     rng = np.random.default_rng([seed, 0x5EED])
     n_val = int(round(count * val_fraction))
     if val_fraction > 0 and count >= 2:
         n_val = max(n_val, 1)  # Ultralytics refuses to train without a validation image
     split = np.full(count, "train", dtype=object)
     split[rng.choice(count, n_val, replace=False)] = "val"
+    # Mostly one goat; some empty chutes (learn "no goat") and some with a second goat
+    # queued behind (learn to find both, so the quality gate can ask for a retake).
     goats = np.ones(count, int)
-    goats[rng.choice(count, int(round(count * empty_fraction)), replace=False)] = 0
+    order = rng.permutation(count)
+    n_empty, n_two = int(round(count * empty_fraction)), int(round(count * two_goat_fraction))
+    goats[order[:n_empty]] = 0
+    goats[order[n_empty:n_empty + n_two]] = 2
     return Plan(Path(out_dir), view, scale, tuple(capture_seeds(seed, count)), tuple(split), tuple(goats))
 
 
@@ -154,13 +163,19 @@ def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale
                  empty_fraction: float = 0.05) -> DatasetSummary:
     """Render `count` captures of one view and write them as a YOLO-pose dataset."""
     out_dir = Path(out_dir)
-    plan = plan_dataset(out_dir, view, count, seed, scale=scale, val_fraction=val_fraction,
-                        empty_fraction=empty_fraction)
     if (out_dir / "data.yaml").exists() or (out_dir / "images").exists():
         raise DatasetExistsError(f"{out_dir} already holds a dataset; choose another --out or delete it")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DatasetExistsError(f"{out_dir} exists and is not a folder")
+    # Built beside the target and renamed at the end, so a stopped run leaves no
+    # half-dataset behind under the real name; its leftovers are cleared on the next run.
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    plan = plan_dataset(partial, view, count, seed, scale=scale, val_fraction=val_fraction,
+                        empty_fraction=empty_fraction)
     for kind in ("images", "labels"):
         for split in ("train", "val"):
-            (out_dir / kind / split).mkdir(parents=True, exist_ok=True)
+            (partial / kind / split).mkdir(parents=True, exist_ok=True)
     workers = max(1, min(workers or os.cpu_count() or 1, count))
 
     started = time.perf_counter()
@@ -174,10 +189,13 @@ def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale
             goat_labels = list(pool.imap_unordered(_work, range(count), chunksize=4))
     seconds = time.perf_counter() - started
 
-    write_data_yaml(out_dir, view)
-    with open(out_dir / "seeds.txt", "w") as f:
+    with open(partial / "seeds.txt", "w") as f:
         f.write("# capture_seed split goats\n")
         for s, sp, g in zip(plan.seeds, plan.split, plan.goats):
             f.write(f"{s} {sp} {g}\n")
+    if out_dir.exists():
+        out_dir.rmdir()  # an empty folder the user made for it
+    partial.rename(out_dir)
+    write_data_yaml(out_dir, view)
     n_val = sum(s == "val" for s in plan.split)
     return DatasetSummary(out_dir, count, count - n_val, n_val, plan.goats.count(0), sum(goat_labels), seconds)

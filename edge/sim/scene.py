@@ -6,9 +6,8 @@ frame of edge/geometry/calibration.py: the front gate stands at x = 0, the chute
 toward -x, its far panel is at y = -chute_width/2 and its open, railed side faces the
 side camera at +y.
 
-Nothing here may stand between a camera and the goat except the items flagged
-`occluder` (rails and gate bars), and those are placed to hide as little of the animal
-as a real chute would.
+Nothing here may stand between a camera and the goat except the rails and gate bars,
+and those are placed to hide as little of the animal as a real chute would.
 """
 from __future__ import annotations
 
@@ -73,24 +72,6 @@ class Room:
     lo: np.ndarray
     hi: np.ndarray
 
-    FLOOR = 4
-
-    def intersect(self, origin: np.ndarray, dirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Exit distance and face index for rays (..., 3) starting inside the room."""
-        t_best = np.full(dirs.shape[:-1], np.inf, np.float32)
-        face = np.zeros(dirs.shape[:-1], np.int32)
-        for k in range(3):
-            d = dirs[..., k]
-            with np.errstate(divide="ignore", invalid="ignore"):
-                t_lo = np.float32(self.lo[k] - origin[k]) / d
-                t_hi = np.float32(self.hi[k] - origin[k]) / d
-            t = np.where(d > 0, t_hi, t_lo)
-            t = np.where(d == 0, np.inf, t)
-            closer = t < t_best
-            t_best[closer] = t[closer]
-            face[closer] = 2 * k + (d[closer] > 0)
-        return t_best, face
-
     @staticmethod
     def face_normals() -> np.ndarray:
         n = np.zeros((6, 3), np.float32)
@@ -104,7 +85,6 @@ class SceneItem:
     name: str
     shape: Box | Quad
     material: int  # index into Scene.materials
-    occluder: bool = False  # may stand between a camera and the goat (rails, gate bars)
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,10 +101,6 @@ class Scene:
     floor_kind: str
     chute_width_cm: float
     fur_tile: np.ndarray  # grey hair texture around 1
-
-    @property
-    def occluders(self) -> tuple[Box | Quad, ...]:
-        return tuple(it.shape for it in self.items if it.occluder)
 
     @property
     def shapes(self) -> tuple[Box | Quad, ...]:
@@ -206,10 +182,10 @@ def sample_scene(rng: np.random.Generator, chute_width_cm: float = 50.0) -> Scen
     if rng.random() < 0.75:
         z = rng.uniform(18, 28)
         items.append(SceneItem("low_rail", _box([-chute_len, half, z], [2.0, half + rail_t, z + rng.uniform(4, 8)]),
-                               steel, occluder=True))
+                               steel))
     z = rng.uniform(98, 112)
     items.append(SceneItem("top_rail", _box([-chute_len, half, z], [2.0, half + rail_t, z + rng.uniform(4, 8)]),
-                           steel, occluder=True))
+                           steel))
 
     # Front gate: bars at its edges and above the head, a kick plate at the floor; none crosses the chest.
     gate_t = rng.uniform(2.5, 4)
@@ -217,9 +193,9 @@ def sample_scene(rng: np.random.Generator, chute_width_cm: float = 50.0) -> Scen
     bar = rng.uniform(2.5, 4)
     for sign in (1, -1):
         ys = sorted((sign * (half - 1), sign * (half - 1 - bar)))
-        items.append(SceneItem("gate_bar", _box([0, ys[0], 0], [gate_t, ys[1], gate_top + 4]), steel, occluder=True))
-    items.append(SceneItem("gate_top", _box([0, -half, gate_top], [gate_t, half, gate_top + 4]), steel, occluder=True))
-    items.append(SceneItem("gate_kick", _box([0, -half, 0], [gate_t, half, rng.uniform(4, 9)]), steel, occluder=True))
+        items.append(SceneItem("gate_bar", _box([0, ys[0], 0], [gate_t, ys[1], gate_top + 4]), steel))
+    items.append(SceneItem("gate_top", _box([0, -half, gate_top], [gate_t, half, gate_top + 4]), steel))
+    items.append(SceneItem("gate_kick", _box([0, -half, 0], [gate_t, half, rng.uniform(4, 9)]), steel))
 
     items += _clutter(rng, pal, room, half)
 

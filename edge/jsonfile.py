@@ -5,6 +5,8 @@ import json
 import os
 from pathlib import Path
 
+from pydantic import BaseModel, ValidationError
+
 from edge.errors import GoatEdgeError
 
 
@@ -55,3 +57,13 @@ def write_json_atomic(path: str | Path, data, what: str, error: type[GoatEdgeErr
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise error(f"{path}: cannot write the {what} ({exc.strerror})") from None
+
+
+def validated(model: type[BaseModel], data, source: str, error: type[GoatEdgeError]):
+    """The pydantic model of data, or `error` naming the source and the first bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise error(f"{source}: field {where}: {err['msg']}") from None

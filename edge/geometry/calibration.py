@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.errors import GoatEdgeError
 from edge.geometry.camera import VIEWS, Camera, look_at
-from edge.jsonfile import read_json, write_json_atomic
+from edge.jsonfile import read_json, validated, write_json_atomic
 
 FORMAT_VERSION = 1
 
@@ -154,12 +154,7 @@ class Calibration:
 
 
 def calibration_from_dict(data: dict, source: str = "calibration") -> Calibration:
-    try:
-        model = CalibrationModel.model_validate(data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        raise CalibrationError(f"{source}: field {where}: {err['msg']}") from None
+    model = validated(CalibrationModel, data, source, CalibrationError)
     cameras, errors = {}, {}
     for view, cam in model.cameras.items():
         cameras[view] = Camera(view, np.asarray(cam.K, float), np.asarray(cam.dist, float),

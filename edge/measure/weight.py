@@ -5,10 +5,10 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from edge.errors import GoatEdgeError
-from edge.jsonfile import read_json, write_json_atomic
+from edge.jsonfile import read_json, validated, write_json_atomic
 
 # The heart-girth cross-section is modelled as an ellipse whose axes are the chest depth
 # (withers line to sternum) and the chest width, both measured in the girth plane just
@@ -66,12 +66,7 @@ class WeightFormula:
     @staticmethod
     def load(path: str | Path) -> "WeightFormula":
         data = read_json(path, "weight formula", WeightFitError)
-        try:
-            model = _WeightFormulaFile.model_validate(data)
-        except ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-            raise WeightFitError(f"{path}: field {where}: {err['msg']}") from None
+        model = validated(_WeightFormulaFile, data, str(path), WeightFitError)
         return WeightFormula(**model.model_dump())
 
 

@@ -1,0 +1,106 @@
+"""Export per-view YOLO pose weights (.pt) to NCNN for the Pi, with a model card.
+
+    .venv/bin/python scripts/export_models.py                 # models/<view>/best.pt
+    .venv/bin/python scripts/export_models.py --weights side=/farm/side/best.pt
+
+Writes models/<view>/model.ncnn.param, model.ncnn.bin and metadata.yaml (Ultralytics'
+NCNN export at half precision, offline with the pnnx and ncnn packages) and records each
+model's training data, input size and file hashes in models/<view>/card.yaml. A farm's
+own best.pt drops in the same way, as long as it finds this view's keypoints.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+import yaml  # noqa: E402
+
+from edge.detect.ncnn_pose import MODEL_FILES  # noqa: E402
+from edge.geometry.camera import VIEWS  # noqa: E402
+from edge.keypoints import VIEW_KEYPOINTS  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ExportError(Exception):
+    pass
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def weights_arg(text: str) -> tuple[str, Path]:
+    view, _, path = text.partition("=")
+    if view not in VIEWS or not path:
+        raise argparse.ArgumentTypeError(f"expected VIEW=path/to/best.pt, got {text!r}")
+    return view, Path(path)
+
+
+def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> dict:
+    from ultralytics import YOLO  # the train extra; imported only when exporting
+
+    if not weights.is_file():
+        raise ExportError(f"{weights}: {view} weights not found")
+    try:
+        model = YOLO(str(weights), task="pose")
+    except Exception as exc:  # Ultralytics raises many kinds for a bad checkpoint
+        raise ExportError(f"{weights}: not a YOLO checkpoint ({type(exc).__name__}: {exc})") from None
+    kpt_shape = list(getattr(model.model, "kpt_shape", []) or [])
+    want = [len(VIEW_KEYPOINTS[view]), 3]
+    if kpt_shape != want:
+        raise ExportError(f"{weights}: finds keypoints {kpt_shape}, but the {view} view needs {want} "
+                          f"(docs/keypoints.md)")
+    train_args = (getattr(model, "ckpt", None) or {}).get("train_args", {}) or {}
+    size = imgsz or int(train_args.get("imgsz", 640))
+    exported = Path(model.export(format="ncnn", imgsz=size, half=True, verbose=False))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in MODEL_FILES:
+        shutil.copyfile(exported / name, out_dir / name)
+    shutil.rmtree(exported)  # Ultralytics' own folder beside the weights; the copies are what ship
+    card = {
+        "view": view,
+        "keypoints": list(VIEW_KEYPOINTS[view]),
+        "input_px": size,
+        "precision": "fp16 weights (NCNN, half=True)",
+        "source_weights": {"path": str(weights), "sha256": sha256(weights)},
+        "training": {k: train_args.get(k) for k in ("data", "epochs", "imgsz", "batch", "seed", "model")},
+        "files": {name: sha256(out_dir / name) for name in MODEL_FILES},
+    }
+    (out_dir / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))
+    return card
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--views", default=",".join(VIEWS), help="comma-separated views (default: all)")
+    p.add_argument("--weights", type=weights_arg, action="append", default=[], metavar="VIEW=best.pt",
+                   help="weights for a view (default: models/<view>/best.pt)")
+    p.add_argument("--imgsz", type=int, help="input size (default: the size it was trained at)")
+    p.add_argument("--models", type=Path, default=ROOT / "models", help="output root, one folder per view")
+    args = p.parse_args(argv)
+    views = [v.strip() for v in args.views.split(",") if v.strip()]
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown:
+        p.error(f"unknown view {unknown[0]!r}; choose from {','.join(VIEWS)}")
+    given = dict(args.weights)
+    try:
+        for view in views:
+            card = export_view(view, given.get(view, args.models / view / "best.pt"),
+                               args.models / view, args.imgsz)
+            print(f"{view}: {args.models / view} (input {card['input_px']} px, "
+                  f"bin sha256 {card['files']['model.ncnn.bin'][:12]})")
+    except ExportError as exc:
+        print(f"export_models: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

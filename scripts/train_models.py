@@ -1,0 +1,177 @@
+"""Train the three per-view YOLO pose models, from the chute simulator and/or real photos.
+
+    .venv/bin/python scripts/train_models.py --views side,top,front --count 2000 --epochs 40
+
+For each view: make (or reuse) a simulated dataset, train yolo11n-pose from its yaml (no
+download, YOLO_OFFLINE=1), and copy the best weights to models/<view>/best.pt, where
+scripts/export_models.py picks them up. Training resumes where it stopped: run the same
+command again after an interruption. A farm's own labelled photos (a YOLO-pose dataset
+yaml with the view's keypoints, docs/keypoints.md) train instead of the simulated data
+(--real-only) or mixed with it.
+
+Needs the `train` extra (Ultralytics, PyTorch); the daemon never imports them.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+os.environ.setdefault("YOLO_OFFLINE", "1")  # before Ultralytics is imported anywhere
+
+import yaml  # noqa: E402
+
+from edge.argtypes import non_negative_int, positive_int, scale  # noqa: E402
+from edge.geometry.camera import VIEWS  # noqa: E402
+from edge.keypoints import VIEW_KEYPOINTS, flip_idx  # noqa: E402
+from edge.sim.dataset import make_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL_YAML = "yolo11n-pose.yaml"
+
+
+class TrainingError(Exception):
+    pass
+
+
+def views_arg(text: str) -> tuple[str, ...]:
+    views = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in views if v not in VIEWS]
+    if bad or not views:
+        raise argparse.ArgumentTypeError(f"unknown view {bad[0] if bad else text!r}; choose from {','.join(VIEWS)}")
+    return views
+
+
+def real_data_arg(text: str) -> tuple[str, Path]:
+    view, _, path = text.partition("=")
+    if view not in VIEWS or not path:
+        raise argparse.ArgumentTypeError(f"expected VIEW=path/to/data.yaml, got {text!r}")
+    return view, Path(path)
+
+
+def simulated_dataset(view: str, args) -> Path:
+    """The simulated dataset for this view and seed, made once and reused after."""
+    out = args.datasets / f"{view}-seed{args.seed}-n{args.count}-s{args.scale:g}"
+    if not (out / "data.yaml").exists():
+        summary = make_dataset(out, view, args.count, args.seed, scale=args.scale, workers=args.workers)
+        print(f"{view}: simulated {summary.images} images in {summary.seconds:.0f} s")
+    return out / "data.yaml"
+
+
+def _split_dirs(data_yaml: Path, data: dict, split: str) -> list[str]:
+    base = Path(data.get("path") or data_yaml.parent)
+    if not base.is_absolute():
+        base = (data_yaml.parent / base).resolve()
+    entries = data.get(split) or []
+    return [str(base / e) for e in ([entries] if isinstance(entries, str) else entries)]
+
+
+def check_real_dataset(view: str, data_yaml: Path) -> dict:
+    """A farm's dataset must label exactly this view's keypoints, in this order."""
+    if not data_yaml.is_file():
+        raise TrainingError(f"{data_yaml}: dataset yaml not found")
+    try:
+        data = yaml.safe_load(data_yaml.read_text())
+    except yaml.YAMLError as exc:
+        raise TrainingError(f"{data_yaml}: not valid YAML ({exc})") from None
+    k = len(VIEW_KEYPOINTS[view])
+    if not isinstance(data, dict) or data.get("kpt_shape") != [k, 3]:
+        got = data.get("kpt_shape") if isinstance(data, dict) else None
+        raise TrainingError(f"{data_yaml}: kpt_shape is {got}, but the {view} model needs [{k}, 3] "
+                            f"(keypoints in the order of docs/keypoints.md)")
+    for split in ("train", "val"):
+        missing = [d for d in _split_dirs(data_yaml, data, split) if not Path(d).exists()]
+        if missing:
+            raise TrainingError(f"{data_yaml}: {split} folder {missing[0]} not found")
+    return data
+
+
+def training_yaml(view: str, args, run_dir: Path) -> Path:
+    """The dataset yaml Ultralytics trains on: simulated, real, or both listed together."""
+    sources = []
+    if not args.real_only:
+        sim = simulated_dataset(view, args)
+        sources.append((sim, yaml.safe_load(sim.read_text())))
+    for real_view, path in args.real_data:
+        if real_view == view:
+            sources.append((path, check_real_dataset(view, path)))
+    if not sources:
+        raise TrainingError(f"{view}: --real-only needs a --real-data {view}=data.yaml")
+    if len(sources) == 1:
+        return sources[0][0]
+    merged = {
+        "train": [d for p, data in sources for d in _split_dirs(p, data, "train")],
+        "val": [d for p, data in sources for d in _split_dirs(p, data, "val")],
+        "names": {0: "goat"},
+        "kpt_shape": [len(VIEW_KEYPOINTS[view]), 3],
+        "flip_idx": flip_idx(view),
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / f"{view}-mixed.yaml"
+    path.write_text(yaml.safe_dump(merged, sort_keys=False))
+    return path
+
+
+def train_view(view: str, args) -> Path:
+    from ultralytics import YOLO  # the train extra; imported only when training
+
+    run = args.runs / view
+    last = run / "weights" / "last.pt"
+    done = run / "finished"
+    if done.exists():
+        print(f"{view}: already trained ({run}); delete {done} to train again")
+    elif last.exists():
+        print(f"{view}: resuming from {last}")
+        YOLO(str(last)).train(resume=True)
+        done.write_text("ok\n")
+    else:
+        data = training_yaml(view, args, args.runs)
+        model = YOLO(MODEL_YAML)
+        model.train(data=str(data), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
+                    device=args.device, workers=args.workers, project=str(args.runs.resolve()),
+                    name=view, exist_ok=True, pretrained=False, amp=args.device != "cpu",
+                    plots=False, seed=args.seed, deterministic=True, patience=args.patience,
+                    fliplr=0.5, mosaic=1.0, verbose=False)
+        done.write_text("ok\n")
+    best = run / "weights" / "best.pt"
+    target = args.models / view / "best.pt"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(best, target)
+    print(f"{view}: {target}")
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--views", type=views_arg, default=VIEWS)
+    p.add_argument("--count", type=positive_int, default=2000, help="simulated images per view")
+    p.add_argument("--seed", type=non_negative_int, default=1, help="simulated dataset seed")
+    p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
+    p.add_argument("--epochs", type=positive_int, default=40)
+    p.add_argument("--imgsz", type=positive_int, default=640, help="model input size, a multiple of 32")
+    p.add_argument("--batch", type=positive_int, default=16)
+    p.add_argument("--patience", type=positive_int, default=20)
+    p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
+    p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
+    p.add_argument("--real-data", type=real_data_arg, action="append", default=[], metavar="VIEW=DATA.yaml",
+                   help="a farm's labelled YOLO-pose dataset for a view (repeat per view)")
+    p.add_argument("--real-only", action="store_true", help="train on --real-data alone, no simulated images")
+    p.add_argument("--datasets", type=Path, default=ROOT / "datasets", help="where simulated datasets are kept")
+    p.add_argument("--runs", type=Path, default=ROOT / "runs" / "pose", help="Ultralytics run folders")
+    p.add_argument("--models", type=Path, default=ROOT / "models", help="where best.pt is copied, per view")
+    args = p.parse_args(argv)
+    if args.imgsz % 32:
+        p.error(f"--imgsz must be a multiple of 32, got {args.imgsz}")
+    try:
+        for view in args.views:
+            train_view(view, args)
+    except TrainingError as exc:
+        print(f"train_models: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""The technical team retrains a view's model, exports it, and the Pi runtime loads it.
+
+A few simulated images and one epoch: the model learns nothing useful, but every step of
+the pipeline runs for real, offline, and the lean NCNN runtime must give the same boxes
+and keypoints as Ultralytics' own predictor on the same exported model.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel
+from edge.keypoints import VIEW_KEYPOINTS
+
+ROOT = Path(__file__).resolve().parents[1]
+IMGSZ = 160
+
+
+def script(name: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, YOLO_OFFLINE="1")
+    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], capture_output=True,
+                          text=True, timeout=900, env=env, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Train the side model for one epoch on 8 simulated images, then export it to NCNN."""
+    root = tmp_path_factory.mktemp("train")
+    done = script("train_models.py", "--views", "side", "--count", "8", "--seed", "3", "--scale", "0.25",
+                  "--epochs", "1", "--imgsz", str(IMGSZ), "--batch", "4", "--workers", "1",
+                  "--datasets", str(root / "datasets"), "--runs", str(root / "runs"),
+                  "--models", str(root / "models"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (root / "models" / "side" / "best.pt").is_file()
+    done = script("export_models.py", "--views", "side", "--models", str(root / "models"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    return root
+
+
+def test_training_then_export_writes_the_ncnn_files_and_a_model_card(exported):
+    side = exported / "models" / "side"
+    for name in ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml", "card.yaml"):
+        assert (side / name).is_file(), name
+    card = yaml.safe_load((side / "card.yaml").read_text())
+    assert card["input_px"] == IMGSZ and card["keypoints"] == list(VIEW_KEYPOINTS["side"])
+    assert card["training"]["epochs"] == 1
+    assert len(card["files"]["model.ncnn.bin"]) == 64
+
+
+def test_the_lean_runtime_matches_ultralytics_on_the_same_export_within_a_pixel(exported, tmp_path):
+    from ultralytics import YOLO
+
+    from edge.sim.capture import simulate_capture
+
+    side = exported / "models" / "side"
+    lean = NcnnPoseModel(side, threads=2)
+    # Ultralytics recognises an NCNN model by its folder name; give it the shipped files.
+    as_ultralytics = tmp_path / "side_ncnn_model"
+    shutil.copytree(side, as_ultralytics)
+    reference = YOLO(str(as_ultralytics), task="pose")
+    compared = 0
+    for seed in (101, 102):
+        image = simulate_capture(seed, scale=0.5, views=("side",)).images["side"]
+        ours = lean.predict(image, conf_threshold=0.001, max_detections=300)
+        theirs = reference.predict(image, conf=0.001, iou=0.7, imgsz=IMGSZ, max_det=300, verbose=False)[0]
+        assert len(ours) == len(theirs.boxes)
+        for mine, box, kpts in zip(ours[:5], theirs.boxes.xyxy.numpy(), theirs.keypoints.data.numpy()):
+            np.testing.assert_allclose(mine.box_px, box, atol=1.0)
+            np.testing.assert_allclose(mine.keypoints[:, :2], kpts[:, :2], atol=1.0)
+            np.testing.assert_allclose(mine.keypoints[:, 2], kpts[:, 2], atol=0.01)
+            compared += 1
+    assert compared > 0
+
+
+def test_training_resumes_instead_of_starting_over(exported):
+    done = script("train_models.py", "--views", "side", "--count", "8", "--seed", "3", "--scale", "0.25",
+                  "--epochs", "1", "--imgsz", str(IMGSZ), "--datasets", str(exported / "datasets"),
+                  "--runs", str(exported / "runs"), "--models", str(exported / "models"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "already trained" in done.stdout
+
+
+def test_a_model_folder_missing_its_weights_is_named(exported, tmp_path):
+    broken = tmp_path / "side"
+    broken.mkdir()
+    for name in ("model.ncnn.param", "metadata.yaml"):
+        (broken / name).write_bytes((exported / "models" / "side" / name).read_bytes())
+    with pytest.raises(ModelFileError, match="model.ncnn.bin: model file not found"):
+        NcnnPoseModel(broken)
+
+
+def test_weights_for_another_view_are_refused_at_export(exported, tmp_path):
+    done = script("export_models.py", "--views", "top", "--weights",
+                  f"top={exported / 'models' / 'side' / 'best.pt'}", "--models", str(tmp_path))
+    assert done.returncode == 2
+    assert "the top view needs [10, 3]" in done.stderr
+
+
+def test_a_real_dataset_with_the_wrong_keypoints_is_refused(exported, tmp_path):
+    bad = tmp_path / "data.yaml"
+    bad.write_text(yaml.safe_dump({"path": str(tmp_path), "train": "images", "val": "images",
+                                   "names": {0: "goat"}, "kpt_shape": [17, 3]}))
+    done = script("train_models.py", "--views", "front", "--real-only", "--real-data", f"front={bad}",
+                  "--runs", str(tmp_path / "runs"), "--models", str(tmp_path / "models"))
+    assert done.returncode == 2
+    assert "kpt_shape is [17, 3], but the front model needs [8, 3]" in done.stderr

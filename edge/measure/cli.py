@@ -7,11 +7,17 @@ import json
 import math
 from pathlib import Path
 
-from edge.argtypes import fraction, positive_float
+import cv2
+import numpy as np
+
+from edge.argtypes import fraction, positive_float, positive_int
+from edge.detect.detector import PoseDetector
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import load_calibration
+from edge.geometry.camera import VIEWS
 from edge.measure.definitions import MEASUREMENTS
 from edge.measure.estimate import MeasureSettings, measure
+from edge.measure.from_images import measure_images
 from edge.measure.keypoints_file import load_keypoints
 from edge.measure.weight import ScaleWeight, WeightFitError, WeightFormula, fit_weight_formula
 
@@ -27,7 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        help=f"the {view} camera's image")
     p.add_argument("--calibration", type=Path, required=True, help="calibration.json")
     p.add_argument("--keypoints", type=Path,
-                   help="keypoints.json with each view's keypoints (see docs/keypoints.md)")
+                   help="keypoints.json with each view's keypoints (see docs/keypoints.md); "
+                        "without it the models find them in the images")
+    p.add_argument("--models", type=Path, default=Path("models"),
+                   help="folder with side/, top/, front/ NCNN pose models (default: ./models)")
+    p.add_argument("--threads", type=positive_int, default=2, help="threads per model inference")
     p.add_argument("--weight-formula", type=Path,
                    help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)")
     p.add_argument("--min-confidence", type=fraction, default=MeasureSettings.min_confidence,
@@ -46,27 +56,64 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run_measure(args) -> int:
     calibration = load_calibration(args.calibration)
-    images = {v: getattr(args, v) for v in ("side", "top", "front") if getattr(args, v)}
+    images = {v: getattr(args, v) for v in VIEWS if getattr(args, v)}
     for view, path in images.items():
         if not path.is_file():
             raise MeasureInputError(f"{path}: {view} image not found")
-    if args.keypoints is None:
-        raise MeasureInputError("no keypoint detector is installed yet: pass --keypoints keypoints.json")
-    keypoints = load_keypoints(args.keypoints)
     formula = WeightFormula.load(args.weight_formula) if args.weight_formula else WeightFormula()
     settings = MeasureSettings(min_confidence=args.min_confidence, girth_shape_factor=args.girth_shape_factor)
-    result = measure(keypoints, calibration, formula, settings)
-    out = result.to_dict()
+    if args.keypoints is not None:
+        result = measure(load_keypoints(args.keypoints), calibration, formula, settings)
+        out = {"status": "ok", "reason": None, **result.to_dict()}
+    else:
+        out, result = _measure_from_images(images, calibration, formula, settings, args)
     out["images"] = {v: str(p) for v, p in images.items()}
     out["calibration"] = str(args.calibration)
     if args.json:
         print(json.dumps(out, indent=2))
+    elif result is None:
+        print(f"retake: {out['reason']}")
     else:
         for name in MEASUREMENTS:
             value = result.measurements[name]
             shown = f"{value:8.1f}" if value is not None else "       —"
             print(f"{name:<20}{shown}  {result.reasons.get(name, '')}".rstrip())
     return 0
+
+
+def _read_image(view: str, path: Path, calibration) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise MeasureInputError(f"{path}: not an image the {view} camera could have taken")
+    want = calibration[view].size_px
+    if (image.shape[1], image.shape[0]) != want:
+        raise MeasureInputError(f"{path}: {image.shape[1]}x{image.shape[0]} px, but the {view} camera "
+                                f"is calibrated for {want[0]}x{want[1]}")
+    return image
+
+
+def _measure_from_images(images: dict[str, Path], calibration, formula, settings, args):
+    missing = [v for v in VIEWS if v not in images]
+    if missing:
+        raise MeasureInputError(f"measuring from images needs all three views: --{missing[0]} is missing "
+                                f"(or pass --keypoints)")
+    pixels = {v: _read_image(v, p, calibration) for v, p in images.items()}
+    detector = PoseDetector(args.models, threads=args.threads)
+    found = measure_images(pixels, calibration, detector, formula, settings)
+    annotated = {}
+    for view, path in images.items():
+        target = path.with_name(f"{path.stem}.annotated.jpg")
+        if not cv2.imwrite(str(target), found.annotated[view]):
+            raise MeasureInputError(f"{target}: cannot write the annotated image")
+        annotated[view] = str(target)
+    if found.result is None:
+        out = {"status": "retake", "reason": found.gate.reason,
+               "measurements": dict.fromkeys(MEASUREMENTS), "calibration_hash": calibration.hash}
+    else:
+        out = {"status": "ok", "reason": None, **found.result.to_dict()}
+    out["annotated_images"] = annotated
+    out["model_versions"] = found.model_versions
+    return out, found.result
 
 
 def _read_samples(path: Path) -> list[ScaleWeight]:

@@ -1,0 +1,70 @@
+"""The three views' pose models, loaded once, turning photos into named keypoints.
+
+Keypoints come out in the calibration's pixel convention (pixel centres at integers),
+ready for edge/measure.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge.detect.decode import PoseDetection
+from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
+from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
+
+# Ultralytics measures pixels from the image's outer edge (a pixel centre at +0.5); the
+# calibration puts pixel centres at integers. Without this shift every ray is biased.
+_ULTRALYTICS_TO_CALIBRATION_PX = -0.5
+
+
+@dataclass(frozen=True)
+class ViewDetections:
+    view: str
+    image_size_px: tuple[int, int]  # width, height
+    goats: tuple[PoseDetection, ...]  # best first, in calibration pixels
+
+    def keypoints(self, index: int = 0) -> ViewKeypoints:
+        names = VIEW_KEYPOINTS[self.view]
+        kpts = self.goats[index].keypoints
+        return {n: Keypoint(float(x), float(y), float(c)) for n, (x, y, c) in zip(names, kpts)}
+
+
+def _to_calibration_pixels(det: PoseDetection) -> PoseDetection:
+    kpts = det.keypoints.copy()
+    kpts[:, :2] += _ULTRALYTICS_TO_CALIBRATION_PX
+    return PoseDetection(det.box_px + _ULTRALYTICS_TO_CALIBRATION_PX, det.score, kpts)
+
+
+def model_version(model_dir: Path) -> str:
+    """A short hash of the model's files, recorded with every result it produces."""
+    digest = hashlib.sha256()
+    for name in MODEL_FILES:
+        digest.update((model_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class PoseDetector:
+    """One NCNN pose model per view, from models/<view>/."""
+
+    def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25):
+        self.models_dir = Path(models_dir)
+        self.conf_threshold = conf_threshold
+        self.models: dict[str, NcnnPoseModel] = {}
+        self.versions: dict[str, str] = {}
+        for view in VIEWS:
+            model = NcnnPoseModel(self.models_dir / view, threads=threads)
+            want = len(VIEW_KEYPOINTS[view])
+            if model.info.num_keypoints != want:
+                raise ModelFileError(f"{self.models_dir / view}: finds {model.info.num_keypoints} keypoints, "
+                                     f"the {view} view needs {want}")
+            self.models[view] = model
+            self.versions[view] = model_version(self.models_dir / view)
+
+    def detect(self, view: str, image_bgr: np.ndarray) -> ViewDetections:
+        found = self.models[view].predict(image_bgr, conf_threshold=self.conf_threshold)
+        h, w = image_bgr.shape[:2]
+        return ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))

@@ -1,0 +1,53 @@
+"""The quality gate turns captures the models cannot measure well into a clear retake."""
+from __future__ import annotations
+
+import numpy as np
+
+from edge.detect.decode import PoseDetection
+from edge.detect.detector import ViewDetections
+from edge.detect.quality import gate, view_problems
+from edge.keypoints import VIEW_KEYPOINTS
+
+SIZE = (1280, 960)
+
+
+def goat(view: str, box=(300, 200, 900, 700), score=0.9, confidence=0.9) -> PoseDetection:
+    k = len(VIEW_KEYPOINTS[view])
+    kpts = np.column_stack([np.linspace(box[0], box[2], k), np.linspace(box[1], box[3], k), np.full(k, confidence)])
+    return PoseDetection(np.array(box, float), score, kpts)
+
+
+def seen(view: str, *goats: PoseDetection) -> ViewDetections:
+    return ViewDetections(view, SIZE, goats)
+
+
+def test_a_clear_capture_passes():
+    result = gate({v: seen(v, goat(v)) for v in VIEW_KEYPOINTS})
+    assert result.status == "ok" and result.reason is None
+
+
+def test_an_empty_chute_is_a_retake_that_says_so():
+    result = gate({v: seen(v) for v in VIEW_KEYPOINTS})
+    assert result.status == "retake"
+    assert "side camera: no goat in view" in result.reason
+
+
+def test_a_second_goat_in_the_chute_is_a_retake():
+    problems = view_problems(seen("side", goat("side"), goat("side", box=(950, 250, 1270, 700), score=0.7)))
+    assert problems == ["side camera: more than one goat in view"]
+
+
+def test_a_faint_second_detection_is_not_mistaken_for_a_second_goat():
+    assert view_problems(seen("side", goat("side"), goat("side", box=(950, 250, 1200, 700), score=0.3))) == []
+
+
+def test_a_goat_cut_off_by_the_frame_edge_is_a_retake_naming_the_camera():
+    problems = view_problems(seen("top", goat("top", box=(-0.5, 300, 700, 600))))
+    assert problems == ["top camera: goat not fully in view"]
+
+
+def test_unsure_keypoints_are_a_retake_naming_them():
+    detection = goat("front")
+    detection.keypoints[2, 2] = 0.2  # shoulder_left
+    problems = view_problems(seen("front", detection))
+    assert problems == ["front camera: unsure where the shoulder left is"]

@@ -16,7 +16,6 @@ import dataclasses
 import numpy as np
 
 from edge.geometry.calibration import default_calibration
-from edge.keypoints import Keypoint
 from edge.measure.definitions import LENGTHS, length_from_landmarks
 from edge.measure.estimate import measure
 from edge.measure.geometry import Plane, intersect_plane, pixel_ray

@@ -36,7 +36,8 @@ def _label(image: np.ndarray, text: str, at: tuple[int, int], scale: float) -> N
 
 
 def annotate(image_bgr: np.ndarray, camera: Camera, keypoints: ViewKeypoints,
-             box_px: np.ndarray | None, result: MeasurementResult) -> np.ndarray:
+             box_px: np.ndarray | None, result: MeasurementResult | None) -> np.ndarray:
+    """A copy of the photo with the box, the keypoints and (unless a retake) the measurements."""
     out = image_bgr.copy()
     scale = out.shape[1] / 1280
     if box_px is not None:
@@ -44,6 +45,8 @@ def annotate(image_bgr: np.ndarray, camera: Camera, keypoints: ViewKeypoints,
         cv2.rectangle(out, (x0, y0), (x1, y1), _BOX_BGR, max(1, round(2 * scale)))
     for kp in keypoints.values():
         cv2.circle(out, (int(round(kp.x_px)), int(round(kp.y_px))), max(2, round(5 * scale)), _KEYPOINT_BGR, -1)
+    if result is None:
+        return out
     lm = result.landmarks_cm
     for name, (a, b) in LINES.items():
         value = result.measurements.get(name)

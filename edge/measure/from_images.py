@@ -37,10 +37,5 @@ def measure_images(images_bgr: dict[str, np.ndarray], calibration: Calibration, 
     for view, d in detections.items():
         kps = d.keypoints() if d.goats else {}
         box = d.goats[0].box_px if d.goats else None
-        annotated[view] = annotate(images_bgr[view], calibration[view], kps, box,
-                                   result if result is not None else _nothing(calibration))
+        annotated[view] = annotate(images_bgr[view], calibration[view], kps, box, result)
     return ImageMeasurement(verdict, result, detections, annotated, dict(detector.versions))
-
-
-def _nothing(calibration: Calibration) -> MeasurementResult:
-    return MeasurementResult({}, {}, {}, calibration.hash)

@@ -1,0 +1,170 @@
+"""Speed, memory and start-up of the lean NCNN runtime against Ultralytics, in one run.
+
+    python benchmarks/detector_speed.py --models models --captures 10
+
+Prints markdown tables:
+- one capture from three JPEG files to measurements with annotated images (the lean path),
+  median and 90th percentile;
+- the three models' inference alone: the lean runtime, Ultralytics predict on the .pt and
+  on the same NCNN export, with ratios;
+- a fresh process's peak RSS and its time from start to first result, lean vs Ultralytics.
+Needs the `train` extra for the Ultralytics columns. Timings depend on the models' input
+size (models/<view>/card.yaml), not on how well they were trained.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+from edge.detect.detector import PoseDetector
+from edge.geometry.calibration import default_calibration
+from edge.geometry.camera import VIEWS
+from edge.measure.estimate import measure
+from edge.measure.from_images import measure_images
+from edge.sim.capture import simulate_capture
+
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+
+def write_captures(folder: Path, count: int) -> list[dict[str, Path]]:
+    captures = []
+    for seed in range(count):
+        capture = simulate_capture(50_000 + seed)
+        paths = {}
+        for view, jpeg in capture.jpegs.items():
+            paths[view] = folder / f"{seed}_{view}.jpg"
+            paths[view].write_bytes(jpeg)
+        captures.append(paths)
+    return captures
+
+
+def time_lean_path(detector: PoseDetector, captures) -> list[float]:
+    """JPEG files -> detections -> gate -> measurements -> annotated JPEGs, per capture."""
+    calibration = default_calibration()
+    times_ms = []
+    for paths in captures:
+        start = time.perf_counter()
+        images = {v: cv2.imread(str(p)) for v, p in paths.items()}
+        found = measure_images(images, calibration, detector)
+        if found.result is None:  # time the geometry too, even when the gate says retake
+            measure({v: d.keypoints() for v, d in found.detections.items() if d.goats}, calibration)
+        for image in found.annotated.values():
+            cv2.imencode(".jpg", image)
+        times_ms.append(1000 * (time.perf_counter() - start))
+    return times_ms
+
+
+def time_inference(predict, images) -> float:
+    predict(images[0])  # warm-up
+    times = []
+    for image in images:
+        start = time.perf_counter()
+        predict(image)
+        times.append(1000 * (time.perf_counter() - start))
+    return statistics.median(times)
+
+
+LEAN_CHILD = """
+import time, sys
+t0 = time.perf_counter()
+import cv2
+from edge.detect.detector import PoseDetector
+from edge.geometry.calibration import default_calibration
+from edge.measure.from_images import measure_images
+d = PoseDetector(sys.argv[1])
+images = {v: cv2.imread(p) for v, p in zip(("side", "top", "front"), sys.argv[2:5])}
+measure_images(images, default_calibration(), d)
+print(time.perf_counter() - t0, peak_rss_mb())
+"""
+
+ULTRALYTICS_CHILD = """
+import time, sys
+t0 = time.perf_counter()
+from ultralytics import YOLO
+models = [YOLO(p, task="pose") for p in sys.argv[1:4]]
+for m, image in zip(models, sys.argv[4:7]):
+    m.predict(image, verbose=False)
+print(time.perf_counter() - t0, peak_rss_mb())
+"""
+
+# VmHWM, not getrusage: ru_maxrss survives fork and exec, so a child of this process
+# (which has PyTorch loaded) would report the parent's peak.
+PEAK_RSS = """
+def peak_rss_mb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+"""
+
+
+def child(code: str, *args: str) -> tuple[float, float]:
+    """(wall seconds from process start to first result, peak RSS MB) of a fresh process."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS + code, *args], capture_output=True, text=True,
+                          check=True)
+    wall_s = time.perf_counter() - start
+    _, rss_mb = (float(v) for v in done.stdout.split()[-2:])
+    return wall_s, rss_mb
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", type=Path, default=Path("models"))
+    ap.add_argument("--captures", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    from ultralytics import YOLO
+
+    detector = PoseDetector(args.models, threads=args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        captures = write_captures(tmp, args.captures)
+        path_ms = sorted(time_lean_path(detector, captures))
+        print(f"| lean path, {args.captures} captures of 3 JPEGs (1280x960) | median ms | p90 ms |")
+        print("|---|---|---|")
+        print(f"| JPEGs -> measurements + annotated images | {statistics.median(path_ms):.0f} | "
+              f"{path_ms[int(0.9 * (len(path_ms) - 1))]:.0f} |\n")
+
+        print("| view | input px | lean NCNN ms | Ultralytics NCNN ms | Ultralytics .pt ms | "
+              ".pt / lean | Ultralytics NCNN / lean |")
+        print("|---|---|---|---|---|---|---|")
+        for view in VIEWS:
+            images = [cv2.imread(str(c[view])) for c in captures]
+            size = detector.models[view].info.input_px
+            lean = time_inference(lambda im: detector.detect(view, im), images)
+            ncnn_dir = tmp / f"{view}_ncnn_model"  # Ultralytics knows NCNN by this folder name
+            shutil.copytree(args.models / view, ncnn_dir)
+            theirs_ncnn = YOLO(str(ncnn_dir), task="pose")
+            ult_ncnn = time_inference(lambda im: theirs_ncnn.predict(im, imgsz=size, verbose=False), images)
+            pt_path = args.models / view / "best.pt"
+            if pt_path.exists():
+                theirs_pt = YOLO(str(pt_path), task="pose")
+                ult_pt = time_inference(lambda im: theirs_pt.predict(im, imgsz=size, verbose=False), images)
+                pt_cells = f"{ult_pt:.1f} | {ult_pt / lean:.2f}"
+            else:
+                pt_cells = "— | —"
+            print(f"| {view} | {size} | {lean:.1f} | {ult_ncnn:.1f} | {pt_cells} | {ult_ncnn / lean:.2f} |")
+
+        first = [str(captures[0][v]) for v in VIEWS]
+        lean_s, lean_mb = child(LEAN_CHILD, str(args.models), *first)
+        ncnn_dirs = [str(tmp / f"{v}_ncnn_model") for v in VIEWS]
+        ult_s, ult_mb = child(ULTRALYTICS_CHILD, *ncnn_dirs, *first)
+        print("\n| fresh process, 3 models, first capture | start to first result s | peak RSS MB |")
+        print("|---|---|---|")
+        print(f"| lean (ncnn + numpy + OpenCV) | {lean_s:.2f} | {lean_mb:.0f} |")
+        print(f"| Ultralytics on the same NCNN files | {ult_s:.2f} | {ult_mb:.0f} |")
+    print(json.dumps({"threads": args.threads, "models": str(args.models)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx
+from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import simulate_capture
 from edge.sim.dataset import DatasetExistsError, capture_seeds, make_dataset
 from edge.sim.truth import NOT_IN_IMAGE
@@ -73,7 +74,7 @@ def test_labels_denormalise_to_the_simulators_keypoints_and_box(dataset):
         if goats == 0:
             continue
         values = np.array((out / "labels" / split / f"side_{seed}.txt").read_text().split()[1:], float)
-        entry = simulate_capture(seed, scale=SCALE, views=("side",)).labels["side"][0]
+        entry = simulate_capture(seed, dataset_calibration(seed), scale=SCALE, views=("side",)).labels["side"][0]
         truth = entry.keypoints.keypoints
         kps = values[4:].reshape(-1, 3)
         assert np.array_equal(kps[:, 2], truth[:, 2])
@@ -90,7 +91,7 @@ def test_labels_denormalise_to_the_simulators_keypoints_and_box(dataset):
 def test_the_images_are_the_simulators_jpegs_byte_for_byte(dataset):
     out, _ = dataset
     seed, split, goats = read_seeds(out)[0]
-    capture = simulate_capture(seed, scale=SCALE, goats=goats, views=("side",))
+    capture = simulate_capture(seed, dataset_calibration(seed), scale=SCALE, goats=goats, views=("side",))
     assert (out / "images" / split / f"side_{seed}.jpg").read_bytes() == capture.jpegs["side"]
 
 
@@ -144,3 +145,12 @@ def test_bad_dataset_options_are_refused_by_name_without_a_traceback(tmp_path, a
     assert done.returncode != 0
     assert says in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "d").exists()
+
+
+def test_datasets_see_the_goat_through_several_camera_mountings_not_one():
+    nominal = camera_variant(0)["side"]
+    centres = [camera_variant(v)["side"].center_cm for v in range(CAMERA_VARIANTS)]
+    focals = [camera_variant(v)["side"].K[0, 0] for v in range(CAMERA_VARIANTS)]
+    assert len({tuple(np.round(c, 3)) for c in centres}) == CAMERA_VARIANTS
+    assert max(np.linalg.norm(c - nominal.center_cm) for c in centres) <= 3.0 * np.sqrt(3) + 1e-9
+    assert 0 < np.ptp(focals) <= 0.06 * nominal.K[0, 0] + 1e-9

@@ -24,9 +24,9 @@ import numpy as np
 import yaml
 
 from edge.errors import GoatEdgeError
-from edge.geometry.calibration import default_calibration
 from edge.geometry.camera import VIEWS
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx
+from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.render import ray_grid
 from edge.sim.truth import NOT_IN_IMAGE
@@ -105,7 +105,8 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
 
 def _write_one(plan: Plan, index: int) -> int:
     seed = plan.seeds[index]
-    capture = simulate_capture(seed, scale=plan.scale, goats=plan.goats[index], views=(plan.view,))
+    capture = simulate_capture(seed, dataset_calibration(seed), scale=plan.scale, goats=plan.goats[index],
+                               views=(plan.view,))
     stem = f"{plan.view}_{seed}"
     split = plan.split[index]
     (plan.out_dir / "images" / split / f"{stem}.jpg").write_bytes(capture.jpegs[plan.view])
@@ -179,9 +180,10 @@ def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale
     workers = max(1, min(workers or os.cpu_count() or 1, count))
 
     started = time.perf_counter()
-    # Worker processes forked from here inherit the camera's ray grid instead of each
+    # Worker processes forked from here inherit the cameras' ray grids instead of each
     # spending a second undistorting every pixel.
-    ray_grid(default_calibration().scaled(scale)[view])
+    for variant in range(CAMERA_VARIANTS):
+        ray_grid(camera_variant(variant).scaled(scale)[view])
     if workers == 1:
         goat_labels = [_write_one(plan, i) for i in range(count)]
     else:

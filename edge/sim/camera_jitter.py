@@ -1,0 +1,43 @@
+"""Cameras as another farm would mount them: a few centimetres and a degree or two off the
+nominal chute, with lenses a few per cent different. Training on several such variants
+keeps a model from learning one installation's exact view."""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from edge.geometry.calibration import Calibration, default_calibration
+from edge.geometry.camera import Camera
+from edge.sim.shapes import rotation_x, rotation_y, rotation_z
+
+CAMERA_VARIANTS = 8  # variant 0 is the nominal chute
+MAX_TURN_DEG = 1.5
+MAX_SHIFT_CM = 3.0
+MAX_FOCAL_CHANGE = 0.03
+MAX_K1_CHANGE = 0.02
+
+
+def _jittered(camera: Camera, rng: np.random.Generator) -> Camera:
+    a, b, c = np.radians(rng.uniform(-MAX_TURN_DEG, MAX_TURN_DEG, 3))
+    R = rotation_x(a) @ rotation_y(b) @ rotation_z(c) @ camera.R  # turned about its own axes
+    centre_cm = camera.center_cm + rng.uniform(-MAX_SHIFT_CM, MAX_SHIFT_CM, 3)
+    K = camera.K.copy()
+    K[:2, :2] *= 1 + rng.uniform(-MAX_FOCAL_CHANGE, MAX_FOCAL_CHANGE)
+    dist = camera.dist.copy()
+    dist[0] += rng.uniform(-MAX_K1_CHANGE, MAX_K1_CHANGE)
+    return Camera(camera.name, K, dist, R, -R @ centre_cm, camera.width_px, camera.height_px)
+
+
+@functools.lru_cache(maxsize=CAMERA_VARIANTS)
+def camera_variant(variant: int) -> Calibration:
+    base = default_calibration()
+    if variant == 0:
+        return base
+    rng = np.random.default_rng([variant, 0xCA11])
+    return Calibration({view: _jittered(cam, rng) for view, cam in base.cameras.items()})
+
+
+def dataset_calibration(capture_seed: int) -> Calibration:
+    """The cameras a dataset capture is rendered through, decided by its seed alone."""
+    return camera_variant(capture_seed % CAMERA_VARIANTS)

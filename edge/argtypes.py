@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 
 
 def _number(text: str, kind=float):
@@ -61,3 +62,25 @@ def squares(text: str) -> tuple[int, int]:
     if cols < 3 or rows < 3:
         raise argparse.ArgumentTypeError(f"the board needs at least 3x3 squares, got {text}")
     return cols, rows
+
+
+def views(text: str) -> tuple[str, ...]:
+    """Comma-separated camera views, such as side,top; returned in side, top, front order."""
+    from edge.geometry.camera import VIEWS
+
+    chosen = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in chosen if v not in VIEWS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown camera {unknown[0] if unknown else text!r}; choose from {','.join(VIEWS)}")
+    return tuple(v for v in VIEWS if v in chosen)
+
+
+def view_path(text: str) -> tuple[str, Path]:
+    """VIEW=PATH, such as side=/farm/side/best.pt."""
+    from edge.geometry.camera import VIEWS
+
+    view, _, path = text.partition("=")
+    if view not in VIEWS or not path:
+        raise argparse.ArgumentTypeError(f"expected VIEW=PATH with VIEW one of {','.join(VIEWS)}, got {text!r}")
+    return view, Path(path)

@@ -21,6 +21,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import yaml  # noqa: E402
 
+from edge.argtypes import view_path, views  # noqa: E402
 from edge.detect.ncnn_pose import MODEL_FILES  # noqa: E402
 from edge.geometry.camera import VIEWS  # noqa: E402
 from edge.keypoints import VIEW_KEYPOINTS  # noqa: E402
@@ -34,13 +35,6 @@ class ExportError(Exception):
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def weights_arg(text: str) -> tuple[str, Path]:
-    view, _, path = text.partition("=")
-    if view not in VIEWS or not path:
-        raise argparse.ArgumentTypeError(f"expected VIEW=path/to/best.pt, got {text!r}")
-    return view, Path(path)
 
 
 def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> dict:
@@ -79,19 +73,15 @@ def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> d
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", default=",".join(VIEWS), help="comma-separated views (default: all)")
-    p.add_argument("--weights", type=weights_arg, action="append", default=[], metavar="VIEW=best.pt",
+    p.add_argument("--views", type=views, default=VIEWS, help="comma-separated views (default: all)")
+    p.add_argument("--weights", type=view_path, action="append", default=[], metavar="VIEW=best.pt",
                    help="weights for a view (default: models/<view>/best.pt)")
     p.add_argument("--imgsz", type=int, help="input size (default: the size it was trained at)")
     p.add_argument("--models", type=Path, default=ROOT / "models", help="output root, one folder per view")
     args = p.parse_args(argv)
-    views = [v.strip() for v in args.views.split(",") if v.strip()]
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown:
-        p.error(f"unknown view {unknown[0]!r}; choose from {','.join(VIEWS)}")
     given = dict(args.weights)
     try:
-        for view in views:
+        for view in args.views:
             card = export_view(view, given.get(view, args.models / view / "best.pt"),
                                args.models / view, args.imgsz)
             print(f"{view}: {args.models / view} (input {card['input_px']} px, "

@@ -23,7 +23,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # before Ultralytics is imported any
 
 import yaml  # noqa: E402
 
-from edge.argtypes import non_negative_int, positive_int, scale  # noqa: E402
+from edge.argtypes import non_negative_int, positive_int, scale, view_path, views  # noqa: E402
 from edge.geometry.camera import VIEWS  # noqa: E402
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx  # noqa: E402
 from edge.sim.dataset import make_dataset  # noqa: E402
@@ -34,21 +34,6 @@ MODEL_YAML = "yolo11n-pose.yaml"
 
 class TrainingError(Exception):
     pass
-
-
-def views_arg(text: str) -> tuple[str, ...]:
-    views = tuple(v.strip() for v in text.split(",") if v.strip())
-    bad = [v for v in views if v not in VIEWS]
-    if bad or not views:
-        raise argparse.ArgumentTypeError(f"unknown view {bad[0] if bad else text!r}; choose from {','.join(VIEWS)}")
-    return views
-
-
-def real_data_arg(text: str) -> tuple[str, Path]:
-    view, _, path = text.partition("=")
-    if view not in VIEWS or not path:
-        raise argparse.ArgumentTypeError(f"expected VIEW=path/to/data.yaml, got {text!r}")
-    return view, Path(path)
 
 
 def simulated_dataset(view: str, args) -> Path:
@@ -145,7 +130,7 @@ def train_view(view: str, args) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", type=views_arg, default=VIEWS)
+    p.add_argument("--views", type=views, default=VIEWS)
     p.add_argument("--count", type=positive_int, default=2000, help="simulated images per view")
     p.add_argument("--seed", type=non_negative_int, default=1, help="simulated dataset seed")
     p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
@@ -155,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--patience", type=positive_int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
-    p.add_argument("--real-data", type=real_data_arg, action="append", default=[], metavar="VIEW=DATA.yaml",
+    p.add_argument("--real-data", type=view_path, action="append", default=[], metavar="VIEW=DATA.yaml",
                    help="a farm's labelled YOLO-pose dataset for a view (repeat per view)")
     p.add_argument("--real-only", action="store_true", help="train on --real-data alone, no simulated images")
     p.add_argument("--datasets", type=Path, default=ROOT / "datasets", help="where simulated datasets are kept")

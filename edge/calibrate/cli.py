@@ -7,22 +7,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edge.argtypes import positive_float, positive_int, squares
+from edge.argtypes import positive_float, positive_int, squares, views
 from edge.calibrate.board import BoardSpec
 from edge.calibrate.errors import IncompleteCalibrationError, InvalidBoardError
 from edge.calibrate.solve import DEFAULT_MAX_ERROR_PX, MIN_PHOTOS, CameraSolution, calibrate_photos
 from edge.geometry.calibration import Calibration, CalibrationError, load_calibration, save_calibration
 from edge.jsonfile import check_writable
 from edge.geometry.camera import VIEWS
-
-
-def _views(text: str) -> tuple[str, ...]:
-    views = tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [v for v in views if v not in VIEWS]
-    if unknown or not views:
-        raise argparse.ArgumentTypeError(
-            f"unknown camera {unknown[0] if unknown else text!r}; choose from {','.join(VIEWS)}")
-    return tuple(v for v in VIEWS if v in views)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-error-px", type=positive_float, default=DEFAULT_MAX_ERROR_PX,
                    help="refuse a camera whose RMS reprojection error is above this "
                         "(default %(default)s)")
-    p.add_argument("--views", type=_views, default=VIEWS, metavar="side,top,front",
+    p.add_argument("--views", type=views, default=VIEWS, metavar="side,top,front",
                    help="calibrate only these cameras; the others are kept from an existing --out")
     p.add_argument("--squares", type=squares, default=(default.squares_x, default.squares_y),
                    metavar="COLSxROWS",

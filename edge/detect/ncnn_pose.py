@@ -46,7 +46,9 @@ def read_metadata(path: Path) -> ModelInfo:
 class NcnnPoseModel:
     """Loads once, then predicts pose detections in the original image's pixels."""
 
-    def __init__(self, model_dir: str | Path, threads: int = 2):
+    def __init__(self, model_dir: str | Path, threads: int = 2, allocators=None):
+        """allocators: an optional (blob, workspace) pair of ncnn allocators shared with
+        other models; whoever made them must close every model before freeing them."""
         import ncnn  # imported here so that tools which never run a model need not load it
 
         self.model_dir = Path(model_dir)
@@ -58,6 +60,8 @@ class NcnnPoseModel:
         self._net = ncnn.Net()
         self._net.opt.use_vulkan_compute = False
         self._net.opt.num_threads = threads
+        if allocators is not None:
+            self._net.opt.blob_allocator, self._net.opt.workspace_allocator = allocators
         # ncnn returns non-zero (and prints) instead of raising on a bad file.
         if self._net.load_param(str(self.model_dir / "model.ncnn.param")) != 0:
             raise ModelFileError(f"{self.model_dir / 'model.ncnn.param'}: corrupt NCNN param file")
@@ -66,6 +70,10 @@ class NcnnPoseModel:
         self._input_name = self._net.input_names()[0]
         self._output_name = sorted(self._net.output_names())[0]
         self._check_output_shape()
+
+    def close(self) -> None:
+        """Free the network (its weights and any memory it holds from shared allocators)."""
+        self._net.clear()
 
     def _check_output_shape(self) -> None:
         out = self.raw_output(np.full((self.info.input_px, self.info.input_px, 3), 114, np.uint8))

@@ -176,3 +176,22 @@ def test_the_goat_model_builds_every_landmark_of_the_schema_and_the_views_ask_fo
     assert set(goat.landmarks_cm) == set(LANDMARKS)
     for names in VIEW_KEYPOINTS.values():
         assert set(names) <= set(LANDMARKS)
+
+
+def test_annotated_images_draw_each_measurement_where_its_landmarks_are():
+    from edge.measure.annotate import annotate
+
+    capture = simulate_capture(12, scale=0.5)
+    labels = {v: entries[0].keypoints for v, entries in capture.labels.items()}
+    keypoints = as_view_keypoints(labels)
+    result = measure(keypoints, capture.calibration)
+    side = capture.calibration["side"]
+    drawn = annotate(capture.images["side"], side, keypoints["side"], None, result)
+    bare = annotate(capture.images["side"], side, keypoints["side"], None, None)
+    # Halfway down the withers-height line, the yellow line is there; on a retake it is not.
+    withers = result.landmarks_cm["withers"]
+    x, y = side.project(np.array([withers[0], withers[1], withers[2] / 2]))[0][0]
+    b, g, r = drawn[int(round(y)), int(round(x))].astype(int)
+    assert r > 200 and g > 180 and b < 60
+    assert not np.array_equal(drawn, bare)
+    assert np.array_equal(bare[int(round(y)), int(round(x))], capture.images["side"][int(round(y)), int(round(x))])

@@ -12,25 +12,30 @@ from edge.geometry.camera import Camera
 from edge.keypoints import ViewKeypoints
 from edge.measure.estimate import MeasurementResult
 
-# Measurement -> the two 3D points its line joins ("floor" = straight below the first).
-LINES = {
-    "body_length_cm": ("point_of_shoulder_left", "pin_left"),
-    "withers_height_cm": ("withers", "floor"),
-    "rump_height_cm": ("hip", "floor"),
-    "chest_depth_cm": ("withers", "sternum"),
-    "chest_width_cm": ("shoulder_left", "shoulder_right"),
-    "hip_width_cm": ("hook_left", "hook_right"),
+# Per view, the measurements drawn: (measurement, from, to, where along the line the label
+# sits, and on which side). "floor" is the point straight below the first landmark.
+VIEW_LINES = {
+    "side": (("body_length_cm", "point_of_shoulder_left", "pin_left", 0.5, "above"),
+             ("withers_height_cm", "withers", "floor", 0.8, "right"),
+             ("chest_depth_cm", "withers", "sternum", 0.5, "left"),
+             ("rump_height_cm", "hip", "floor", 0.6, "right")),
+    "top": (("chest_width_cm", "shoulder_left", "shoulder_right", 0.0, "above"),
+            ("hip_width_cm", "hook_left", "hook_right", 1.0, "below")),
+    "front": (("chest_width_cm", "shoulder_left", "shoulder_right", 0.0, "right"),),
 }
 _LINE_BGR = (0, 215, 255)
 _KEYPOINT_BGR = (60, 60, 230)
 _BOX_BGR = (80, 200, 80)
 
 
-def _label(image: np.ndarray, text: str, at: tuple[int, int], scale: float) -> None:
+def _label(image: np.ndarray, text: str, at: tuple[int, int], side: str, scale: float) -> None:
     font = cv2.FONT_HERSHEY_SIMPLEX
     thickness = max(1, round(2 * scale))
     (w, h), base = cv2.getTextSize(text, font, 0.6 * scale, thickness)
+    gap = round(8 * scale)
     x, y = at
+    x, y = {"right": (x + gap, y + h // 2), "left": (x - w - gap - 4, y + h // 2),
+            "above": (x - w // 2, y - gap), "below": (x - w // 2, y + h + gap)}[side]
     cv2.rectangle(image, (x, y - h - base), (x + w + 4, y + base), (0, 0, 0), -1)
     cv2.putText(image, text, (x + 2, y), font, 0.6 * scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
@@ -48,7 +53,7 @@ def annotate(image_bgr: np.ndarray, camera: Camera, keypoints: ViewKeypoints,
     if result is None:
         return out
     lm = result.landmarks_cm
-    for name, (a, b) in LINES.items():
+    for name, a, b, along, side in VIEW_LINES[camera.name]:
         value = result.measurements.get(name)
         if value is None or a not in lm or (b != "floor" and b not in lm):
             continue
@@ -58,6 +63,6 @@ def annotate(image_bgr: np.ndarray, camera: Camera, keypoints: ViewKeypoints,
             continue
         p, q = (tuple(int(round(c)) for c in pt) for pt in px)
         cv2.line(out, p, q, _LINE_BGR, max(1, round(3 * scale)), cv2.LINE_AA)
-        mid = ((p[0] + q[0]) // 2 + 6, (p[1] + q[1]) // 2)
-        _label(out, f"{name.removesuffix('_cm').replace('_', ' ')} {value:.1f} cm", mid, scale)
+        at = (round(p[0] + along * (q[0] - p[0])), round(p[1] + along * (q[1] - p[1])))
+        _label(out, f"{name.removesuffix('_cm').replace('_', ' ')} {value:.1f} cm", at, side, scale)
     return out

@@ -30,6 +30,13 @@ from edge.sim.dataset import make_dataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_YAML = "yolo11n-pose.yaml"
+# Goats in the chute always face the front gate, so a left-right mirror of the side or top
+# view shows an animal the cameras never see (head on the wrong side). A first side model
+# trained with mirroring (800 images, 20 epochs, 320 px) put the tail head and the hind
+# hoof at the front end of the body in some held-out captures; mirroring, which makes it
+# learn both orientations, is the likely cause. The front view's mirror is a real goat with
+# left and right swapped (flip_idx), so it keeps the augmentation.
+FLIP_LR = {"side": 0.0, "top": 0.0, "front": 0.5}
 
 
 class TrainingError(Exception):
@@ -118,7 +125,7 @@ def train_view(view: str, args) -> Path:
                     device=args.device, workers=args.workers, project=str(args.runs.resolve()),
                     name=view, exist_ok=True, pretrained=False, amp=args.device != "cpu",
                     plots=False, seed=args.seed, deterministic=True, patience=args.patience,
-                    fliplr=0.5, mosaic=1.0, verbose=False)
+                    fliplr=FLIP_LR[view], mosaic=1.0, verbose=False)
         done.write_text("ok\n")
     best = run / "weights" / "best.pt"
     target = args.models / view / "best.pt"

@@ -32,9 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 MODEL_YAML = "yolo11n-pose.yaml"
 # Goats in the chute always face the front gate, so a left-right mirror of the side or top
 # view shows an animal the cameras never see (head on the wrong side). A first side model
-# trained with mirroring (800 images, 20 epochs, 320 px) put the tail head and the hind
-# hoof at the front end of the body in some held-out captures; mirroring, which makes it
-# learn both orientations, is the likely cause. The front view's mirror is a real goat with
+# trained with mirroring (800 images, 20 epochs, 320 px) confused the two ends of the
+# animal in many held-out captures (nose at the tail end, or tail head and hind hoof at the
+# head end); mirroring, which makes it learn both orientations, is the likely cause. The front view's mirror is a real goat with
 # left and right swapped (flip_idx), so it keeps the augmentation.
 FLIP_LR = {"side": 0.0, "top": 0.0, "front": 0.5}
 

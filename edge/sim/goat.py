@@ -190,6 +190,9 @@ def _axes_along(direction) -> np.ndarray:
 
 def build_goat(p: GoatParams) -> Goat:
     """Solids and landmarks for a goat, in the world frame."""
+    # Short names keep the body's proportions readable; every one is in centimetres:
+    # H withers height, D chest depth, Wc chest width, Wh hook distance, R rump height,
+    # BL target body length.
     H = p.withers_height_cm
     D = H * p.chest_depth_ratio
     Wc = D * p.chest_width_ratio

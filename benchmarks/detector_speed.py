@@ -81,8 +81,8 @@ import cv2
 from edge.detect.detector import PoseDetector
 from edge.geometry.calibration import default_calibration
 from edge.measure.from_images import measure_images
-d = PoseDetector(sys.argv[1])
-images = {v: cv2.imread(p) for v, p in zip(("side", "top", "front"), sys.argv[2:5])}
+d = PoseDetector(sys.argv[1], winograd=sys.argv[2] == "winograd")
+images = {v: cv2.imread(p) for v, p in zip(("side", "top", "front"), sys.argv[3:6])}
 measure_images(images, default_calibration(), d)
 print(time.perf_counter() - t0, peak_rss_mb())
 """
@@ -126,22 +126,26 @@ def main() -> None:
     from ultralytics import YOLO
 
     detector = PoseDetector(args.models, threads=args.threads)
+    fast = PoseDetector(args.models, threads=args.threads, winograd=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         captures = write_captures(tmp, args.captures)
-        path_ms = sorted(time_lean_path(detector, captures))
         print(f"| lean path, {args.captures} captures of 3 JPEGs (1280x960) | median ms | p90 ms |")
         print("|---|---|---|")
-        print(f"| JPEGs -> measurements + annotated images | {statistics.median(path_ms):.0f} | "
-              f"{path_ms[int(0.9 * (len(path_ms) - 1))]:.0f} |\n")
+        for label, d in (("default", detector), ("winograd on", fast)):
+            path_ms = sorted(time_lean_path(d, captures))
+            print(f"| JPEGs -> measurements + annotated images, {label} | {statistics.median(path_ms):.0f} | "
+                  f"{path_ms[int(0.9 * (len(path_ms) - 1))]:.0f} |")
+        print()
 
-        print("| view | input px | lean NCNN ms | Ultralytics NCNN ms | Ultralytics .pt ms | "
-              ".pt / lean | Ultralytics NCNN / lean |")
-        print("|---|---|---|---|---|---|---|")
+        print("| view | input px | lean NCNN ms | lean, winograd on ms | Ultralytics NCNN ms | "
+              "Ultralytics .pt ms | .pt / lean | Ultralytics NCNN / lean |")
+        print("|---|---|---|---|---|---|---|---|")
         for view in VIEWS:
             images = [cv2.imread(str(c[view])) for c in captures]
             size = detector.models[view].info.input_px
             lean = time_inference(lambda im: detector.detect(view, im), images)
+            lean_fast = time_inference(lambda im: fast.detect(view, im), images)
             ncnn_dir = tmp / f"{view}_ncnn_model"  # Ultralytics knows NCNN by this folder name
             shutil.copytree(args.models / view, ncnn_dir)
             theirs_ncnn = YOLO(str(ncnn_dir), task="pose")
@@ -153,15 +157,17 @@ def main() -> None:
                 pt_cells = f"{ult_pt:.1f} | {ult_pt / lean:.2f}"
             else:
                 pt_cells = "— | —"
-            print(f"| {view} | {size} | {lean:.1f} | {ult_ncnn:.1f} | {pt_cells} | {ult_ncnn / lean:.2f} |")
+            print(f"| {view} | {size} | {lean:.1f} | {lean_fast:.1f} | {ult_ncnn:.1f} | {pt_cells} | {ult_ncnn / lean:.2f} |")
 
+        fast.close()
         first = [str(captures[0][v]) for v in VIEWS]
-        lean_s, lean_mb = child(LEAN_CHILD, str(args.models), *first)
         ncnn_dirs = [str(tmp / f"{v}_ncnn_model") for v in VIEWS]
         ult_s, ult_mb = child(ULTRALYTICS_CHILD, *ncnn_dirs, *first)
         print("\n| fresh process, 3 models, first capture | start to first result s | peak RSS MB |")
         print("|---|---|---|")
-        print(f"| lean (ncnn + numpy + OpenCV) | {lean_s:.2f} | {lean_mb:.0f} |")
+        for label, mode in (("default", "default"), ("winograd on", "winograd")):
+            lean_s, lean_mb = child(LEAN_CHILD, str(args.models), mode, *first)
+            print(f"| lean (ncnn + numpy + OpenCV), {label} | {lean_s:.2f} | {lean_mb:.0f} |")
         print(f"| Ultralytics on the same NCNN files | {ult_s:.2f} | {ult_mb:.0f} |")
     print(json.dumps({"threads": args.threads, "models": str(args.models)}))
 

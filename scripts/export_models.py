@@ -37,6 +37,17 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def training_record(model, train_args: dict) -> dict:
+    """What the card says about training: the dataset by name (scripts/train_models.py names
+    simulated ones <view>-seed<S>-n<images>-s<render scale>), the settings, the final
+    validation metrics."""
+    record = {k: train_args.get(k) for k in ("epochs", "imgsz", "batch", "seed", "model", "fliplr")}
+    record["data"] = Path(str(train_args.get("data", ""))).parent.name or None
+    metrics = (getattr(model, "ckpt", None) or {}).get("train_metrics") or {}
+    record["validation"] = {k: round(float(v), 4) for k, v in metrics.items() if k.startswith("metrics/")}
+    return record
+
+
 def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> dict:
     from ultralytics import YOLO  # the train extra; imported only when exporting
 
@@ -64,7 +75,7 @@ def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> d
         "input_px": size,
         "precision": "fp16 weights (NCNN, half=True)",
         "source_weights": {"path": str(weights), "sha256": sha256(weights)},
-        "training": {k: train_args.get(k) for k in ("data", "epochs", "imgsz", "batch", "seed", "model")},
+        "training": training_record(model, train_args),
         "files": {name: sha256(out_dir / name) for name in MODEL_FILES},
     }
     (out_dir / "card.yaml").write_text(yaml.safe_dump(card, sort_keys=False))

@@ -15,3 +15,13 @@ if ! { .venv/bin/python -m pip install --upgrade pip && .venv/bin/python -m pip 
     echo "setup: installing the project failed (log above)" >&2
     exit 1
 fi
+# Ultralytics (train extra) pulls in opencv-python, whose cv2 shadows the headless build the
+# daemon uses and costs it about 36 MB more memory (benchmarks/RESULTS.md). Put the headless
+# cv2 back on top, so tests and benchmarks run the daemon as the Pi does.
+if [[ ",${extras}," == *",train,"* ]]; then
+    if ! .venv/bin/python -m pip install --force-reinstall --no-deps opencv-python-headless >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "setup: reinstalling opencv-python-headless failed (log above)" >&2
+        exit 1
+    fi
+fi

@@ -56,7 +56,8 @@ class PoseDetector:
     done; it also closes itself at exit, because ncnn aborts if a pool goes first.
     """
 
-    def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25):
+    def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
+                 winograd: bool = False):
         import ncnn
 
         self.models_dir = Path(models_dir)
@@ -66,7 +67,8 @@ class PoseDetector:
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
         atexit.register(self.close)
         for view in VIEWS:
-            model = NcnnPoseModel(self.models_dir / view, threads=threads, allocators=self._allocators)
+            model = NcnnPoseModel(self.models_dir / view, threads=threads, allocators=self._allocators,
+                                  winograd=winograd)
             want = len(VIEW_KEYPOINTS[view])
             if model.info.num_keypoints != want:
                 raise ModelFileError(f"{self.models_dir / view}: finds {model.info.num_keypoints} keypoints, "

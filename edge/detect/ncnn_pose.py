@@ -46,9 +46,14 @@ def read_metadata(path: Path) -> ModelInfo:
 class NcnnPoseModel:
     """Loads once, then predicts pose detections in the original image's pixels."""
 
-    def __init__(self, model_dir: str | Path, threads: int = 2, allocators=None):
+    def __init__(self, model_dir: str | Path, threads: int = 2, allocators=None, *, winograd: bool = False):
         """allocators: an optional (blob, workspace) pair of ncnn allocators shared with
-        other models; whoever made them must close every model before freeing them."""
+        other models; whoever made them must close every model before freeing them.
+
+        winograd: ncnn's Winograd convolutions keep a transformed copy of every 3x3 kernel,
+        about 13 MB per nano model, for about a third less inference time. Off by default:
+        the three models then fit the daemon's 200 MB budget, and a capture still takes
+        well under its 250 ms (benchmarks/RESULTS.md)."""
         import ncnn  # imported here so that tools which never run a model need not load it
 
         self.model_dir = Path(model_dir)
@@ -60,6 +65,7 @@ class NcnnPoseModel:
         self._net = ncnn.Net()
         self._net.opt.use_vulkan_compute = False
         self._net.opt.num_threads = threads
+        self._net.opt.use_winograd_convolution = winograd
         if allocators is not None:
             self._net.opt.blob_allocator, self._net.opt.workspace_allocator = allocators
         # ncnn returns non-zero (and prints) instead of raising on a bad file.

@@ -25,12 +25,9 @@ from edge.argtypes import view_path, views  # noqa: E402
 from edge.detect.ncnn_pose import MODEL_FILES  # noqa: E402
 from edge.geometry.camera import VIEWS  # noqa: E402
 from edge.keypoints import VIEW_KEYPOINTS  # noqa: E402
+from pose_weights import WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class ExportError(Exception):
-    pass
 
 
 def sha256(path: Path) -> str:
@@ -49,19 +46,7 @@ def training_record(model, train_args: dict) -> dict:
 
 
 def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> dict:
-    from ultralytics import YOLO  # the train extra; imported only when exporting
-
-    if not weights.is_file():
-        raise ExportError(f"{weights}: {view} weights not found")
-    try:
-        model = YOLO(str(weights), task="pose")
-    except Exception as exc:  # Ultralytics raises many kinds for a bad checkpoint
-        raise ExportError(f"{weights}: not a YOLO checkpoint ({type(exc).__name__}: {exc})") from None
-    kpt_shape = list(getattr(model.model, "kpt_shape", []) or [])
-    want = [len(VIEW_KEYPOINTS[view]), 3]
-    if kpt_shape != want:
-        raise ExportError(f"{weights}: finds keypoints {kpt_shape}, but the {view} view needs {want} "
-                          f"(docs/keypoints.md)")
+    model = load_pose_weights(view, weights)
     train_args = (getattr(model, "ckpt", None) or {}).get("train_args", {}) or {}
     size = imgsz or int(train_args.get("imgsz", 640))
     exported = Path(model.export(format="ncnn", imgsz=size, half=True, verbose=False))
@@ -97,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                                args.models / view, args.imgsz)
             print(f"{view}: {args.models / view} (input {card['input_px']} px, "
                   f"bin sha256 {card['files']['model.ncnn.bin'][:12]})")
-    except ExportError as exc:
+    except WeightsError as exc:
         print(f"export_models: error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -7,7 +7,7 @@ download, YOLO_OFFLINE=1), and copy the best weights to models/<view>/best.pt, w
 scripts/export_models.py picks them up. Training resumes where it stopped: run the same
 command again after an interruption. A farm's own labelled photos (a YOLO-pose dataset
 yaml with the view's keypoints, docs/keypoints.md) train instead of the simulated data
-(--real-only) or mixed with it.
+(--real-only) or mixed with it, from scratch or fine-tuning existing weights (--fine-tune).
 
 Needs the `train` extra (Ultralytics, PyTorch); the daemon never imports them.
 """
@@ -27,6 +27,7 @@ from edge.argtypes import non_negative_int, positive_int, scale, view_path, view
 from edge.geometry.camera import VIEWS  # noqa: E402
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx  # noqa: E402
 from edge.sim.dataset import make_dataset  # noqa: E402
+from pose_weights import WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 MODEL_YAML = "yolo11n-pose.yaml"
@@ -121,10 +122,13 @@ def train_view(view: str, args) -> Path:
         done.write_text("ok\n")
     else:
         data = training_yaml(view, args, args.runs)
-        model = YOLO(MODEL_YAML)
+        start = dict(args.fine_tune).get(view)
+        if start is not None:
+            print(f"{view}: fine-tuning {start}")
+        model = load_pose_weights(view, start) if start else YOLO(MODEL_YAML)
         model.train(data=str(data), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                     device=args.device, workers=args.workers, project=str(args.runs.resolve()),
-                    name=view, exist_ok=True, pretrained=False, amp=args.device != "cpu",
+                    name=view, exist_ok=True, pretrained=start is not None, amp=args.device != "cpu",
                     plots=False, seed=args.seed, deterministic=True, patience=args.patience,
                     fliplr=FLIP_LR[view], mosaic=1.0, verbose=False)
         done.write_text("ok\n")
@@ -150,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
     p.add_argument("--real-data", type=view_path, action="append", default=[], metavar="VIEW=DATA.yaml",
                    help="a farm's labelled YOLO-pose dataset for a view (repeat per view)")
+    p.add_argument("--fine-tune", type=view_path, action="append", default=[], metavar="VIEW=best.pt",
+                   help="start a view from these weights (such as the shipped or the farm's best.pt) "
+                        "instead of from scratch")
     p.add_argument("--real-only", action="store_true", help="train on --real-data alone, no simulated images")
     p.add_argument("--datasets", type=Path, default=ROOT / "datasets", help="where simulated datasets are kept")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "pose", help="Ultralytics run folders")
@@ -160,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for view in args.views:
             train_view(view, args)
-    except TrainingError as exc:
+    except (TrainingError, WeightsError) as exc:
         print(f"train_models: error: {exc}", file=sys.stderr)
         return 2
     return 0

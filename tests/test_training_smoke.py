@@ -87,6 +87,30 @@ def test_training_resumes_instead_of_starting_over(exported):
     assert "already trained" in done.stdout
 
 
+def test_a_farm_fine_tunes_the_shipped_weights_on_its_own_photos(exported, tmp_path):
+    import torch
+
+    shipped = exported / "models" / "top" / "best.pt"
+    farm_data = exported / "datasets" / "top-seed3-n8-s0.25" / "data.yaml"  # stands in for labelled photos
+    done = script("train_models.py", "--views", "top", "--real-only", "--real-data", f"top={farm_data}",
+                  "--fine-tune", f"top={shipped}", "--epochs", "1", "--imgsz", str(IMGSZ), "--batch", "4",
+                  "--workers", "1", "--runs", str(tmp_path / "runs"), "--models", str(tmp_path / "models"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"fine-tuning {shipped}" in done.stdout
+    tuned = torch.load(tmp_path / "models" / "top" / "best.pt", weights_only=False)
+    assert tuned["train_args"]["model"] == str(shipped)
+    assert tuned["train_args"]["data"] == str(farm_data)
+
+
+def test_weights_for_another_view_are_refused_for_fine_tuning(exported, tmp_path):
+    done = script("train_models.py", "--views", "front", "--fine-tune",
+                  f"front={exported / 'models' / 'side' / 'best.pt'}", "--count", "8", "--seed", "3",
+                  "--scale", "0.25", "--datasets", str(exported / "datasets"), "--runs", str(tmp_path / "runs"),
+                  "--models", str(tmp_path / "models"))
+    assert done.returncode == 2
+    assert "the front view needs [8, 3]" in done.stderr
+
+
 def test_a_model_folder_missing_its_weights_is_named(exported, tmp_path):
     broken = tmp_path / "side"
     broken.mkdir()

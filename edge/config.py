@@ -1,0 +1,158 @@
+"""The daemon's one typed configuration, read from a TOML file at start-up.
+
+Every key has a default, so no file at all runs anywhere: simulated cameras, the shipped
+models, data under ./goat-data, the API on localhost. Unknown keys and bad values are
+refused with the key named (docs/configuration.md lists them all). Secrets need not sit
+in the file: the environment variables in SECRET_ENV override them.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from edge.errors import GoatEdgeError
+
+DEFAULT_CONFIG_PATH = Path("/etc/goatdev/edge.toml")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class ConfigError(GoatEdgeError):
+    pass
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DeviceConfig(_Section):
+    id: str = Field("goat-edge-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                    description="this Pi's name in the cloud; part of every object key")
+
+
+class StorageConfig(_Section):
+    data_dir: Path = Field(Path("goat-data"), description="SQLite database and images")
+    min_free_disk_mb: float = Field(500.0, ge=0, description="refuse a capture below this much free space")
+    keep_synced_captures: int = Field(5000, ge=0, description="raw images of older synced captures are pruned")
+
+
+class CameraConfig(_Section):
+    backend: Literal["simulated", "picamera2", "opencv", "replay"] = "simulated"
+    camera_num: int = Field(0, ge=0, description="picamera2: the camera's number")
+    camera_id: str | None = Field(None, description="picamera2: the camera's stable Id, preferred to camera_num")
+    device: str = Field("0", description="opencv: a V4L2 device path or index")
+    folder: Path | None = Field(None, description="replay: folder of captures, each with side/top/front JPEGs")
+    seed: int | None = Field(None, ge=0, description="simulated: the same goat every capture; none: a new one each time")
+    jpeg_quality: int = Field(92, ge=50, le=100)
+
+    @model_validator(mode="after")
+    def _replay_needs_folder(self):
+        if self.backend == "replay" and self.folder is None:
+            raise ValueError("the replay backend needs a folder")
+        return self
+
+
+class CamerasConfig(_Section):
+    timeout_s: float = Field(5.0, gt=0, le=60, description="a camera slower than this is 'not responding'")
+    side: CameraConfig = CameraConfig()
+    top: CameraConfig = CameraConfig()
+    front: CameraConfig = CameraConfig()
+
+    def __getitem__(self, view: str) -> CameraConfig:
+        return getattr(self, view)
+
+
+class ModelsConfig(_Section):
+    dir: Path = Field(ROOT / "models", description="one folder per view with the NCNN files")
+    threads: int = Field(2, ge=1, le=16)
+    winograd: bool = Field(False, description="faster inference, about 40 MB more memory")
+    conf_threshold: float = Field(0.25, gt=0, lt=1)
+
+
+class MeasureConfig(_Section):
+    calibration: Path | None = Field(None, description="calibration.json; none: the simulated chute's")
+    weight_formula: Path | None = Field(None, description="the farm's fitted weight formula (goat-edge fit-weight)")
+    min_keypoint_confidence: float = Field(0.5, gt=0, lt=1)
+    girth_shape_factor: float = Field(1.0, gt=0.5, lt=1.5)
+
+
+class ButtonConfig(_Section):
+    enabled: bool = False
+    pin: int = Field(17, ge=0, le=53, description="BCM pin of the capture button")
+    bounce_time_s: float = Field(0.05, ge=0, le=1)
+    hold_time_s: float = Field(0.0, ge=0, le=10, description="press this long to capture; 0: any press")
+    led_pin: int | None = Field(27, ge=0, le=53, description="status LED; none: no LED")
+    buzzer_pin: int | None = Field(None, ge=0, le=53)
+    pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's MockFactory")
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    token: str | None = Field(None, description="if set, POST requests need 'Authorization: Bearer <token>'")
+
+
+class EdgeConfig(_Section):
+    device: DeviceConfig = DeviceConfig()
+    storage: StorageConfig = StorageConfig()
+    cameras: CamerasConfig = CamerasConfig()
+    models: ModelsConfig = ModelsConfig()
+    measure: MeasureConfig = MeasureConfig()
+    button: ButtonConfig = ButtonConfig()
+    api: ApiConfig = ApiConfig()
+
+
+# (section, key) -> environment variable that overrides it, for values best kept out of files.
+SECRET_ENV = {("api", "token"): "GOATDEV_API_TOKEN"}
+
+
+def _key_path(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _message(exc: ValidationError, source: str) -> str:
+    first = exc.errors()[0]
+    key = _key_path(first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"{source}: unknown key '{key}'"
+    detail = first["msg"].removeprefix("Value error, ")
+    return f"{source}: '{key}': {detail}" if key else f"{source}: {detail}"
+
+
+def config_from_dict(data: dict, source: str = "config", env: dict[str, str] | None = None) -> EdgeConfig:
+    env = os.environ if env is None else env
+    data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
+    for (section, key), var in SECRET_ENV.items():
+        if env.get(var):
+            data.setdefault(section, {})
+            if isinstance(data[section], dict):
+                data[section][key] = env[var]
+    try:
+        return EdgeConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_message(exc, source)) from None
+
+
+def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> EdgeConfig:
+    """The config in `path`; with no path, /etc/goatdev/edge.toml if it exists, else defaults."""
+    if path is None:
+        if not DEFAULT_CONFIG_PATH.exists():
+            return config_from_dict({}, "defaults", env)
+        path = DEFAULT_CONFIG_PATH
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML file (not text)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return config_from_dict(data, str(path), env)
+
+

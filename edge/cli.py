@@ -9,11 +9,13 @@ from edge.errors import GoatEdgeError
 
 def build_parser() -> argparse.ArgumentParser:
     from edge.calibrate import cli as calibrate_cli
+    from edge.daemon import cli as daemon_cli
     from edge.measure import cli as measure_cli
     from edge.sim import cli as simulate_cli
 
     parser = argparse.ArgumentParser(prog="goat-edge", description="Goat measurement chute")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    daemon_cli.add_parsers(sub)
     measure_cli.add_parser(sub)
     calibrate_cli.add_parser(sub)
     simulate_cli.add_parser(sub)

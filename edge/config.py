@@ -40,13 +40,15 @@ class StorageConfig(_Section):
 
 
 class CameraConfig(_Section):
-    backend: Literal["simulated", "picamera2", "opencv", "replay"] = "simulated"
+    backend: Literal["simulated", "picamera2", "opencv", "replay"] = Field(
+        "simulated", description="picamera2: a Pi camera module; opencv: a USB camera; "
+                                 "simulated: the rendered chute; replay: saved photos")
     camera_num: int = Field(0, ge=0, description="picamera2: the camera's number")
     camera_id: str | None = Field(None, description="picamera2: the camera's stable Id, preferred to camera_num")
     device: str = Field("0", description="opencv: a V4L2 device path or index")
     folder: Path | None = Field(None, description="replay: folder of captures, each with side/top/front JPEGs")
     seed: int | None = Field(None, ge=0, description="simulated: the same goat every capture; none: a new one each time")
-    jpeg_quality: int = Field(92, ge=50, le=100)
+    jpeg_quality: int = Field(92, ge=50, le=100, description="of the stored raw photos")
 
     @model_validator(mode="after")
     def _replay_needs_folder(self):
@@ -67,30 +69,31 @@ class CamerasConfig(_Section):
 
 class ModelsConfig(_Section):
     dir: Path = Field(ROOT / "models", description="one folder per view with the NCNN files")
-    threads: int = Field(2, ge=1, le=16)
+    threads: int = Field(2, ge=1, le=16, description="CPU threads per model inference")
     winograd: bool = Field(False, description="faster inference, about 40 MB more memory")
-    conf_threshold: float = Field(0.25, gt=0, lt=1)
+    conf_threshold: float = Field(0.25, gt=0, lt=1, description="a weaker detection is not a goat")
 
 
 class MeasureConfig(_Section):
     calibration: Path | None = Field(None, description="calibration.json; none: the simulated chute's")
     weight_formula: Path | None = Field(None, description="the farm's fitted weight formula (goat-edge fit-weight)")
-    min_keypoint_confidence: float = Field(0.5, gt=0, lt=1)
-    girth_shape_factor: float = Field(1.0, gt=0.5, lt=1.5)
+    min_keypoint_confidence: float = Field(0.5, gt=0, lt=1, description="a less sure keypoint means a retake")
+    girth_shape_factor: float = Field(1.0, gt=0.5, lt=1.5,
+                                      description="heart girth = this × the chest ellipse's perimeter")
 
 
 class ButtonConfig(_Section):
-    enabled: bool = False
+    enabled: bool = Field(False, description="a hardware capture button on the Pi's GPIO")
     pin: int = Field(17, ge=0, le=53, description="BCM pin of the capture button")
-    bounce_time_s: float = Field(0.05, ge=0, le=1)
+    bounce_time_s: float = Field(0.05, ge=0, le=1, description="contact bounce shorter than this is one press")
     hold_time_s: float = Field(0.0, ge=0, le=10, description="press this long to capture; 0: any press")
     led_pin: int | None = Field(27, ge=0, le=53, description="status LED; none: no LED")
-    buzzer_pin: int | None = Field(None, ge=0, le=53)
+    buzzer_pin: int | None = Field(None, ge=0, le=53, description="beeps on a result; none: no buzzer")
     pin_factory: Literal["default", "mock"] = Field("default", description="mock: gpiozero's MockFactory")
 
 
 class ApiConfig(_Section):
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", description="0.0.0.0 lets the tablet reach it over the farm's Wi-Fi")
     port: int = Field(8080, ge=1, le=65535)
     token: str | None = Field(None, description="if set, POST requests need 'Authorization: Bearer <token>'")
 

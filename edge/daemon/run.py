@@ -1,0 +1,133 @@
+"""`goat-edge run`: cameras, models, store, button and local API in one process.
+
+Start-up order: config -> store (migrations, orphan sweep) -> models -> cameras ->
+pipeline -> API -> button, then systemd is told READY. SIGTERM (or Ctrl-C) stops the API,
+lets a running capture finish and store, and closes the parts in reverse.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+
+from edge.config import EdgeConfig
+from edge.daemon import systemd
+from edge.daemon.context import EdgeContext, build_context
+from edge.errors import GoatEdgeError
+from edge.pipeline.capture import CaptureBusyError
+
+log = logging.getLogger("goat-edge")
+
+# sd-daemon(3) priority prefixes: journald files each line at its level.
+_JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+
+
+class _JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_JOURNAL_PRIORITY.get(record.levelname, 6)}>{super().format(record)}"
+
+
+def configure_logging() -> None:
+    """One line per event on stdout; journald adds the time, so only a terminal gets one."""
+    handler = logging.StreamHandler(sys.stdout)
+    if os.environ.get("JOURNAL_STREAM"):
+        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
+
+
+class ButtonCaptures:
+    """Runs a capture per button press on its own thread, so gpiozero's event thread never
+    blocks; a press while a capture runs is dropped, not queued."""
+
+    def __init__(self, ctx: EdgeContext, light):
+        self.ctx, self.light = ctx, light
+
+    def on_press(self) -> None:
+        if self.ctx.pipeline.busy:
+            log.info("button pressed during a capture: ignored")
+            return
+        threading.Thread(target=self._capture, name="button-capture", daemon=True).start()
+
+    def _capture(self) -> None:
+        if self.light:
+            self.light.busy()
+        try:
+            stored = self.ctx.pipeline.capture("button")
+        except CaptureBusyError:
+            log.info("button pressed during a capture: ignored")
+            return
+        except GoatEdgeError as exc:
+            log.error("capture failed: %s", exc)
+            if self.light:
+                self.light.problem()
+            return
+        if self.light:
+            self.light.success() if stored["status"] == "ok" else self.light.problem()
+
+
+def _watchdog(server, stop: threading.Event) -> None:
+    """READY once the API listens, then keep-alives while it serves."""
+    while not server.started and not stop.wait(0.05):
+        pass
+    log.info("ready: API on http://%s:%d/", server.config.host, server.config.port)
+    systemd.ready()
+    interval_s = systemd.watchdog_interval_s()
+    while interval_s and not stop.wait(interval_s / 2):
+        if not server.should_exit:
+            systemd.watchdog_ping()
+
+
+def start_button(ctx: EdgeContext, pin_factory):
+    """The capture button and status light on `pin_factory` (None: gpiozero's default)."""
+    from edge.trigger.button import CaptureButton
+    from edge.trigger.status import StatusLight
+
+    cfg = ctx.config.button
+    light = StatusLight(cfg.led_pin, cfg.buzzer_pin, pin_factory=pin_factory)
+    try:
+        button = CaptureButton(cfg, ButtonCaptures(ctx, light).on_press, pin_factory=pin_factory)
+    except BaseException:
+        light.close()
+        raise
+    return button, light
+
+
+def run_daemon(config: EdgeConfig) -> int:
+    import uvicorn
+
+    from edge.api.app import create_app
+
+    ctx = build_context(config)
+    button = light = None
+    stop = threading.Event()
+    try:
+        server = uvicorn.Server(uvicorn.Config(create_app(ctx), host=config.api.host, port=config.api.port,
+                                               log_config=None, access_log=False))
+        if config.button.enabled:
+            from edge.trigger.pins import make_pin_factory
+
+            button, light = start_button(ctx, make_pin_factory(config.button.pin_factory))
+        threading.Thread(target=_watchdog, args=(server, stop), name="watchdog", daemon=True).start()
+        # uvicorn re-raises the stop signal once it has shut down; with the default handler
+        # that would kill us before the running capture is stored and the parts closed.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda signum, frame: log.info("stopping (signal %d)", signum))
+        log.info("device %s: starting the API", config.device.id)
+        server.run()
+        if not server.started:
+            raise GoatEdgeError(f"cannot serve the API on {config.api.host}:{config.api.port} "
+                                f"(is another goat-edge running?)")
+    finally:
+        stop.set()
+        systemd.stopping()
+        if button:
+            button.close()
+        ctx.close()
+        if light:
+            light.close()
+        log.info("stopped")
+    return 0

@@ -1,0 +1,108 @@
+"""One capture, from a press to a stored result: cameras -> models -> gate -> geometry -> store.
+
+Only one capture runs at a time. A press while one runs is refused at once
+(CaptureBusyError), never queued, so an impatient second press cannot measure the same
+goat twice.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import cv2
+
+from edge.camera.rig import CameraRig
+from edge.detect.detector import PoseDetector
+from edge.detect.quality import GateSettings
+from edge.errors import GoatEdgeError
+from edge.geometry.calibration import Calibration
+from edge.geometry.camera import VIEWS
+from edge.measure.definitions import MEASUREMENTS
+from edge.measure.estimate import MeasureSettings
+from edge.measure.from_images import ImageMeasurement, measure_images
+from edge.measure.weight import WeightFormula
+from edge.store.db import Store, check_free_disk
+from edge.store.ids import new_id
+from edge.store.records import CaptureRecord, ImageFile
+
+log = logging.getLogger(__name__)
+ANNOTATED_JPEG_QUALITY = 88  # for a tablet screen; the raw image keeps the camera's quality
+
+
+class CaptureBusyError(GoatEdgeError):
+    def __init__(self):
+        super().__init__("a capture is already running; wait for its result")
+
+
+@dataclass(frozen=True)
+class CaptureSettings:
+    device_id: str
+    min_free_disk_mb: float
+    measure: MeasureSettings = MeasureSettings()
+    gate: GateSettings = GateSettings()
+    weight_formula: WeightFormula = field(default_factory=WeightFormula)
+
+
+class CapturePipeline:
+    def __init__(self, rig: CameraRig, detector: PoseDetector, calibration: Calibration, store: Store,
+                 settings: CaptureSettings):
+        self.rig, self.detector, self.calibration, self.store = rig, detector, calibration, store
+        self.settings = settings
+        self._running = threading.Lock()
+        self._shots = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._running.locked()
+
+    def capture(self, trigger: str, goat_tag: str | None = None) -> dict:
+        """Take, measure and store one capture; returns the stored capture (Store.get_capture)."""
+        if not self._running.acquire(blocking=False):
+            raise CaptureBusyError()
+        try:
+            return self._capture(trigger, goat_tag)
+        finally:
+            self._running.release()
+
+    def wait_idle(self) -> None:
+        """Block until a running capture has finished (on shutdown)."""
+        with self._running:
+            pass
+
+    def _capture(self, trigger: str, goat_tag: str | None) -> dict:
+        if goat_tag is not None:
+            self.store.get_goat(goat_tag)  # an unknown tag is refused before the cameras fire
+        check_free_disk(self.store.data_dir, self.settings.min_free_disk_mb)
+        self._shots += 1
+        captured_at = datetime.now(timezone.utc)
+        frames = self.rig.capture_all(self._shots)
+        measured = measure_images({v: frames[v].image_bgr for v in VIEWS}, self.calibration, self.detector,
+                                  self.settings.weight_formula, self.settings.measure, self.settings.gate)
+        record = self._record(new_id(captured_at), captured_at, trigger, goat_tag, frames, measured)
+        self.store.record_capture(record)
+        log.info("capture %s: %s%s", record.capture_id, record.status,
+                 f" ({record.reason})" if record.reason else "")
+        return self.store.get_capture(record.capture_id)
+
+    def _record(self, capture_id: str, captured_at: datetime, trigger: str, goat_tag: str | None,
+                frames, measured: ImageMeasurement) -> CaptureRecord:
+        images = [ImageFile(v, "raw", frames[v].jpeg) for v in VIEWS]
+        for view in VIEWS:
+            ok, jpeg = cv2.imencode(".jpg", measured.annotated[view],
+                                    [cv2.IMWRITE_JPEG_QUALITY, ANNOTATED_JPEG_QUALITY])
+            if not ok:
+                raise GoatEdgeError(f"{view} camera: cannot encode the annotated image")
+            images.append(ImageFile(view, "annotated", jpeg.tobytes()))
+        result = measured.result
+        formula = result.weight_formula if result else self.settings.weight_formula
+        return CaptureRecord(
+            capture_id=capture_id, captured_at=captured_at, device_id=self.settings.device_id,
+            status=measured.gate.status, reason=measured.gate.reason, trigger=trigger, images=tuple(images),
+            measurements=dict(result.measurements) if result else dict.fromkeys(MEASUREMENTS),
+            measurement_reasons=dict(result.reasons) if result else {},
+            model_versions=dict(measured.model_versions), calibration_hash=self.calibration.hash,
+            weight_formula={"divisor_cm3_per_kg": formula.divisor_cm3_per_kg, "source": formula.source,
+                            "samples": formula.samples},
+            goat_tag=goat_tag)

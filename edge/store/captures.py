@@ -1,0 +1,180 @@
+"""Captures on disk and in the database: their files, their rows, reading them back, sweeping, pruning.
+
+Writing a capture is two steps the Store runs in order: `write_images` puts the JPEGs on
+disk (durably), then `insert_capture` adds every row in one transaction. A crash between
+the two leaves only files no row names, which `sweep_orphans` removes at the next start.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import timezone
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from edge.store import outbox
+from edge.store.errors import CaptureNotFoundError
+from edge.store.files import ensure_dir, sha256_hex, write_file_atomic
+from edge.store.goats import goat_id
+from edge.store.ids import new_id
+from edge.store.records import (KINDS, MEASUREMENT_COLUMNS, VIEWS, CaptureRecord, StoredImage, iso_utc)
+
+IMAGES_DIR = "images"
+
+
+def capture_folder(data_dir: Path, rec: CaptureRecord) -> Path:
+    day = rec.captured_at.astimezone(timezone.utc)
+    return data_dir / IMAGES_DIR / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / rec.capture_id
+
+
+def image_name(view: str, kind: str) -> str:
+    return f"{view}.jpg" if kind == "raw" else f"{view}.{kind}.jpg"
+
+
+def write_images(data_dir: Path, rec: CaptureRecord) -> list[StoredImage]:
+    folder = capture_folder(data_dir, rec)
+    ensure_dir(folder)
+    stored = []
+    for image in rec.images:
+        path = folder / image_name(image.view, image.kind)
+        write_file_atomic(path, bytes(image.jpeg))
+        stored.append(StoredImage(id=new_id(), view=image.view, kind=image.kind, path=path,
+                                  sha256=sha256_hex(image.jpeg), bytes=len(image.jpeg)))
+    return stored
+
+
+def insert_capture(db: Database, data_dir: Path, rec: CaptureRecord,
+                   images: list[StoredImage]) -> tuple[str | None, list[int]]:
+    """Every row of one capture; the caller holds the transaction. Returns (goat id, outbox ids)."""
+    goat = goat_id(db, rec.goat_tag)
+    db["captures"].insert({
+        "id": rec.capture_id, "captured_at": iso_utc(rec.captured_at), "device_id": rec.device_id,
+        "status": rec.status, "reason": rec.reason, "goat_id": goat, "trigger": rec.trigger,
+        "created_at": iso_utc()})
+    db["images"].insert_all([{
+        "id": im.id, "capture_id": rec.capture_id, "view": im.view, "kind": im.kind,
+        "path": im.path.relative_to(data_dir).as_posix(), "sha256": im.sha256, "bytes": im.bytes}
+        for im in images])
+    db["measurements"].insert({
+        "capture_id": rec.capture_id,
+        **{name: _real(rec.measurements.get(name)) for name in MEASUREMENT_COLUMNS},
+        "reasons_json": json.dumps(rec.measurement_reasons, sort_keys=True),
+        "model_versions_json": json.dumps(rec.model_versions, sort_keys=True),
+        "calibration_hash": rec.calibration_hash,
+        "weight_formula_json": None if rec.weight_formula is None else json.dumps(rec.weight_formula, sort_keys=True)})
+    # Parents before children: a worker going in id order never sends an images row (which
+    # goes up with its file) before its capture, nor a row before the file it names.
+    ids = [outbox.enqueue(db, "row", "captures", rec.capture_id)]
+    ids += [outbox.enqueue(db, "object", "images", im.id, im.id) for im in images]
+    ids.append(outbox.enqueue(db, "row", "measurements", rec.capture_id))
+    return goat, ids
+
+
+def _real(value) -> float | None:
+    return None if value is None else float(value)  # sqlite3 cannot bind numpy scalars
+
+
+def capture_exists(db: Database, capture_id: str) -> bool:
+    return db.execute("SELECT 1 FROM captures WHERE id = ?", [capture_id]).fetchone() is not None
+
+
+_ORDER = {(view, kind): i for i, (view, kind) in enumerate((v, k) for k in KINDS for v in VIEWS)}
+
+
+def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) -> list[dict]:
+    """Captures with goat tag, measurements and images, in three queries whatever their number."""
+    sql = (f"SELECT c.*, g.tag AS goat_tag, {', '.join('m.' + n for n in MEASUREMENT_COLUMNS)}, "
+           "m.reasons_json, m.model_versions_json, m.calibration_hash, m.weight_formula_json "
+           "FROM captures c LEFT JOIN goats g ON g.id = c.goat_id LEFT JOIN measurements m ON m.capture_id = c.id "
+           f"WHERE {where} ORDER BY c.captured_at DESC, c.id DESC")
+    if limit is not None:
+        sql, params = sql + " LIMIT ?", [*params, limit]
+    captures = []
+    for row in db.query(sql, params):
+        captures.append({
+            **{k: row[k] for k in ("id", "captured_at", "device_id", "status", "reason", "goat_id",
+                                   "goat_tag", "trigger", "created_at")},
+            "measurements": {name: row[name] for name in MEASUREMENT_COLUMNS},
+            "measurement_reasons": json.loads(row["reasons_json"] or "{}"),
+            "model_versions": json.loads(row["model_versions_json"] or "{}"),
+            "calibration_hash": row["calibration_hash"],
+            "weight_formula": json.loads(row["weight_formula_json"]) if row["weight_formula_json"] else None,
+            "images": [],
+        })
+    by_id = {c["id"]: c for c in captures}
+    if by_id:
+        marks = ", ".join("?" * len(by_id))
+        for image in db.query(f"SELECT * FROM images WHERE capture_id IN ({marks})", list(by_id)):
+            by_id[image.pop("capture_id")]["images"].append(image)
+    for c in captures:
+        c["images"].sort(key=lambda im: _ORDER[(im["view"], im["kind"])])
+    return captures
+
+
+def get_capture(db: Database, capture_id: str) -> dict:
+    found = _as_dicts(db, "c.id = ?", [capture_id])
+    if not found:
+        raise CaptureNotFoundError(f"no capture {capture_id}")
+    return found[0]
+
+
+def list_captures(db: Database, limit: int = 50, goat_tag: str | None = None, before: str | None = None) -> list[dict]:
+    """Newest first; `before` is the id of the last capture of the previous page."""
+    where, params = ["1"], []
+    if goat_tag is not None:
+        where.append("c.goat_id = ?")
+        params.append(goat_id(db, goat_tag))
+    if before is not None:
+        row = db.execute("SELECT captured_at FROM captures WHERE id = ?", [before]).fetchone()
+        if row is None:
+            raise CaptureNotFoundError(f"no capture {before} to list captures before")
+        where.append("(c.captured_at, c.id) < (?, ?)")
+        params += [row[0], before]
+    return _as_dicts(db, " AND ".join(where), params, limit)
+
+
+def referenced_paths(db: Database) -> set[str]:
+    """Image paths (relative) whose files must stay; a pruned image's file may go."""
+    return {r[0] for r in db.execute("SELECT path FROM images WHERE pruned_at IS NULL")}
+
+
+def sweep_orphans(db: Database, data_dir: Path, keep_folders: set[Path]) -> list[Path]:
+    """Delete files under images/ no row names (a killed capture, temp files) and then empty folders."""
+    root = data_dir / IMAGES_DIR
+    keep = referenced_paths(db)
+    removed = []
+    for folder, _, files in os.walk(root, topdown=False):
+        folder = Path(folder)
+        if any(folder.is_relative_to(k) for k in keep_folders):
+            continue  # a capture being written right now in another thread
+        for name in files:
+            path = folder / name
+            if path.relative_to(data_dir).as_posix() not in keep:
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        holds_busy = any(k.is_relative_to(folder) for k in keep_folders)  # its day folder, say
+        if folder != root and not holds_busy and not any(folder.iterdir()):
+            folder.rmdir()
+            removed.append(folder)
+    return removed
+
+
+def prune_synced_raw_images(db: Database, keep_captures: int) -> list[tuple[str, str]]:
+    """Mark pruned the raw images of captures older than the newest `keep_captures`, if uploaded.
+
+    Returns (image id, relative path) of each; the caller deletes the files after the
+    commit, so a crash leaves a file too many (swept later), never a row without its file.
+    """
+    rows = db.execute(
+        """SELECT i.id, i.path FROM images i
+           JOIN captures c ON c.id = i.capture_id
+           WHERE i.kind = 'raw' AND i.pruned_at IS NULL
+             AND c.id NOT IN (SELECT id FROM captures ORDER BY captured_at DESC, id DESC LIMIT ?)
+             AND EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state = 'done')
+             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state != 'done')""",
+        [keep_captures]).fetchall()
+    now = iso_utc()
+    for image_id, _ in rows:
+        db.execute("UPDATE images SET pruned_at = ? WHERE id = ?", [now, image_id])
+    return rows

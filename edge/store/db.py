@@ -1,0 +1,261 @@
+"""The local durable store: one SQLite database and a folder of JPEGs under data_dir.
+
+Threads share one connection (check_same_thread=False) behind one lock. That is the
+simplest thing that is correct: sqlite-utils and the sqlite3 module keep transaction
+state per connection, so two threads on one connection without a lock would interleave
+their transactions. The lock is held only for SQL, which takes milliseconds; the slow part
+of a capture (writing and fsyncing six JPEGs) runs outside it, so the API's reads never
+wait on a camera. Another process (the sync worker) opens its own Store; WAL lets it read
+while the daemon writes, and busy_timeout makes writers queue instead of failing.
+"""
+from __future__ import annotations
+
+import sqlite3
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from edge.store import captures, goats, outbox
+from edge.store.errors import DuplicateCaptureError, StoreError
+from edge.store.files import TEMP_SUFFIX, check_free_disk, ensure_dir, free_disk_mb, remove_tree
+from edge.store.migrations import migrate, refuse_newer, schema_version
+from edge.store.records import CaptureRecord, OutboxEntry, StoredCapture, check_capture
+
+__all__ = ["Store", "check_free_disk", "free_disk_mb"]  # the disk guard lives with the store it guards
+
+DB_NAME = "goat.sqlite"
+BUSY_TIMEOUT_S = 10.0
+
+
+class Store:
+    """Open with Store.open(data_dir); use as a context manager or call close()."""
+
+    def __init__(self, data_dir: Path, db: Database, backup: Path | None):
+        self.data_dir = data_dir
+        self.db_path = data_dir / DB_NAME
+        self.images_dir = data_dir / captures.IMAGES_DIR
+        self.backups_dir = data_dir / "backups"
+        self.backup = backup  # the copy taken before migrating at this open, if any
+        self._db = db
+        self._lock = threading.RLock()
+        self._in_flight: dict[str, Path] = {}  # capture id -> folder being written
+
+    @classmethod
+    def open(cls, data_dir: str | Path) -> Store:
+        """Create the folders, open the database and migrate it (after a backup) to the newest schema."""
+        data_dir = Path(data_dir)
+        for folder in (data_dir, data_dir / captures.IMAGES_DIR, data_dir / "backups"):
+            ensure_dir(folder)
+        db_path = data_dir / DB_NAME
+        try:
+            conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
+                                   isolation_level=None)  # no implicit transactions: only ours
+        except sqlite3.Error as exc:
+            raise StoreError(f"{db_path}: cannot open the database: {exc}") from None
+        try:
+            db = Database(conn)
+            refuse_newer(db, db_path)  # before anything below writes to a file we don't understand
+            # FULL: a commit is on the card before record_capture returns, even through a power cut.
+            db.execute("PRAGMA synchronous=FULL")
+            # Migrate first: the backup is then of the file exactly as found, and migrations
+            # run with foreign keys off, as SQLite's table-rebuild recipe needs.
+            backup = migrate(db, db_path, data_dir / "backups")
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                raise StoreError(f"{db_path}: cannot switch the database to WAL (got {mode}); "
+                                 f"is the data folder on a network or read-only disk?")
+            db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise StoreError(f"{db_path}: not a usable SQLite database ({exc}); move it aside, "
+                             f"or copy back the newest file from {data_dir / 'backups'}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return cls(data_dir, db, backup)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def _read(self):
+        """One snapshot: several SELECTs see the same state even while the sync worker writes."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield self._db
+            finally:
+                self._db.rollback()
+
+    @contextmanager
+    def _write(self, what: str):
+        """One transaction, all or nothing.
+
+        BEGIN IMMEDIATE rather than sqlite-utils' atomic() (a plain BEGIN): a transaction
+        that reads and then writes gets SQLITE_BUSY at once, without waiting, if the sync
+        worker committed in between; taking the write lock first lets busy_timeout apply.
+        """
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.rollback()
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.db_path}: {what} not saved: {exc}") from exc
+
+    @property
+    def schema_version(self) -> int:
+        with self._lock:
+            return schema_version(self._db)
+
+    # -- captures ---------------------------------------------------------------------------
+
+    def record_capture(self, rec: CaptureRecord) -> StoredCapture:
+        """Store a capture whole or not at all: files first (atomically), then every row in one transaction."""
+        check_capture(rec)
+        folder = captures.capture_folder(self.data_dir, rec)
+        with self._read() as db:
+            if rec.capture_id in self._in_flight or captures.capture_exists(db, rec.capture_id):
+                # Refused before writing: the files would overwrite the stored capture's.
+                raise DuplicateCaptureError(f"capture {rec.capture_id} is already stored")
+            goats.goat_id(db, rec.goat_tag)  # an unknown tag is refused before any file is written
+            self._in_flight[rec.capture_id] = folder
+        try:
+            images = captures.write_images(self.data_dir, rec)
+            with self._write(f"capture {rec.capture_id}") as db:
+                goat_id, outbox_ids = captures.insert_capture(db, self.data_dir, rec, images)
+        except BaseException:
+            # Ask the database rather than trust a flag: an interrupt just after COMMIT
+            # must not delete the files of a capture that is stored.
+            try:
+                with self._read() as db:
+                    stored = captures.capture_exists(db, rec.capture_id)
+            except Exception:  # cannot tell: leave the files for the next start's sweep
+                stored = True
+            if not stored:
+                remove_tree(folder, self.images_dir)
+            raise
+        finally:
+            with self._lock:
+                self._in_flight.pop(rec.capture_id, None)
+        return StoredCapture(capture_id=rec.capture_id, goat_id=goat_id, images=tuple(images),
+                             outbox_ids=tuple(outbox_ids))
+
+    def get_capture(self, capture_id: str) -> dict:
+        """The capture with goat_tag, measurements (all names, None when not measured) and images."""
+        with self._read() as db:
+            return captures.get_capture(db, capture_id)
+
+    def list_captures(self, limit: int = 50, goat_tag: str | None = None, before: str | None = None) -> list[dict]:
+        """Newest first, shaped like get_capture; `before`: the last id of the previous page."""
+        with self._read() as db:
+            return captures.list_captures(db, limit, goat_tag, before)
+
+    def image_path(self, image: dict) -> Path:
+        """The file of an image row as get_capture returns it."""
+        return self.data_dir / image["path"]
+
+    def sweep_orphans(self) -> list[Path]:
+        """Remove files and folders under images/ that no stored image names, and temp files.
+
+        Run by the daemon at start-up: what it removes is what a crash or kill left
+        between writing the files and committing their rows.
+        """
+        with self._read() as db:
+            removed = captures.sweep_orphans(db, self.data_dir, set(self._in_flight.values()))
+            for tmp in self.backups_dir.glob(f"*{TEMP_SUFFIX}"):
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+        return removed
+
+    def prune_synced_raw_images(self, keep_captures: int) -> int:
+        """Delete raw JPEGs of captures older than the newest `keep_captures`, only once uploaded.
+
+        Rows stay (pruned_at set) and annotated images stay, so the tablet still shows old
+        captures. Returns how many files were pruned.
+        """
+        with self._write("pruning of synced images") as db:
+            pruned = captures.prune_synced_raw_images(db, max(0, keep_captures))
+        for _, path in pruned:
+            (self.data_dir / path).unlink(missing_ok=True)
+        return len(pruned)
+
+    # -- goats ------------------------------------------------------------------------------
+
+    def add_goat(self, tag: str, name: str | None = None, breed: str | None = None, sex: str | None = None,
+                 birth_date: str | None = None, notes: str | None = None) -> dict:
+        with self._write(f"goat '{tag}'") as db:
+            return goats.add_goat(db, tag, name, breed, sex, birth_date, notes)
+
+    def update_goat(self, tag: str, /, **fields) -> dict:
+        """Change any of tag, name, breed, sex, birth_date, notes; returns the goat as now stored."""
+        with self._write(f"goat '{tag}'") as db:
+            return goats.update_goat(db, tag, **fields)
+
+    def get_goat(self, tag: str) -> dict:
+        with self._read() as db:
+            return goats.get_goat(db, tag)
+
+    def list_goats(self) -> list[dict]:
+        with self._read() as db:
+            return goats.list_goats(db)
+
+    def assign_goat(self, capture_id: str, tag: str | None) -> None:
+        with self._write(f"goat of capture {capture_id}") as db:
+            goats.assign_goat(db, capture_id, tag)
+
+    def add_scale_weight(self, tag: str, weight_kg: float, weighed_at: datetime | None = None,
+                         notes: str | None = None) -> dict:
+        with self._write(f"scale weight of goat '{tag}'") as db:
+            return goats.add_scale_weight(db, tag, weight_kg, weighed_at, notes)
+
+    # -- outbox, for the sync worker ----------------------------------------------------------
+
+    def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]:
+        """In the order written: a goat before its captures, a capture before its images and measurements."""
+        with self._read() as db:
+            return outbox.pending(db, limit)
+
+    def mark_done(self, entry_ids: list[int]) -> None:
+        with self._write("outbox progress") as db:
+            outbox.mark_done(db, list(entry_ids))
+
+    def mark_failed(self, entry_id: int, error: str) -> None:
+        with self._write("outbox progress") as db:
+            outbox.mark_failed(db, entry_id, error)
+
+    def park(self, entry_id: int, reason: str) -> None:
+        with self._write("outbox progress") as db:
+            outbox.park(db, entry_id, reason)
+
+    def outbox_counts(self) -> dict[str, int]:
+        with self._read() as db:
+            return outbox.counts(db)
+
+    def set_sync_state(self, key: str, value: str | None) -> None:
+        with self._write(f"sync state {key}") as db:
+            outbox.set_sync_state(db, key, value)
+
+    def get_sync_state(self, key: str) -> str | None:
+        with self._read() as db:
+            return outbox.get_sync_state(db, key)
+
+    def integrity_ok(self) -> bool:
+        """SQLite finds no damage (integrity_check) and no row points at a missing parent."""
+        with self._lock:
+            return (self._db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+                    and self._db.execute("PRAGMA foreign_key_check").fetchall() == [])

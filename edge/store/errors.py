@@ -1,0 +1,56 @@
+"""What can go wrong in the local store; each message names the thing to fix (a tag, a file, a setting)."""
+from __future__ import annotations
+
+from edge.errors import GoatEdgeError
+
+
+class StoreError(GoatEdgeError):
+    """The store refused or could not do what was asked; nothing half-done was left behind."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer goat-edge; it is never downgraded."""
+
+
+class MigrationError(StoreError):
+    """A schema migration failed; the database stays at its old version and a backup exists."""
+
+
+class DiskFullError(StoreError):
+    """Too little free space on the data disk to take a capture."""
+
+
+class FileWriteError(StoreError):
+    """An image or backup file could not be written (full disk, read-only card, ...)."""
+
+
+class InvalidRecordError(StoreError):
+    """A value cannot be stored as given (unknown view, bad date, impossible weight, ...)."""
+
+
+class InvalidIdError(InvalidRecordError):
+    """A string that should be a UUIDv7 is not one."""
+
+
+class NotFoundError(StoreError):
+    """The goat, capture or outbox entry asked for does not exist (the API answers 404)."""
+
+
+class DuplicateTagError(StoreError):
+    """Another goat already has this tag."""
+
+
+class UnknownGoatError(NotFoundError):
+    """No goat has this tag."""
+
+
+class DuplicateCaptureError(StoreError):
+    """A capture with this id is already stored (or being stored)."""
+
+
+class CaptureNotFoundError(NotFoundError):
+    """No capture has this id."""
+
+
+class OutboxEntryNotFoundError(NotFoundError):
+    """The sync worker named an outbox entry that does not exist."""

@@ -1,0 +1,74 @@
+"""The outbox: what the sync worker still has to send, written in the same transaction as the data.
+
+Because an entry commits with the row or file it names, nothing stored is ever missing
+from the outbox, and nothing in the outbox names something that was rolled back.
+These functions run inside a transaction the Store opened.
+"""
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from edge.store.errors import OutboxEntryNotFoundError
+from edge.store.records import OutboxEntry, iso_utc
+
+STATES = ("pending", "done", "parked")
+
+
+def enqueue(db: Database, kind: str, table_name: str, row_id: str, image_id: str | None = None) -> int:
+    cursor = db.execute(
+        "INSERT INTO outbox (kind, table_name, row_id, image_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        [kind, table_name, row_id, image_id, iso_utc()])
+    return cursor.lastrowid
+
+
+def pending(db: Database, limit: int) -> list[OutboxEntry]:
+    rows = db.query(
+        "SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
+        "FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", [limit])
+    return [OutboxEntry(**row) for row in rows]
+
+
+def _require(db: Database, entry_ids: list[int]) -> None:
+    marks = ", ".join("?" * len(entry_ids))
+    found = {r[0] for r in db.execute(f"SELECT id FROM outbox WHERE id IN ({marks})", entry_ids)}
+    missing = sorted(set(entry_ids) - found)
+    if missing:
+        raise OutboxEntryNotFoundError(f"no outbox entry {', '.join(map(str, missing))}")
+
+
+def mark_done(db: Database, entry_ids: list[int]) -> None:
+    if not entry_ids:
+        return
+    _require(db, entry_ids)
+    marks = ", ".join("?" * len(entry_ids))
+    db.execute(f"UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id IN ({marks})",
+               [iso_utc(), *entry_ids])
+
+
+def mark_failed(db: Database, entry_id: int, error: str) -> None:
+    """One failed try: counted, the error kept, and the entry stays pending for the next round."""
+    _require(db, [entry_id])
+    db.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?", [error, entry_id])
+
+
+def park(db: Database, entry_id: int, reason: str) -> None:
+    """Stop retrying an entry (e.g. the cloud refuses it) until a person looks at it."""
+    _require(db, [entry_id])
+    db.execute("UPDATE outbox SET state = 'parked', last_error = ? WHERE id = ?", [reason, entry_id])
+
+
+def counts(db: Database) -> dict[str, int]:
+    found = dict(db.execute("SELECT state, count(*) FROM outbox GROUP BY state").fetchall())
+    return {state: found.get(state, 0) for state in STATES}
+
+
+def set_sync_state(db: Database, key: str, value: str | None) -> None:
+    db.execute(
+        "INSERT INTO sync_state (key, value, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        [key, value, iso_utc()])
+
+
+def get_sync_state(db: Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM sync_state WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None

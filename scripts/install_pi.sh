@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Installs goat-edge and goat-sync as systemd services on Raspberry Pi OS, from the repository
+# this script lives in. Run as root:
+#
+#   sudo scripts/install_pi.sh             install, or update after a `git pull`
+#   scripts/install_pi.sh --dry-run        print each command instead of running it
+#
+# Safe to run again: it copies the code and reinstalls the package, but never overwrites
+# /etc/goatdev/edge.toml nor touches the data in /var/lib/goatdev.
+set -euo pipefail
+
+PREFIX=/opt/goatdev
+ETC_DIR=/etc/goatdev
+DATA_DIR=/var/lib/goatdev
+UNIT_DIR=/etc/systemd/system
+SERVICE_USER=goatdev
+SERVICE_GROUPS=(video gpio)   # cameras; /dev/gpiochip* for the button
+# --no-install-recommends on picamera2 keeps the desktop preview (Qt, OpenGL) off a headless Pi.
+APT_PACKAGES=(python3-venv python3-picamera2 python3-libcamera python3-lgpio rsync)
+SRC="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+
+DRY_RUN=0
+
+usage() {
+    sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+for arg in "$@"; do
+    case "$arg" in
+        -n|--dry-run) DRY_RUN=1 ;;
+        -h|--help) usage; exit 0 ;;
+        *) echo "install_pi.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+say() { printf '==> %s\n' "$*"; }
+warn() { printf 'install_pi.sh: warning: %s\n' "$*" >&2; }
+die() { printf 'install_pi.sh: error: %s\n' "$*" >&2; exit 1; }
+
+# Runs a command, or with --dry-run prints it, quoted so it can be pasted into a shell.
+run() {
+    if (( DRY_RUN )); then
+        printf '+'
+        printf ' %q' "$@"
+        printf '\n'
+    else
+        "$@"
+    fi
+}
+
+is_raspberry_pi_os() {
+    # The 32-bit image says ID=raspbian; the 64-bit one says ID=debian but ships /etc/rpi-issue.
+    [[ -e /etc/rpi-issue ]] || grep -qs '^ID=raspbian' /etc/os-release
+}
+
+check_preconditions() {
+    if (( ! DRY_RUN )) && (( EUID != 0 )); then
+        die "run as root: sudo $0 (or $0 --dry-run to see what it would do)"
+    fi
+    [[ -f "$SRC/pyproject.toml" && -d "$SRC/edge" ]] \
+        || die "$SRC does not look like the goatdev repository (no pyproject.toml or edge/)"
+    [[ -d "$SRC/models" ]] \
+        || warn "$SRC/models is missing: export the models first (scripts/export_models.py), or goat-edge will not start"
+}
+
+install_apt_packages() {
+    if ! command -v apt-get >/dev/null; then
+        say "no apt-get here: skipping system packages; install python3-venv, picamera2, libcamera and lgpio yourself"
+        return
+    fi
+    if ! is_raspberry_pi_os; then
+        say "not Raspberry Pi OS: skipping ${APT_PACKAGES[*]} (picamera2 and libcamera come from the Pi's apt repository)"
+        return
+    fi
+    say "system packages: ${APT_PACKAGES[*]}"
+    run apt-get update
+    run env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${APT_PACKAGES[@]}"
+}
+
+create_service_user() {
+    local group
+    for group in "${SERVICE_GROUPS[@]}"; do
+        # Raspberry Pi OS has both; elsewhere the unit's SupplementaryGroups= would fail without them.
+        getent group "$group" >/dev/null || run groupadd --system "$group"
+    done
+    local groups_csv
+    groups_csv="$(IFS=,; echo "${SERVICE_GROUPS[*]}")"
+    if id -u "$SERVICE_USER" >/dev/null 2>&1; then
+        say "user $SERVICE_USER exists; making sure it is in ${groups_csv}"
+        run usermod --append --groups "$groups_csv" "$SERVICE_USER"
+    else
+        say "system user $SERVICE_USER (groups ${groups_csv})"
+        run useradd --system --user-group --home-dir "$DATA_DIR" --no-create-home \
+            --shell /usr/sbin/nologin --groups "$groups_csv" "$SERVICE_USER"
+    fi
+}
+
+copy_code() {
+    if [[ "$SRC" == "$PREFIX" ]]; then
+        say "running from $PREFIX itself: code already in place"
+        return
+    fi
+    say "code: $SRC -> $PREFIX"
+    # Not copied: the developer's venv, training data and runs, local captures, and .pt weights
+    # (the Pi runs the exported NCNN models).
+    local excludes=(/.venv /datasets /runs /build /goat-data .git .pytest_cache __pycache__ '*.egg-info' '/models/*/*.pt')
+    if command -v rsync >/dev/null; then
+        # root-owned and not writable by the service user, whatever the checkout's owner.
+        # --delete leaves the excluded paths on the receiving side alone (its .venv).
+        run rsync -a --delete --chown=root:root --chmod=go+rX,go-w \
+            "${excludes[@]/#/--exclude=}" "$SRC/" "$PREFIX/"
+    else
+        # tar names members ./path: anchor the root-only patterns the same way.
+        local tar_excludes=() pattern
+        for pattern in "${excludes[@]}"; do
+            [[ "$pattern" == /* ]] && pattern=".$pattern"
+            tar_excludes+=("--exclude=$pattern")
+        done
+        run mkdir -p "$PREFIX"
+        run bash -c 'src=$1 dest=$2; shift 2; tar -C "$src" --owner=0 --group=0 "$@" -cf - . | tar -C "$dest" -xf -' \
+            copy "$SRC" "$PREFIX" "${tar_excludes[@]}"
+    fi
+}
+
+create_venv() {
+    local venv="$PREFIX/.venv"
+    if [[ -x "$venv/bin/python" ]]; then
+        say "venv $venv exists; reinstalling the package into it"
+    else
+        say "venv $venv (with the system's picamera2 and libcamera)"
+        run python3 -m venv --system-site-packages "$venv"
+    fi
+    # apt's picamera2 brings compiled helpers (simplejpeg, ...) built against the system numpy.
+    # A numpy 2 installed into the venv would shadow a system numpy 1 and break their import.
+    local pins=()
+    local system_numpy_major
+    system_numpy_major="$(python3 -c 'import numpy; print(numpy.__version__.split(".")[0])' 2>/dev/null || true)"
+    if [[ "$system_numpy_major" == 1 ]]; then
+        pins+=("numpy<2")
+    fi
+    run "$venv/bin/python" -m pip install --quiet --editable "${PREFIX}[pi]" "${pins[@]}"
+    # /opt is read-only to the services (ProtectSystem=strict): compile now, not on every start.
+    run "$venv/bin/python" -m compileall -q "$PREFIX/edge"
+}
+
+install_config() {
+    run install -d -m 0755 "$ETC_DIR"
+    if [[ -e "$ETC_DIR/edge.toml" ]]; then
+        say "keeping the existing $ETC_DIR/edge.toml"
+    else
+        say "config: $ETC_DIR/edge.toml from systemd/edge.example.toml"
+        # Group-readable only: it may hold the API token.
+        run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/edge.example.toml" "$ETC_DIR/edge.toml"
+    fi
+    say "data: $DATA_DIR"
+    run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$DATA_DIR"
+}
+
+check_config() {
+    # The units let the services write only under $DATA_DIR; catch a config that points elsewhere
+    # (or does not parse) now rather than as a crash loop in the journal.
+    say "checking $ETC_DIR/edge.toml"
+    run "$PREFIX/.venv/bin/python" - "$ETC_DIR/edge.toml" "$DATA_DIR" <<'PY'
+import sys
+from pathlib import Path
+from edge.config import load_config
+from edge.errors import GoatEdgeError
+
+try:
+    config = load_config(sys.argv[1])
+except GoatEdgeError as exc:
+    sys.exit(f"install_pi.sh: error: {exc}")
+data_dir, allowed = Path(config.storage.data_dir), Path(sys.argv[2])
+if not data_dir.is_absolute() or not data_dir.resolve().is_relative_to(allowed):
+    print(f"install_pi.sh: warning: storage.data_dir is {data_dir}; the services may only write "
+          f"under {allowed} (ReadWritePaths=)", file=sys.stderr)
+PY
+}
+
+install_units() {
+    say "systemd units into $UNIT_DIR"
+    run install -m 0644 "$SRC/systemd/goat-edge.service" "$SRC/systemd/goat-sync.service" "$UNIT_DIR/"
+    if [[ ! -d /run/systemd/system ]]; then
+        say "systemd is not running here: units installed, not started"
+        return
+    fi
+    run systemctl daemon-reload
+    run systemctl enable goat-edge.service goat-sync.service
+    # restart, not `enable --now`: on an update the running daemon must pick up the new code.
+    run systemctl restart goat-edge.service
+    # goat-sync needs the cloud settings first; an update restarts it only if it already runs.
+    run systemctl try-restart goat-sync.service
+}
+
+main() {
+    check_preconditions
+    (( DRY_RUN )) && say "dry run: printing the commands, changing nothing"
+    install_apt_packages
+    create_service_user
+    copy_code
+    create_venv
+    install_config
+    check_config
+    install_units
+    cat <<EOF
+==> done.
+    Edit $ETC_DIR/edge.toml (device id, camera ids, calibration), then:
+        sudo systemctl restart goat-edge
+        journalctl -u goat-edge -f
+    Secrets (GOATDEV_API_TOKEN, cloud credentials) go in $ETC_DIR/secrets.env, mode 0640, group $SERVICE_USER.
+    goat-sync is enabled but not started: once the cloud settings are in place,
+        sudo systemctl start goat-sync
+EOF
+}
+
+main

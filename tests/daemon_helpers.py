@@ -1,0 +1,74 @@
+"""A real goat-edge daemon in a subprocess, on replayed photos, for the daemon tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from edge.cli import main as goat_edge
+
+ROOT = Path(__file__).resolve().parents[1]
+VIEWS = ("side", "top", "front")
+
+
+def simulate_captures(folder: Path, seeds) -> Path:
+    """Photo triplets for the replay cameras, written by `goat-edge simulate`."""
+    for seed in seeds:
+        assert goat_edge(["simulate", "--seed", str(seed), "--out", str(folder / f"seed-{seed:06d}")]) == 0
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_config(path: Path, data_dir: Path, replay: Path, port: int, extra: str = "") -> Path:
+    cameras = "".join(f'[cameras.{v}]\nbackend = "replay"\nfolder = "{replay}"\n' for v in VIEWS)
+    path.write_text(f'[storage]\ndata_dir = "{data_dir}"\nmin_free_disk_mb = 10\n'
+                    f'[api]\nport = {port}\n{cameras}{extra}')
+    return path
+
+
+class Daemon:
+    """`goat-edge run --config ...` as the farm runs it; killed or stopped by the test."""
+
+    def __init__(self, config: Path, port: int, env: dict | None = None):
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**os.environ, **(env or {})})
+
+    def wait_ready(self, timeout_s: float = 60) -> "Daemon":
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"daemon exited {self.proc.returncode}: {self.proc.stdout.read()}")
+            try:
+                requests.get(self.url + "/api/health", timeout=1).raise_for_status()
+                return self
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise AssertionError("daemon did not answer")
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, timeout=60, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=60, **kwargs)
+
+    def terminate(self, timeout_s: float = 60) -> tuple[int, str]:
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=timeout_s)
+        return self.proc.returncode, out
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.communicate(timeout=30)

@@ -1,0 +1,228 @@
+"""The associate presses the button (or the tablet's Capture), and a whole capture is stored.
+
+The cameras replay photos from the simulated chute, the shipped NCNN models run, and the
+store is a real SQLite file. Daemon tests run `goat-edge run` as a subprocess and talk to
+its HTTP API, as the tablet does.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from gpiozero.pins.mock import MockFactory
+
+from daemon_helpers import Daemon, ROOT, free_port, simulate_captures, write_config
+from edge.cli import main as goat_edge
+from edge.config import load_config
+from edge.daemon.context import build_context
+from edge.daemon.run import start_button
+from edge.store import Store
+
+BUTTON_PIN = 17
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory):
+    return simulate_captures(tmp_path_factory.mktemp("replay"), seeds=(11, 12))
+
+
+@pytest.fixture
+def config_path(tmp_path, replay):
+    return write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
+                        extra=f'[button]\nenabled = true\npin = {BUTTON_PIN}\npin_factory = "mock"\n')
+
+
+def wait_for(condition, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def assert_complete(store: Store, capture: dict) -> None:
+    """Six images on disk with their recorded checksums, a measurements row, outbox entries."""
+    assert sorted((i["view"], i["kind"]) for i in capture["images"]) == sorted(
+        (v, k) for v in ("side", "top", "front") for k in ("raw", "annotated"))
+    for image in capture["images"]:
+        data = store.image_path(image).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == image["sha256"]
+    assert set(capture["measurements"]) >= {"body_length_cm", "heart_girth_cm", "weight_kg"}
+    assert capture["status"] in ("ok", "retake")
+    assert capture["status"] == "ok" or capture["reason"]
+
+
+def stored_files(data_dir) -> set:
+    return {p.relative_to(data_dir).as_posix() for p in (data_dir / "images").rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def running(config_path):
+    """The daemon's parts in this process, with the button on gpiozero's MockFactory."""
+    config = load_config(config_path)
+    ctx = build_context(config)
+    factory = MockFactory()
+    button, light = start_button(ctx, factory)
+    try:
+        yield ctx, factory.pin(BUTTON_PIN)
+    finally:
+        button.close()
+        ctx.close()
+        light.close()
+        factory.reset()
+
+
+def press(pin, hold_s: float = 0.1) -> None:
+    pin.drive_low()
+    time.sleep(hold_s)
+    pin.drive_high()
+
+
+def test_a_button_press_stores_a_capture_with_images_measurements_and_outbox(running):
+    ctx, pin = running
+    press(pin)
+    [capture] = wait_for(lambda: ctx.store.list_captures())
+    assert capture["trigger"] == "button"
+    assert_complete(ctx.store, capture)
+    assert capture["model_versions"] == ctx.detector.versions
+    assert capture["calibration_hash"] == ctx.calibration.hash
+    # The capture row, six images and the measurements row wait for the sync worker.
+    assert ctx.store.outbox_counts()["pending"] == 8
+
+
+def test_presses_during_a_capture_are_ignored_not_queued(running):
+    ctx, pin = running
+    press(pin)
+    wait_for(lambda: ctx.pipeline.busy, timeout_s=10)
+    presses_while_busy = 0
+    while ctx.pipeline.busy:
+        press(pin, hold_s=0.06)
+        presses_while_busy += 1
+        time.sleep(0.06)  # longer than the bounce time, so each is a press of its own
+    assert presses_while_busy >= 1
+    time.sleep(1.0)  # a queued press would have started a second capture by now
+    assert len(ctx.store.list_captures()) == 1
+    press(pin)  # once idle, the next press captures again
+    wait_for(lambda: len(ctx.store.list_captures()) == 2)
+
+
+def test_the_tablet_captures_and_reads_the_result_back(config_path):
+    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
+    try:
+        assert daemon.get("/").headers["content-type"].startswith("text/html")
+        assert daemon.post("/api/goats", json={"tag": "A12", "sex": "female"}).status_code == 201
+        duplicate = daemon.post("/api/goats", json={"tag": "A12"})
+        assert duplicate.status_code == 409 and "goat tag 'A12' already exists" in duplicate.json()["detail"]
+        made = daemon.post("/api/captures", json={"goat_tag": "A12"})
+        assert made.status_code == 201, made.text
+        capture = made.json()
+        assert capture["goat_tag"] == "A12"
+        image = daemon.get(f"/api/captures/{capture['id']}/images/top", params={"kind": "annotated"})
+        assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+        assert [c["id"] for c in daemon.get("/api/captures").json()] == [capture["id"]]
+        unknown = daemon.post("/api/captures", json={"goat_tag": "Z99"})
+        assert unknown.status_code == 404 and "Z99" in unknown.json()["detail"]
+    finally:
+        daemon.terminate()
+
+
+def test_simultaneous_capture_requests_give_one_capture_and_busy_answers(config_path):
+    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
+    try:
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: daemon.post("/api/captures"), range(4)))
+        codes = sorted(a.status_code for a in answers)
+        assert codes.count(201) >= 1 and set(codes) <= {201, 409}
+        busy = [a for a in answers if a.status_code == 409]
+        assert all("a capture is already running" in a.json()["detail"] for a in busy)
+        assert len(daemon.get("/api/captures").json()) == codes.count(201)
+    finally:
+        daemon.terminate()
+
+
+def test_a_corrupt_front_photo_fails_the_capture_by_name_and_stores_nothing(tmp_path, replay):
+    photos = shutil.copytree(replay, tmp_path / "photos")
+    for folder in photos.iterdir():
+        (folder / "front.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", photos, free_port())
+    daemon = Daemon(config, load_config(config).api.port).wait_ready()
+    try:
+        failed = daemon.post("/api/captures")
+        assert failed.status_code == 503
+        assert "front camera returned a corrupt image" in failed.json()["detail"]
+        assert daemon.get("/api/captures").json() == []
+        assert stored_files(tmp_path / "data") == set()
+        for folder in photos.iterdir():  # the technician fixes the camera; the next capture works
+            shutil.copyfile(replay / folder.name / "front.jpg", folder / "front.jpg")
+        assert daemon.post("/api/captures").status_code == 201
+    finally:
+        daemon.terminate()
+
+
+def test_below_the_disk_floor_a_capture_is_refused_with_a_message(tmp_path, replay):
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
+    config.write_text(config.read_text().replace("min_free_disk_mb = 10", "min_free_disk_mb = 100000000"))
+    daemon = Daemon(config, load_config(config).api.port).wait_ready()
+    try:
+        refused = daemon.post("/api/captures")
+        assert refused.status_code == 503
+        assert "MB free on the data disk; captures need at least 100000000 MB" in refused.json()["detail"]
+        assert daemon.get("/api/captures").json() == []
+    finally:
+        daemon.terminate()
+
+
+def test_sigterm_lets_the_running_capture_finish_and_be_stored(tmp_path, config_path):
+    # The simulated cameras render the chute (about a second), so the signal lands mid-capture.
+    config_path.write_text(config_path.read_text().replace('backend = "replay"', 'backend = "simulated"'))
+    notify = tmp_path / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify))
+    listener.settimeout(60)
+    daemon = Daemon(config_path, load_config(config_path).api.port, env={"NOTIFY_SOCKET": str(notify)})
+    try:
+        daemon.wait_ready()
+        assert listener.recv(256) == b"READY=1"
+        answer = {}
+        request = threading.Thread(target=lambda: answer.update(r=daemon.post("/api/captures")))
+        request.start()
+        wait_for(lambda: daemon.get("/api/health").json()["busy"], timeout_s=30)
+        code, log = daemon.terminate()
+        request.join(60)
+        assert code == 0, log
+        assert answer["r"].status_code == 201
+        assert listener.recv(256) == b"STOPPING=1"
+    finally:
+        listener.close()
+        if daemon.proc.poll() is None:
+            daemon.kill()
+    with Store.open(tmp_path / "data") as store:
+        [capture] = store.list_captures()
+        assert_complete(store, capture)
+
+
+def test_a_missing_model_file_is_named_at_start_up(tmp_path, replay, capsys):
+    models = shutil.copytree(ROOT / "models", tmp_path / "models")
+    (models / "top" / "model.ncnn.bin").unlink()
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
+                          extra=f'[models]\ndir = "{models}"\n')
+    assert goat_edge(["run", "--config", str(config)]) == 2
+    assert f"{models / 'top' / 'model.ncnn.bin'}: model file not found" in capsys.readouterr().err
+
+
+def test_capture_from_the_command_line_prints_the_stored_result(config_path, capsys):
+    import json
+
+    assert goat_edge(["capture", "--config", str(config_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["trigger"] == "cli" and printed["status"] in ("ok", "retake")
+    assert all(open(image["file"], "rb").read(2) == b"\xff\xd8" for image in printed["images"])
+    with Store.open(load_config(config_path).storage.data_dir) as store:
+        assert store.get_capture(printed["id"])["measurements"] == printed["measurements"]

@@ -1,0 +1,156 @@
+"""sd_notify over a real Unix datagram socket, and the shipped units and example config."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from pathlib import Path
+
+import pytest
+
+from edge.config import ROOT, load_config
+from edge.daemon import systemd
+
+UNITS = ROOT / "systemd"
+
+
+@pytest.fixture
+def notify_socket(tmp_path, monkeypatch):
+    """A bound datagram socket standing in for systemd; NOTIFY_SOCKET points at it."""
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind(str(path))
+        sock.settimeout(2.0)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        yield sock
+    finally:
+        sock.close()
+
+
+def received(sock) -> str:
+    return sock.recv(4096).decode("utf-8")
+
+
+def test_outside_systemd_nothing_is_sent(monkeypatch):
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    assert systemd.notify("READY=1") is False
+    assert systemd.ready() is False
+    assert systemd.watchdog_ping() is False
+
+
+def test_ready_watchdog_status_and_stopping_reach_systemd(notify_socket):
+    assert systemd.ready() is True
+    assert received(notify_socket) == "READY=1"
+    assert systemd.watchdog_ping() is True
+    assert received(notify_socket) == "WATCHDOG=1"
+    assert systemd.status("3 captures waiting\nfor upload") is True
+    assert received(notify_socket) == "STATUS=3 captures waiting for upload"  # one line, one assignment
+    assert systemd.stopping() is True
+    assert received(notify_socket) == "STOPPING=1"
+
+
+def test_abstract_socket(monkeypatch):
+    name = f"goatdev-test-{uuid.uuid4().hex}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        sock.bind("\0" + name)
+        sock.settimeout(2.0)
+        monkeypatch.setenv("NOTIFY_SOCKET", "@" + name)
+        assert systemd.ready() is True
+        assert received(sock) == "READY=1"
+    finally:
+        sock.close()
+
+
+def test_a_socket_nobody_listens_on_is_logged_not_raised(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
+    with caplog.at_level(logging.WARNING, logger="edge.daemon.systemd"):
+        assert systemd.ready() is False
+    assert "could not notify systemd" in caplog.text and "READY=1" in caplog.text
+
+
+def test_a_socket_address_we_cannot_use(monkeypatch):
+    monkeypatch.setenv("NOTIFY_SOCKET", "vsock:2:1234")
+    assert systemd.ready() is False
+
+
+@pytest.mark.parametrize("usec, pid, expected_s", [
+    (None, None, None),
+    ("30000000", None, 30.0),
+    ("30000000", "self", 30.0),
+    ("30000000", "other", None),   # inherited by a child: not ours to ping
+    ("0", None, None),
+    ("thirty", None, None),
+    ("30000000", "junk", None),
+])
+def test_watchdog_interval_from_the_environment(monkeypatch, usec, pid, expected_s):
+    for var, value in (("WATCHDOG_USEC", usec), ("WATCHDOG_PID", pid)):
+        if value is None:
+            monkeypatch.delenv(var, raising=False)
+        else:
+            value = {"self": str(os.getpid()), "other": str(os.getpid() + 1)}.get(value, value)
+            monkeypatch.setenv(var, value)
+    assert systemd.watchdog_interval_s() == expected_s
+
+
+# --- what scripts/install_pi.sh installs --------------------------------------------------------
+
+def unit_settings(path: Path) -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", ";", "[")):
+            key, _, value = line.partition("=")
+            settings.setdefault(key, []).append(value)
+    return settings
+
+
+def test_example_config_is_valid_and_keeps_data_where_the_units_may_write():
+    config = load_config(UNITS / "edge.example.toml", env={})
+    assert config.storage.data_dir == Path("/var/lib/goatdev")
+    assert config.button.enabled and config.button.pin_factory == "default"
+    assert {config.cameras[v].backend for v in ("side", "top", "front")} == {"picamera2"}
+    for unit in ("goat-edge.service", "goat-sync.service"):
+        settings = unit_settings(UNITS / unit)
+        assert settings["ReadWritePaths"] == [str(config.storage.data_dir)], unit
+        assert settings["Type"] == ["notify"] and settings["NotifyAccess"] == ["main"], unit
+        assert settings["ExecStart"][0].endswith(" run --config /etc/goatdev/edge.toml"), unit
+        assert float(settings["WatchdogSec"][0]) > 0, unit
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_units_pass_systemd_analyze_verify(tmp_path):
+    # The real ExecStart lives in /opt/goatdev on the Pi; verify checks it exists, so point it
+    # at /bin/true and let verify judge everything else.
+    for unit in ("goat-edge.service", "goat-sync.service"):
+        text = (UNITS / unit).read_text()
+        lines = ["ExecStart=/bin/true" if l.startswith("ExecStart=") else l for l in text.splitlines()]
+        (tmp_path / unit).write_text("\n".join(lines) + "\n")
+    result = subprocess.run(["systemd-analyze", "verify", *sorted(map(str, tmp_path.glob("*.service")))],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+def _installed_state() -> dict[str, bool]:
+    paths = ["/opt/goatdev", "/etc/goatdev", "/var/lib/goatdev", "/etc/systemd/system/goat-edge.service"]
+    state = {p: Path(p).exists() for p in paths}
+    state["user goatdev"] = subprocess.run(["id", "-u", "goatdev"], capture_output=True).returncode == 0
+    return state
+
+
+def test_install_script_dry_run_prints_the_install_and_changes_nothing():
+    before = _installed_state()
+    result = subprocess.run(["bash", str(ROOT / "scripts" / "install_pi.sh"), "--dry-run"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "+ python3 -m venv --system-site-packages /opt/goatdev/.venv" in out or "exists; reinstalling" in out
+    assert "pip install --quiet --editable /opt/goatdev\\[pi\\]" in out
+    assert "/etc/systemd/system/" in out
+    if not before["/etc/goatdev"]:
+        assert "edge.example.toml /etc/goatdev/edge.toml" in out
+    assert _installed_state() == before  # printed, not run

@@ -138,7 +138,9 @@ create_venv() {
     if [[ "$system_numpy_major" == 1 ]]; then
         pins+=("numpy<2")
     fi
-    run "$venv/bin/python" -m pip install --quiet --editable "${PREFIX}[pi]" "${pins[@]}"
+    # Not the [pi] extra: picamera2 and lgpio come from apt here (seen through the system
+    # site packages); pip would try to build them, and python-prctl, from source.
+    run "$venv/bin/python" -m pip install --quiet --editable "${PREFIX}" "${pins[@]}"
     # /opt is read-only to the services (ProtectSystem=strict): compile now, not on every start.
     run "$venv/bin/python" -m compileall -q "$PREFIX/edge"
 }

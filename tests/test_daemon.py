@@ -226,3 +226,25 @@ def test_capture_from_the_command_line_prints_the_stored_result(config_path, cap
     assert all(open(image["file"], "rb").read(2) == b"\xff\xd8" for image in printed["images"])
     with Store.open(load_config(config_path).storage.data_dir) as store:
         assert store.get_capture(printed["id"])["measurements"] == printed["measurements"]
+
+
+def test_raw_photos_already_in_the_cloud_are_pruned_beyond_the_retention(tmp_path, replay):
+    config_path = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
+                               extra="")
+    config_path.write_text(config_path.read_text().replace(
+        "min_free_disk_mb = 10", "min_free_disk_mb = 10\nkeep_synced_captures = 1"))
+    ctx = build_context(load_config(config_path))
+    try:
+        first = ctx.pipeline.capture("cli")
+        second = ctx.pipeline.capture("cli")
+        # The sync worker confirms the first capture only.
+        synced = [e.id for e in ctx.store.pending_outbox(100) if e.row_id == first["id"] or
+                  e.image_id in {i["id"] for i in first["images"]}]
+        ctx.store.mark_done(synced)
+        ctx.pipeline.capture("cli")
+        pruned = {(i["view"], i["kind"]) for i in ctx.store.get_capture(first["id"])["images"] if i["pruned_at"]}
+        assert pruned == {("side", "raw"), ("top", "raw"), ("front", "raw")}
+        for image in ctx.store.get_capture(second["id"])["images"]:  # not synced: kept
+            assert image["pruned_at"] is None and ctx.store.image_path(image).is_file()
+    finally:
+        ctx.close()

@@ -64,6 +64,7 @@ def build_context(config: EdgeConfig) -> EdgeContext:
     rig = CameraRig(config.cameras, sizes, factory=make_camera)
     settings = CaptureSettings(
         device_id=config.device.id, min_free_disk_mb=config.storage.min_free_disk_mb,
+        keep_synced_captures=config.storage.keep_synced_captures,
         measure=MeasureSettings(min_confidence=config.measure.min_keypoint_confidence,
                                 girth_shape_factor=config.measure.girth_shape_factor),
         gate=GateSettings(min_keypoint_confidence=config.measure.min_keypoint_confidence),

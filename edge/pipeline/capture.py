@@ -40,6 +40,7 @@ class CaptureBusyError(GoatEdgeError):
 class CaptureSettings:
     device_id: str
     min_free_disk_mb: float
+    keep_synced_captures: int = 5000
     measure: MeasureSettings = MeasureSettings()
     gate: GateSettings = GateSettings()
     weight_formula: WeightFormula = field(default_factory=WeightFormula)
@@ -82,6 +83,9 @@ class CapturePipeline:
                                   self.settings.weight_formula, self.settings.measure, self.settings.gate)
         record = self._record(new_id(captured_at), captured_at, trigger, goat_tag, frames, measured)
         self.store.record_capture(record)
+        pruned = self.store.prune_synced_raw_images(self.settings.keep_synced_captures)
+        if pruned:
+            log.info("pruned %d raw images already in the cloud", pruned)
         log.info("capture %s: %s%s", record.capture_id, record.status,
                  f" ({record.reason})" if record.reason else "")
         return self.store.get_capture(record.capture_id)

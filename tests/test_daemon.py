@@ -208,13 +208,17 @@ def test_sigterm_lets_the_running_capture_finish_and_be_stored(tmp_path, config_
         assert_complete(store, capture)
 
 
-def test_a_missing_model_file_is_named_at_start_up(tmp_path, replay, capsys):
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: f.unlink(), "model file not found"),
+    (lambda f: f.write_bytes(f.read_bytes()[:100_000]), "corrupt NCNN weights file"),
+])
+def test_a_missing_or_corrupt_model_file_is_named_at_start_up(tmp_path, replay, capsys, damage, message):
     models = shutil.copytree(ROOT / "models", tmp_path / "models")
-    (models / "top" / "model.ncnn.bin").unlink()
+    damage(models / "top" / "model.ncnn.bin")
     config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
                           extra=f'[models]\ndir = "{models}"\n')
     assert goat_edge(["run", "--config", str(config)]) == 2
-    assert f"{models / 'top' / 'model.ncnn.bin'}: model file not found" in capsys.readouterr().err
+    assert f"{models / 'top' / 'model.ncnn.bin'}: {message}" in capsys.readouterr().err
 
 
 def test_capture_from_the_command_line_prints_the_stored_result(config_path, capsys):

@@ -29,8 +29,10 @@ class _Section(BaseModel):
 
 
 class DeviceConfig(_Section):
-    id: str = Field("goat-edge-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-                    description="this Pi's name in the cloud; part of every object key")
+    # No underscore: it ends the device id in object keys (docs/sync.md), so the IAM prefix
+    # of a Pi called "barn" would also match the keys of one called "barn_east".
+    id: str = Field("goat-edge-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
+                    description="this Pi's name in the cloud: letters, digits, '.' and '-'; part of every object key")
 
 
 class StorageConfig(_Section):
@@ -98,6 +100,22 @@ class ApiConfig(_Section):
     token: str | None = Field(None, description="if set, POST requests need 'Authorization: Bearer <token>'")
 
 
+class SyncConfig(_Section):
+    database_url: str | None = Field(None, description="PostgreSQL (RDS) for the records; none: sync is off")
+    s3_endpoint_url: str | None = Field(None, description="none: AWS S3 itself; set for S3-compatible stores")
+    s3_region: str = Field("us-east-1", description="the buckets' AWS region")
+    captures_bucket: str = Field("goatdev-captures", min_length=3, max_length=63, description="raw photos")
+    processed_bucket: str = Field("goatdev-processed", min_length=3, max_length=63,
+                                  description="annotated photos and measurements.json")
+    batch_rows: int = Field(200, ge=1, le=10000, description="rows written per PostgreSQL transaction")
+    batch_objects: int = Field(48, ge=1, le=1000, description="files uploaded per pass step")
+    upload_concurrency: int = Field(4, ge=1, le=32, description="uploads in flight at once")
+    bandwidth_limit_kbps: float | None = Field(None, gt=0, description="cap on upload speed; none: no cap")
+    interval_s: float = Field(15.0, gt=0, le=3600, description="pause between passes when nothing is pending")
+    max_backoff_s: float = Field(300.0, gt=0, le=86400, description="longest wait between tries while offline")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="per request to S3 or PostgreSQL")
+
+
 class EdgeConfig(_Section):
     device: DeviceConfig = DeviceConfig()
     storage: StorageConfig = StorageConfig()
@@ -106,10 +124,11 @@ class EdgeConfig(_Section):
     measure: MeasureConfig = MeasureConfig()
     button: ButtonConfig = ButtonConfig()
     api: ApiConfig = ApiConfig()
+    sync: SyncConfig = SyncConfig()
 
 
 # (section, key) -> environment variable that overrides it, for values best kept out of files.
-SECRET_ENV = {("api", "token"): "GOATDEV_API_TOKEN"}
+SECRET_ENV = {("api", "token"): "GOATDEV_API_TOKEN", ("sync", "database_url"): "GOATDEV_DATABASE_URL"}
 
 
 def _key_path(loc: tuple) -> str:

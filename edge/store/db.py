@@ -30,6 +30,9 @@ DB_NAME = "goat.sqlite"
 BUSY_TIMEOUT_S = 10.0
 
 
+SYNCED_TABLES = ("goats", "captures", "images", "measurements", "scale_weights")
+
+
 class Store:
     """Open with Store.open(data_dir); use as a context manager or call close()."""
 
@@ -225,10 +228,39 @@ class Store:
 
     # -- outbox, for the sync worker ----------------------------------------------------------
 
-    def pending_outbox(self, limit: int = 100) -> list[OutboxEntry]:
-        """In the order written: a goat before its captures, a capture before its images and measurements."""
+    def pending_outbox(self, limit: int = 100, kind: str | None = None) -> list[OutboxEntry]:
+        """In the order written: a goat before its captures, a capture before its images and
+        measurements; only files ('object') or only rows ('row') when kind says so."""
         with self._read() as db:
-            return outbox.pending(db, limit)
+            return outbox.pending(db, limit, kind)
+
+    def parked_outbox(self) -> list[OutboxEntry]:
+        """Entries the sync worker gave up on, with the reason in last_error, for a person to look at."""
+        with self._read() as db:
+            return outbox.parked(db)
+
+    def oldest_pending_at(self) -> str | None:
+        """When the oldest entry still waiting was written (ISO UTC), or None."""
+        with self._read() as db:
+            return outbox.oldest_pending_at(db)
+
+    def upload_states(self, image_ids: list[str]) -> dict[str, str]:
+        """image id -> pending, done or parked: whether its file has reached the cloud."""
+        if not image_ids:
+            return {}
+        with self._read() as db:
+            return outbox.states_of_images(db, image_ids)
+
+    def rows_by_id(self, table: str, ids: list[str]) -> dict[str, dict]:
+        """Rows of a synced table, as stored now, by id (missing ids are left out)."""
+        if table not in SYNCED_TABLES:
+            raise ValueError(f"{table} is not a synced table")
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        key = "capture_id" if table == "measurements" else "id"
+        with self._read() as db:
+            return {row[key]: row for row in db.query(f"SELECT * FROM {table} WHERE {key} IN ({marks})", ids)}
 
     def mark_done(self, entry_ids: list[int]) -> None:
         with self._write("outbox progress") as db:

@@ -21,11 +21,32 @@ def enqueue(db: Database, kind: str, table_name: str, row_id: str, image_id: str
     return cursor.lastrowid
 
 
-def pending(db: Database, limit: int) -> list[OutboxEntry]:
+def pending(db: Database, limit: int, kind: str | None = None) -> list[OutboxEntry]:
+    where, params = "state = 'pending'", [limit]
+    if kind is not None:
+        where, params = "state = 'pending' AND kind = ?", [kind, limit]
     rows = db.query(
         "SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
-        "FROM outbox WHERE state = 'pending' ORDER BY id LIMIT ?", [limit])
+        f"FROM outbox WHERE {where} ORDER BY id LIMIT ?", params)
     return [OutboxEntry(**row) for row in rows]
+
+
+def parked(db: Database) -> list[OutboxEntry]:
+    rows = db.query("SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
+                    "FROM outbox WHERE state = 'parked' ORDER BY id")
+    return [OutboxEntry(**row) for row in rows]
+
+
+def oldest_pending_at(db: Database) -> str | None:
+    row = db.execute("SELECT min(created_at) FROM outbox WHERE state = 'pending'").fetchone()
+    return row[0]
+
+
+def states_of_images(db: Database, image_ids: list[str]) -> dict[str, str]:
+    """image id -> the state of its upload entry."""
+    marks = ", ".join("?" * len(image_ids))
+    return dict(db.execute(f"SELECT image_id, state FROM outbox WHERE kind = 'object' AND image_id IN ({marks})",
+                           image_ids).fetchall())
 
 
 def _require(db: Database, entry_ids: list[int]) -> None:

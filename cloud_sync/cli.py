@@ -1,0 +1,143 @@
+"""goat-sync: send the edge store's outbox to S3 and PostgreSQL.
+
+    goat-sync run [--config edge.toml]          loop: pass, wait, pass ...
+    goat-sync once [--config edge.toml] --json  one pass, then print what it did
+    goat-sync migrate --database-url URL        create or update the cloud schema
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import random
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from edge.config import EdgeConfig, load_config
+from edge.daemon import systemd
+from edge.daemon.run import configure_logging
+from edge.errors import GoatEdgeError
+
+log = logging.getLogger("goat-sync")
+
+
+class Backoff:
+    """Waits between passes: short while there is work, growing (with jitter) while offline."""
+
+    def __init__(self, interval_s: float, max_s: float, rng: random.Random | None = None):
+        self.interval_s, self.max_s = interval_s, max_s
+        self.failures = 0
+        self.rng = rng or random.Random()
+
+    def after(self, report) -> float:
+        if report.offline:
+            self.failures += 1
+            return min(self.max_s, 2.0 ** self.failures) * self.rng.uniform(0.5, 1.0)
+        self.failures = 0
+        made_progress = report.uploaded or report.upserted
+        return 0.0 if report.pending and made_progress else self.interval_s
+
+
+def make_worker(config: EdgeConfig):
+    from cloud_sync.rows import RowWriter
+    from cloud_sync.s3 import BandwidthLimit, Uploader, make_client
+    from cloud_sync.worker import SyncWorker
+    from edge.store import Store
+
+    sync = config.sync
+    if not sync.database_url:
+        raise GoatEdgeError("no database: set sync.database_url in the config or GOATDEV_DATABASE_URL")
+    store = Store.open(Path(config.storage.data_dir))
+    uploader = Uploader(make_client(sync), BandwidthLimit(sync.bandwidth_limit_kbps))
+    return SyncWorker(store, uploader, RowWriter(sync.database_url, sync.timeout_s), sync, config.device.id)
+
+
+def close_worker(worker) -> None:
+    worker.rows.close()
+    worker.store.close()
+
+
+def run_command(args) -> int:
+    config = load_config(args.config)
+    configure_logging()
+    worker = make_worker(config)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    backoff = Backoff(config.sync.interval_s, config.sync.max_backoff_s)
+    systemd.ready()
+    ping_s = (systemd.watchdog_interval_s() or 60.0) / 2
+    try:
+        while not stop.is_set():
+            report = worker.run_pass()
+            systemd.watchdog_ping()
+            if report.uploaded or report.upserted or report.offline:
+                log.info("pass: %s", json.dumps(report.to_dict()))
+            wait_s = backoff.after(report)
+            while wait_s > 0 and not stop.wait(min(wait_s, ping_s)):
+                wait_s -= ping_s
+                systemd.watchdog_ping()
+    finally:
+        systemd.stopping()
+        close_worker(worker)
+    return 0
+
+
+def once_command(args) -> int:
+    config = load_config(args.config)
+    worker = make_worker(config)
+    try:
+        report = worker.run_pass()
+    finally:
+        close_worker(worker)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(f"uploaded {report.uploaded}, upserted {report.upserted}, pending {report.pending}, "
+              f"parked {report.parked}" + (" (cloud unreachable)" if report.offline else ""))
+    return 0
+
+
+def migrate_command(args) -> int:
+    from cloud_sync.migrate import migrate
+
+    url = args.database_url or load_config(args.config).sync.database_url
+    if not url:
+        raise GoatEdgeError("give --database-url (or sync.database_url in the config)")
+    applied = migrate(url)
+    print("applied: " + ", ".join(applied) if applied else "schema up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="goat-sync", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, fn, text in (("run", run_command, "sync in a loop (the service)"),
+                           ("once", once_command, "one pass, then exit")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--config", type=Path, help="TOML config (default /etc/goatdev/edge.toml if present)")
+        p.set_defaults(run=fn)
+        if name == "once":
+            p.add_argument("--json", action="store_true", help="print the pass's counts as JSON")
+    p = sub.add_parser("migrate", help="create or update the cloud PostgreSQL schema")
+    p.add_argument("--database-url", help="postgresql://... (default: sync.database_url)")
+    p.add_argument("--config", type=Path)
+    p.set_defaults(run=migrate_command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import psycopg
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (GoatEdgeError, psycopg.Error) as exc:
+        print(f"goat-sync {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Which failures are worth another try, and which mean the cloud refuses the data.
+
+Transient: the network, timeouts, 5xx, throttling; the entry stays pending and the worker
+backs off. Permanent: 403, a row PostgreSQL refuses; the entry is parked with the reason,
+so one bad entry cannot hold up the others.
+"""
+from __future__ import annotations
+
+import botocore.exceptions
+import psycopg
+
+from edge.errors import GoatEdgeError
+
+_TRANSIENT_S3_CODES = {"RequestTimeout", "RequestTimeTooSkewed", "SlowDown", "Throttling",
+                       "ThrottlingException", "InternalError", "ServiceUnavailable", "BadDigest"}
+
+
+class SyncError(GoatEdgeError):
+    pass
+
+
+class CloudUnreachable(SyncError):
+    """S3 or PostgreSQL did not answer after the retries: try again later."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError,
+                        botocore.exceptions.HTTPClientError, ConnectionError, TimeoutError)):
+        return True
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = exc.response.get("Error", {}).get("Code", "")
+        # BadDigest: the body changed on the way (the file itself was checked just before).
+        return status >= 500 or status == 429 or code in _TRANSIENT_S3_CODES
+    if isinstance(exc, psycopg.OperationalError):
+        # The server went away, or refused to connect; except a bad password or a missing
+        # role, which no retry will fix.
+        return not isinstance(exc, psycopg.errors.InsufficientPrivilege) and "authentication" not in str(exc)
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ClientError):
+        err = exc.response.get("Error", {})
+        return f"S3 {err.get('Code', '?')}: {err.get('Message', '')}".strip()
+    return f"{type(exc).__name__}: {exc}".strip()

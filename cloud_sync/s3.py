@@ -1,0 +1,65 @@
+"""Uploads to S3: each PUT with Content-MD5, retried on transient errors, under an optional
+bandwidth cap shared by all upload threads."""
+from __future__ import annotations
+
+import base64
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+
+import boto3
+from botocore.config import Config
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from cloud_sync.errors import is_transient
+from edge.config import SyncConfig
+
+ATTEMPTS = 4  # per upload within one pass; beyond that the pass ends and the loop backs off
+
+
+class BandwidthLimit:
+    """A token bucket in bytes: uploads wait their turn so the farm's uplink stays usable."""
+
+    def __init__(self, kbps: float | None):
+        self.bytes_per_s = kbps * 1000 / 8 if kbps else None
+        self._lock = threading.Lock()
+        self._next_free_s = time.monotonic()
+
+    def take(self, size_bytes: int) -> None:
+        if not self.bytes_per_s:
+            return
+        with self._lock:
+            start = max(self._next_free_s, time.monotonic())
+            self._next_free_s = start + size_bytes / self.bytes_per_s
+        time.sleep(max(0.0, start - time.monotonic()))
+
+
+@dataclass(frozen=True)
+class Upload:
+    bucket: str
+    key: str
+    body: bytes
+    content_type: str
+    sha256: str
+
+
+def make_client(config: SyncConfig):
+    """boto3 S3 client; credentials from the standard AWS chain (env, profile, instance role)."""
+    settings = Config(region_name=config.s3_region, connect_timeout=config.timeout_s,
+                      read_timeout=config.timeout_s, retries={"total_max_attempts": 1},
+                      s3={"addressing_style": "path" if config.s3_endpoint_url else "auto"})
+    return boto3.client("s3", endpoint_url=config.s3_endpoint_url, config=settings)
+
+
+class Uploader:
+    def __init__(self, client, limit: BandwidthLimit):
+        self.client, self.limit = client, limit
+
+    @retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(ATTEMPTS),
+           wait=wait_exponential_jitter(multiplier=0.5, max=8), reraise=True)
+    def put(self, upload: Upload) -> None:
+        self.limit.take(len(upload.body))
+        md5 = base64.b64encode(hashlib.md5(upload.body).digest()).decode()
+        self.client.put_object(Bucket=upload.bucket, Key=upload.key, Body=upload.body, ContentMD5=md5,
+                               ContentType=upload.content_type, Metadata={"sha256": upload.sha256})

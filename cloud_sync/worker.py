@@ -1,0 +1,256 @@
+"""One sync pass: the edge outbox's photos to S3, then its rows to PostgreSQL (docs/sync.md).
+
+An entry is marked done only after S3 or PostgreSQL acknowledged it. Kill the worker
+anywhere and the next pass sends again what was not marked: the same keys, the same row
+ids, so nothing is duplicated.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from cloud_sync.errors import describe, is_transient
+from cloud_sync.keys import capture_key, image_key, measurements_key
+from cloud_sync.rows import Row, RowWriter, jsonb
+from cloud_sync.s3 import Upload, Uploader
+from edge.config import SyncConfig
+from edge.store import Store
+
+log = logging.getLogger("goat-sync")
+SKIPPED = "skipped"
+
+
+@dataclass
+class PassReport:
+    uploaded: int = 0
+    upserted: int = 0
+    pending: int = 0
+    parked: int = 0
+    offline: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"uploaded": self.uploaded, "upserted": self.upserted, "pending": self.pending,
+                "parked": self.parked, "offline": self.offline, "errors": self.errors[-10:]}
+
+
+class SyncWorker:
+    def __init__(self, store: Store, uploader: Uploader, rows: RowWriter, config: SyncConfig, device_id: str):
+        self.store, self.uploader, self.rows = store, uploader, rows
+        self.config, self.device_id = config, device_id
+
+    # -- the pass ---------------------------------------------------------------------------
+
+    def run_pass(self) -> PassReport:
+        report = PassReport()
+        self._send_files(report)
+        self._send_rows(report)
+        self._heartbeat(report)
+        counts = self.store.outbox_counts()
+        report.pending, report.parked = counts["pending"], counts["parked"]
+        return report
+
+    def _park(self, report: PassReport, entry_id: int, reason: str) -> None:
+        log.error("outbox entry %d parked: %s", entry_id, reason)
+        report.errors.append(reason)
+        self.store.park(entry_id, reason)
+
+    def _failed(self, report: PassReport, entry_id: int, exc: BaseException) -> None:
+        """A transient failure keeps the entry for later; anything else parks it."""
+        reason = describe(exc)
+        report.errors.append(reason)
+        if is_transient(exc):
+            report.offline = True
+            self.store.mark_failed(entry_id, reason)
+        else:
+            self._park(report, entry_id, reason)
+
+    # -- photos -----------------------------------------------------------------------------
+
+    def _send_files(self, report: PassReport) -> None:
+        while not report.offline:
+            entries = self.store.pending_outbox(self.config.batch_objects, kind="object")
+            if not entries:
+                return
+            uploads = self._verified_uploads(entries, report)
+            unreachable = threading.Event()
+
+            def put(upload: Upload) -> BaseException | None | str:
+                if unreachable.is_set():
+                    return SKIPPED  # one upload already found the cloud unreachable; no use trying more
+                error = self._try_put(upload)
+                if error is not None and is_transient(error):
+                    unreachable.set()
+                return error
+
+            with ThreadPoolExecutor(self.config.upload_concurrency) as pool:
+                results = list(pool.map(put, [u for _, u in uploads]))
+            done = []
+            for (entry_id, _), error in zip(uploads, results):
+                if error is None:
+                    done.append(entry_id)
+                elif error is SKIPPED:
+                    report.offline = True
+                else:
+                    self._failed(report, entry_id, error)
+            self.store.mark_done(done)
+            report.uploaded += len(done)
+
+    def _try_put(self, upload: Upload) -> BaseException | None:
+        try:
+            self.uploader.put(upload)
+        except Exception as exc:  # classified by the caller: retry later or park
+            return exc
+        return None
+
+    def _verified_uploads(self, entries, report: PassReport) -> list[tuple[int, Upload]]:
+        """Each photo as stored at capture time; a file changed or gone since is quarantined."""
+        images = self.store.rows_by_id("images", [e.image_id for e in entries])
+        captures = self.store.rows_by_id("captures", list({i["capture_id"] for i in images.values()}))
+        uploads = []
+        for entry in entries:
+            image = images.get(entry.image_id)
+            if image is None:
+                self._park(report, entry.id, f"image {entry.image_id} is not in the store")
+                continue
+            path = self.store.data_dir / image["path"]
+            try:
+                body = path.read_bytes()
+            except OSError as exc:
+                self._park(report, entry.id, f"quarantined: {path} cannot be read ({exc.strerror})")
+                continue
+            if hashlib.sha256(body).hexdigest() != image["sha256"]:
+                self._park(report, entry.id, f"quarantined: {path} changed since capture (sha256 differs)")
+                continue
+            capture = captures[image["capture_id"]]
+            key = capture_key(capture["device_id"], capture["captured_at"])
+            bucket = self.config.captures_bucket if image["kind"] == "raw" else self.config.processed_bucket
+            uploads.append((entry.id, Upload(bucket, image_key(key, image["view"], image["kind"]), body,
+                                             "image/jpeg", image["sha256"])))
+        return uploads
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def _send_rows(self, report: PassReport) -> None:
+        while not report.offline:
+            entries = self.store.pending_outbox(self.config.batch_rows, kind="row")
+            batch = self._ready(entries)
+            if not batch:
+                return
+            rows = [row for row in (self._row(e, report) for e in batch) if row is not None]
+            if report.offline:
+                return
+            try:
+                self.rows.write(self.device_id, rows)
+            except Exception as exc:
+                if is_transient(exc):
+                    report.offline = True
+                    report.errors.append(describe(exc))
+                    return
+                self._write_one_by_one(rows, report)  # find the row PostgreSQL refuses
+                continue
+            self.store.mark_done([r.entry_id for r in rows])
+            report.upserted += len(rows)
+
+    def _ready(self, entries) -> list:
+        """Entries up to the first capture whose photos are still on their way."""
+        batch = []
+        for entry in entries:
+            if entry.table_name == "captures":
+                images = self.store.get_capture(entry.row_id)["images"]
+                states = self.store.upload_states([i["id"] for i in images])
+                if "pending" in states.values():
+                    break
+            batch.append(entry)
+        return batch
+
+    def _write_one_by_one(self, rows: list[Row], report: PassReport) -> None:
+        for row in rows:
+            try:
+                self.rows.write(self.device_id, [row])
+            except Exception as exc:
+                self._failed(report, row.entry_id, exc)
+                if report.offline:
+                    return
+                continue
+            self.store.mark_done([row.entry_id])
+            report.upserted += 1
+
+    def _row(self, entry, report: PassReport) -> Row | None:
+        if entry.table_name == "captures":
+            return Row(entry.id, "captures", self._capture_values(self.store.get_capture(entry.row_id)))
+        if entry.table_name == "measurements":
+            return self._measurements_row(entry, report)
+        if entry.table_name in ("goats", "scale_weights"):
+            found = self.store.rows_by_id(entry.table_name, [entry.row_id]).get(entry.row_id)
+            if found is None:
+                self._park(report, entry.id, f"{entry.table_name} {entry.row_id} is not in the store")
+                return None
+            values = dict(found, device_id=self.device_id) if entry.table_name == "goats" else dict(found)
+            return Row(entry.id, entry.table_name, values)
+        self._park(report, entry.id, f"unknown table {entry.table_name}")
+        return None
+
+    def _capture_values(self, capture: dict) -> dict:
+        key = capture_key(capture["device_id"], capture["captured_at"])
+        states = self.store.upload_states([i["id"] for i in capture["images"]])
+        images = []
+        for image in capture["images"]:
+            bucket = self.config.captures_bucket if image["kind"] == "raw" else self.config.processed_bucket
+            entry = {"view": image["view"], "kind": image["kind"], "sha256": image["sha256"], "bytes": image["bytes"]}
+            if states.get(image["id"]) == "done":
+                entry.update(bucket=bucket, key=image_key(key, image["view"], image["kind"]))
+            else:
+                entry["missing"] = "quarantined on the device"
+            images.append(entry)
+        return {"id": capture["id"], "device_id": capture["device_id"], "capture_key": key,
+                "captured_at": capture["captured_at"], "status": capture["status"], "reason": capture["reason"],
+                "goat_id": capture["goat_id"], "trigger": capture["trigger"], "images": jsonb(images),
+                "created_at": capture["created_at"]}
+
+    def _measurements_row(self, entry, report: PassReport) -> Row | None:
+        """measurements.json goes to the processed bucket before the row is written."""
+        capture = self.store.get_capture(entry.row_id)
+        key = capture_key(capture["device_id"], capture["captured_at"])
+        document = measurements_document(capture, key)
+        body = json.dumps(document, indent=2, sort_keys=True).encode()
+        error = self._try_put(Upload(self.config.processed_bucket, measurements_key(key), body,
+                                     "application/json", hashlib.sha256(body).hexdigest()))
+        if error is not None:
+            self._failed(report, entry.id, error)
+            return None
+        report.uploaded += 1
+        values = {"capture_id": capture["id"], **capture["measurements"],
+                  "reasons": jsonb(capture["measurement_reasons"]), "model_versions": jsonb(capture["model_versions"]),
+                  "calibration_hash": capture["calibration_hash"], "weight_formula": jsonb(capture["weight_formula"])}
+        return Row(entry.id, "measurements", values)
+
+    # -- heartbeat --------------------------------------------------------------------------
+
+    def _heartbeat(self, report: PassReport) -> None:
+        if report.offline:
+            return
+        counts = self.store.outbox_counts()
+        oldest = self.store.oldest_pending_at()
+        age_s = None
+        if oldest is not None:
+            age_s = (datetime.now(timezone.utc) - datetime.fromisoformat(oldest)).total_seconds()
+        try:
+            self.rows.heartbeat(self.device_id, counts["pending"], age_s)
+        except Exception as exc:
+            report.offline = is_transient(exc)
+            report.errors.append(describe(exc))
+
+
+def measurements_document(capture: dict, key: str) -> dict:
+    """The capture's results as one JSON file beside its annotated photos."""
+    return {"capture_id": capture["id"], "capture_key": key, "device_id": capture["device_id"],
+            "captured_at": capture["captured_at"], "status": capture["status"], "reason": capture["reason"],
+            "measurements": capture["measurements"], "reasons": capture["measurement_reasons"],
+            "model_versions": capture["model_versions"], "calibration_hash": capture["calibration_hash"],
+            "weight_formula": capture["weight_formula"]}

@@ -1,0 +1,125 @@
+"""A farm's edge store with captures in it, and the cloud state to compare it with."""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psycopg
+
+from edge.config import config_from_dict
+from edge.measure.definitions import MEASUREMENTS
+from edge.store import Store
+from edge.store.ids import new_id
+from edge.store.records import CaptureRecord, ImageFile
+
+DEVICE_ID = "barn-east"
+VIEWS = ("side", "top", "front")
+
+
+@dataclass
+class Cloud:
+    """One test's own PostgreSQL database and pair of buckets, on the session's servers."""
+
+    database_url: str
+    endpoint_url: str
+    captures_bucket: str
+    processed_bucket: str
+    client: object
+
+
+def jpeg(seed: int, size_px=(160, 120)) -> bytes:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 255, (size_px[1], size_px[0], 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", image)[1].tobytes()
+
+
+def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | None = None) -> list[str]:
+    """`count` whole captures as the daemon stores them: 3 raw + 3 annotated photos, measurements."""
+    ids = []
+    base = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+    for i in range(start, start + count):
+        at = base + timedelta(seconds=37 * i, milliseconds=i)
+        images = tuple(ImageFile(v, k, jpeg(i * 10 + n)) for n, (v, k) in
+                       enumerate((v, k) for v in VIEWS for k in ("raw", "annotated")))
+        ok = i % 5 != 4
+        rec = CaptureRecord(
+            capture_id=new_id(at), captured_at=at, device_id=DEVICE_ID, status="ok" if ok else "retake",
+            reason=None if ok else "top camera: goat not fully in view", trigger="button", images=images,
+            measurements={m: (50.0 + i + n if ok else None) for n, m in enumerate(MEASUREMENTS)},
+            measurement_reasons={}, model_versions={v: "0123456789abcdef" for v in VIEWS},
+            calibration_hash="d3dcda71d9e3e7d2", weight_formula={"divisor_cm3_per_kg": 10838.2},
+            goat_tag=goat_tag)
+        store.record_capture(rec)
+        ids.append(rec.capture_id)
+    return ids
+
+
+def sync_section(cloud: Cloud, **sync) -> dict:
+    return {"database_url": cloud.database_url, "s3_endpoint_url": cloud.endpoint_url,
+            "captures_bucket": cloud.captures_bucket, "processed_bucket": cloud.processed_bucket, **sync}
+
+
+def sync_config(data_dir: Path, cloud: Cloud, **sync):
+    return config_from_dict({"device": {"id": DEVICE_ID}, "storage": {"data_dir": str(data_dir)},
+                             "sync": sync_section(cloud, **sync)}, env={})
+
+
+def write_config_file(path: Path, data_dir: Path, cloud: Cloud, **sync) -> Path:
+    lines = [f'[device]\nid = "{DEVICE_ID}"', f'[storage]\ndata_dir = "{data_dir}"', "[sync]"]
+    lines += [f"{k} = {v!r}".replace("'", '"') for k, v in sync_section(cloud, **sync).items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def s3_objects(cloud: Cloud) -> dict[str, str]:
+    """bucket/key -> sha256 of the body, for both buckets."""
+    found = {}
+    for bucket in (cloud.captures_bucket, cloud.processed_bucket):
+        for page in cloud.client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                body = cloud.client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+                found[f"{bucket}/{obj['Key']}"] = hashlib.sha256(body).hexdigest()
+    return found
+
+
+def expected_objects(store: Store, cloud: Cloud) -> dict[str, str | None]:
+    """What the buckets must hold for this store: every photo with its recorded sha256, and
+    each capture's measurements.json (None: its content is checked on its own)."""
+    from cloud_sync.keys import capture_key, image_key, measurements_key
+
+    wanted = {}
+    for capture in store.list_captures(limit=10_000):
+        key = capture_key(capture["device_id"], capture["captured_at"])
+        for image in capture["images"]:
+            bucket = cloud.captures_bucket if image["kind"] == "raw" else cloud.processed_bucket
+            wanted[f"{bucket}/{image_key(key, image['view'], image['kind'])}"] = image["sha256"]
+        wanted[f"{cloud.processed_bucket}/{measurements_key(key)}"] = None
+    return wanted
+
+
+def assert_cloud_matches(store: Store, cloud: Cloud) -> None:
+    """Every object present with the right checksum, every row exactly once, nothing pending."""
+    wanted, found = expected_objects(store, cloud), s3_objects(cloud)
+    assert set(found) == set(wanted)
+    assert all(found[k] == sha for k, sha in wanted.items() if sha is not None)
+    captures = store.list_captures(limit=10_000)
+    counts = row_counts(cloud.database_url)
+    assert counts["captures"] == counts["measurements"] == len(captures)
+    assert store.outbox_counts()["pending"] == 0
+
+
+def row_counts(database_url: str) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("devices", "goats", "captures", "measurements", "scale_weights")}
+
+
+def aws_test_env(s3) -> dict[str, str]:
+    return {"AWS_ACCESS_KEY_ID": s3.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": s3.SECRET_KEY,
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
+            "PATH": os.environ["PATH"]}

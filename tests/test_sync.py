@@ -1,0 +1,180 @@
+"""The farm's internet comes and goes; every capture reaches the cloud once, intact.
+
+Real services: a throwaway PostgreSQL cluster and a SeaweedFS S3 server on loopback.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg
+import pytest
+
+from cloud_sync.cli import main as goat_sync
+from cloud_sync.migrate import migrate
+from edge.store import Store
+from services import free_ports
+from sync_helpers import (DEVICE_ID, Cloud, assert_cloud_matches, aws_test_env, record_captures, row_counts,
+                          s3_objects, sync_config, write_config_file)
+
+
+@pytest.fixture
+def cloud(postgres, s3, monkeypatch):
+    name = f"t{uuid.uuid4().hex[:10]}"
+    url = postgres.create_database(name)
+    migrate(url)
+    for key, value in aws_test_env(s3).items():
+        monkeypatch.setenv(key, value)
+    return Cloud(url, s3.endpoint_url, s3.create_bucket(f"{name}-captures"), s3.create_bucket(f"{name}-processed"),
+                 s3.client())
+
+
+def once(config_path, capsys) -> dict:
+    assert goat_sync(["once", "--config", str(config_path), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(tmp_path, cloud, capsys):
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        store.add_goat("A12", sex="female")
+        record_captures(store, 3, goat_tag="A12")
+        store.add_scale_weight("A12", 41.5)
+    dead_port, = free_ports(1)
+    offline = Cloud(f"postgresql://postgres@127.0.0.1:{dead_port}/x", f"http://127.0.0.1:{dead_port}",
+                    cloud.captures_bucket, cloud.processed_bucket, None)
+    report = once(write_config_file(tmp_path / "offline.toml", data, offline, timeout_s=2.0), capsys)
+    assert report["offline"] and report["uploaded"] == report["upserted"] == 0
+    with Store.open(data) as store:  # capturing carries on while offline
+        record_captures(store, 2, start=3, goat_tag="A12")
+        pending = store.outbox_counts()["pending"]
+    assert report["pending"] < pending
+
+    online = write_config_file(tmp_path / "online.toml", data, cloud)
+    report = once(online, capsys)
+    assert not report["offline"] and report["pending"] == 0 and report["parked"] == 0
+    assert report["uploaded"] == 5 * 7  # six photos and measurements.json per capture
+    with Store.open(data) as store:
+        assert_cloud_matches(store, cloud)
+    assert row_counts(cloud.database_url) == {"devices": 1, "goats": 1, "captures": 5, "measurements": 5,
+                                              "scale_weights": 1}
+    again = once(online, capsys)  # nothing left, nothing sent twice
+    assert again["uploaded"] == again["upserted"] == 0
+    assert row_counts(cloud.database_url)["captures"] == 5
+
+
+def test_the_cloud_rows_carry_the_goat_the_measurements_and_the_photo_keys(tmp_path, cloud, capsys):
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        store.add_goat("B7", name="Bella", breed="Boer", sex="female", birth_date="2025-03-01")
+        [capture_id] = record_captures(store, 1)
+        store.assign_goat(capture_id, "B7")  # chosen after the capture
+        capture = store.get_capture(capture_id)
+    once(write_config_file(tmp_path / "edge.toml", data, cloud), capsys)
+    with psycopg.connect(cloud.database_url) as conn:
+        tag, key, images = conn.execute(
+            "SELECT g.tag, c.capture_key, c.images FROM captures c JOIN goats g ON g.id = c.goat_id "
+            "WHERE c.id = %s", [capture_id]).fetchone()
+        length = conn.execute("SELECT body_length_cm FROM measurements WHERE capture_id = %s",
+                              [capture_id]).fetchone()[0]
+    assert tag == "B7" and key == f"{DEVICE_ID}_20261126T080000000Z"
+    assert length == capture["measurements"]["body_length_cm"]
+    side = next(i for i in images if i["view"] == "side" and i["kind"] == "raw")
+    assert side["key"] == f"captures/{key}/{key}_side.jpg" and side["bucket"] == cloud.captures_bucket
+    document = json.loads(cloud.client.get_object(Bucket=cloud.processed_bucket,
+                                                  Key=f"results/{key}/measurements.json")["Body"].read())
+    assert document["measurements"] == capture["measurements"] and document["capture_id"] == capture_id
+
+
+def test_a_photo_changed_after_capture_is_quarantined_and_the_rest_syncs(tmp_path, cloud, capsys):
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        ids = record_captures(store, 2)
+        damaged = next(i for i in store.get_capture(ids[0])["images"] if i["view"] == "top" and i["kind"] == "raw")
+        path = store.image_path(damaged)
+    path.write_bytes(path.read_bytes()[:-100] + b"\x00" * 100)  # a flipped bit on the SD card
+    report = once(write_config_file(tmp_path / "edge.toml", data, cloud), capsys)
+    assert report["parked"] == 1 and report["pending"] == 0
+    assert any("changed since capture (sha256 differs)" in e for e in report["errors"])
+    found = s3_objects(cloud)
+    assert not any(k.endswith(f"_top.jpg") and ids[0] in k for k in found)
+    assert len(found) == 2 * 7 - 1
+    with psycopg.connect(cloud.database_url) as conn:
+        images = conn.execute("SELECT images FROM captures WHERE id = %s", [ids[0]]).fetchone()[0]
+    top = next(i for i in images if i["view"] == "top" and i["kind"] == "raw")
+    assert "key" not in top and top["missing"]
+    with Store.open(data) as store:
+        [entry] = [e for e in store.parked_outbox()]
+        assert "changed since capture" in entry.last_error
+
+
+def test_the_heartbeat_reports_the_device_and_what_is_still_pending(tmp_path, cloud, capsys):
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        record_captures(store, 1)
+    once(write_config_file(tmp_path / "edge.toml", data, cloud), capsys)
+    with psycopg.connect(cloud.database_url) as conn:
+        seen, pending, age = conn.execute(
+            "SELECT now() - last_seen, pending_count, oldest_pending_age_s FROM devices WHERE id = %s",
+            [DEVICE_ID]).fetchone()
+    assert seen.total_seconds() < 60 and pending == 0 and age is None
+
+
+def test_a_missing_bucket_parks_those_uploads_and_the_others_go_on(tmp_path, cloud, capsys):
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        record_captures(store, 1)
+    broken = Cloud(cloud.database_url, cloud.endpoint_url, cloud.captures_bucket, "no-such-bucket-here", cloud.client)
+    report = once(write_config_file(tmp_path / "edge.toml", data, broken), capsys)
+    # Three raw photos reach their bucket; the annotated ones and measurements.json are refused.
+    assert report["uploaded"] == 3 and report["parked"] == 4
+    assert any("NoSuchBucket" in e for e in report["errors"])
+    assert row_counts(cloud.database_url)["captures"] == 1
+
+
+def test_the_device_role_can_sync_but_not_delete_or_read_elsewhere(tmp_path, cloud, postgres, capsys):
+    with psycopg.connect(cloud.database_url, autocommit=True) as conn:
+        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pi_barn_east') THEN "
+                     "CREATE ROLE pi_barn_east LOGIN PASSWORD 'pi-secret' IN ROLE goat_device; END IF; END $$")
+    dbname = cloud.database_url.rsplit("/", 1)[1]
+    device_url = postgres.url(dbname, user="pi_barn_east", password="pi-secret")
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        record_captures(store, 2)
+    as_device = Cloud(device_url, cloud.endpoint_url, cloud.captures_bucket, cloud.processed_bucket, cloud.client)
+    report = once(write_config_file(tmp_path / "edge.toml", data, as_device), capsys)
+    assert report["pending"] == 0 and report["parked"] == 0
+    with psycopg.connect(device_url, autocommit=True) as conn:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM captures")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT * FROM goat_schema_migrations")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DROP TABLE captures")
+    assert row_counts(cloud.database_url)["captures"] == 2
+
+
+def test_migrate_is_idempotent_and_names_a_bad_url(postgres, capsys):
+    url = postgres.create_database(f"m{uuid.uuid4().hex[:8]}")
+    assert goat_sync(["migrate", "--database-url", url]) == 0
+    assert "001_schema.sql" in capsys.readouterr().out
+    assert goat_sync(["migrate", "--database-url", url]) == 0
+    assert "schema up to date" in capsys.readouterr().out
+    dead_port, = free_ports(1)
+    assert goat_sync(["migrate", "--database-url", f"postgresql://postgres@127.0.0.1:{dead_port}/x"]) == 2
+    assert "goat-sync migrate: error:" in capsys.readouterr().err
+
+
+def test_without_a_database_url_goat_sync_says_what_to_set(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("GOATDEV_DATABASE_URL", raising=False)
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n')
+    assert goat_sync(["once", "--config", str(config)]) == 2
+    assert "set sync.database_url in the config or GOATDEV_DATABASE_URL" in capsys.readouterr().err
+
+
+def test_the_sync_config_is_checked_like_the_rest(tmp_path):
+    from edge.config import ConfigError
+
+    with pytest.raises(ConfigError, match="'sync.upload_concurrency'"):
+        sync_config(tmp_path, Cloud("postgresql://x", "http://x", "aaa", "bbb", None), upload_concurrency=0)

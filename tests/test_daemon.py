@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import requests
 from gpiozero.pins.mock import MockFactory
 
 from daemon_helpers import Daemon, ROOT, free_port, simulate_captures, write_config
@@ -252,3 +253,28 @@ def test_raw_photos_already_in_the_cloud_are_pruned_beyond_the_retention(tmp_pat
             assert image["pruned_at"] is None and ctx.store.image_path(image).is_file()
     finally:
         ctx.close()
+
+
+def test_goat_records_weights_and_later_assignment_through_the_api_with_a_token(config_path):
+    text = config_path.read_text().replace("[api]\n", '[api]\ntoken = "barn-secret"\n')
+    config_path.write_text(text)
+    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
+    auth = {"Authorization": "Bearer barn-secret"}
+    try:
+        refused = daemon.post("/api/goats", json={"tag": "C3"})
+        assert refused.status_code == 401 and "API token" in refused.json()["detail"]
+        assert daemon.post("/api/goats", json={"tag": "C3", "name": "Clover"}, headers=auth).status_code == 201
+        patched = requests.patch(daemon.url + "/api/goats/C3", json={"breed": "Saanen"}, headers=auth, timeout=30)
+        assert patched.json()["breed"] == "Saanen" and patched.json()["name"] == "Clover"
+        bad = daemon.post("/api/goats/C3/weights", json={"weight_kg": -4}, headers=auth)
+        assert bad.status_code == 422 and "weight_kg" in bad.text
+        assert daemon.post("/api/goats/C3/weights", json={"weight_kg": 38.2}, headers=auth).status_code == 201
+        capture = daemon.post("/api/captures", headers=auth).json()
+        assigned = requests.put(f"{daemon.url}/api/captures/{capture['id']}/goat", json={"tag": "C3"},
+                                headers=auth, timeout=30)
+        assert assigned.status_code == 200 and assigned.json()["goat_tag"] == "C3"
+        assert [c["id"] for c in daemon.get("/api/captures", params={"goat_tag": "C3"}).json()] == [capture["id"]]
+        assert daemon.get("/api/captures/not-a-capture").status_code == 404
+        assert daemon.get("/api/goats/NOPE").status_code == 404
+    finally:
+        daemon.terminate()

@@ -33,21 +33,16 @@ class CaptureRequest(_Body):
     goat_tag: str | None = Field(None, max_length=32)
 
 
-class GoatIn(_Body):
-    tag: str = Field(min_length=1, max_length=32)
-    name: str | None = Field(None, max_length=100)
-    breed: str | None = Field(None, max_length=100)
-    sex: Literal["female", "male", "wether"] | None = None
-    birth_date: date | None = None
-    notes: str | None = Field(None, max_length=2000)
-
-
 class GoatPatch(_Body):
     name: str | None = Field(None, max_length=100)
     breed: str | None = Field(None, max_length=100)
     sex: Literal["female", "male", "wether"] | None = None
     birth_date: date | None = None
     notes: str | None = Field(None, max_length=2000)
+
+
+class GoatIn(GoatPatch):
+    tag: str = Field(min_length=1, max_length=32)
 
 
 class AssignGoat(_Body):

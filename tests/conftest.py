@@ -3,6 +3,7 @@ session, and are killed and deleted at its end (tests/services.py)."""
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -33,3 +34,19 @@ def postgres():
 def s3():
     """A SeaweedFS S3 endpoint; `s3.client()` is a boto3 client signed with its Admin key."""
     yield from _serve(SeaweedS3)
+
+
+@pytest.fixture
+def cloud(postgres, s3, monkeypatch):
+    """This test's own database (migrated) and pair of buckets on the session's servers, and
+    the AWS environment that signs requests to them (sync_helpers.Cloud)."""
+    from cloud_sync.migrate import migrate
+    from sync_helpers import Cloud, aws_test_env
+
+    name = f"t{uuid.uuid4().hex[:10]}"
+    url = postgres.create_database(name)
+    migrate(url)
+    for key, value in aws_test_env(s3).items():
+        monkeypatch.setenv(key, value)
+    return Cloud(url, s3.endpoint_url, s3.create_bucket(f"{name}-captures"), s3.create_bucket(f"{name}-processed"),
+                 s3.client())

@@ -11,22 +11,10 @@ import psycopg
 import pytest
 
 from cloud_sync.cli import main as goat_sync
-from cloud_sync.migrate import migrate
 from edge.store import Store
 from services import free_ports
-from sync_helpers import (DEVICE_ID, Cloud, assert_cloud_matches, aws_test_env, record_captures, row_counts,
-                          s3_objects, sync_config, write_config_file)
-
-
-@pytest.fixture
-def cloud(postgres, s3, monkeypatch):
-    name = f"t{uuid.uuid4().hex[:10]}"
-    url = postgres.create_database(name)
-    migrate(url)
-    for key, value in aws_test_env(s3).items():
-        monkeypatch.setenv(key, value)
-    return Cloud(url, s3.endpoint_url, s3.create_bucket(f"{name}-captures"), s3.create_bucket(f"{name}-processed"),
-                 s3.client())
+from sync_helpers import (DEVICE_ID, Cloud, assert_cloud_matches, record_captures, row_counts, s3_objects,
+                          sync_config, write_config_file)
 
 
 def once(config_path, capsys) -> dict:

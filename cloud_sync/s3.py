@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
+from botocore.handlers import add_expect_header
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from cloud_sync.errors import is_transient
@@ -49,7 +50,12 @@ def make_client(config: SyncConfig):
     settings = Config(region_name=config.s3_region, connect_timeout=config.timeout_s,
                       read_timeout=config.timeout_s, retries={"total_max_attempts": 1},
                       s3={"addressing_style": "path" if config.s3_endpoint_url else "auto"})
-    return boto3.client("s3", endpoint_url=config.s3_endpoint_url, config=settings)
+    client = boto3.client("s3", endpoint_url=config.s3_endpoint_url, config=settings)
+    # botocore asks "Expect: 100-continue" before each PUT body: one more round trip per
+    # photo, which on a farm's high-latency uplink costs more than the upload of a small
+    # file (benchmarks/RESULTS.md). Content-MD5 still guards the body.
+    client.meta.events.unregister("before-call.s3", add_expect_header)
+    return client
 
 
 class Uploader:

@@ -78,28 +78,37 @@ class SyncWorker:
             if not entries:
                 return
             uploads = self._verified_uploads(entries, report)
-            unreachable = threading.Event()
-
-            def put(upload: Upload) -> BaseException | None | str:
-                if unreachable.is_set():
-                    return SKIPPED  # one upload already found the cloud unreachable; no use trying more
-                error = self._try_put(upload)
-                if error is not None and is_transient(error):
-                    unreachable.set()
-                return error
-
-            with ThreadPoolExecutor(self.config.upload_concurrency) as pool:
-                results = list(pool.map(put, [u for _, u in uploads]))
-            done = []
-            for (entry_id, _), error in zip(uploads, results):
-                if error is None:
-                    done.append(entry_id)
-                elif error is SKIPPED:
-                    report.offline = True
-                else:
-                    self._failed(report, entry_id, error)
+            done = self._settle(uploads, self._put_all([u for _, u in uploads]), report)
             self.store.mark_done(done)
             report.uploaded += len(done)
+
+    def _put_all(self, uploads: list[Upload]) -> list:
+        """Each upload's error (None when acknowledged), `upload_concurrency` at a time; once
+        one finds the cloud unreachable the rest are SKIPPED rather than each retried."""
+        unreachable = threading.Event()
+
+        def put(upload: Upload):
+            if unreachable.is_set():
+                return SKIPPED
+            error = self._try_put(upload)
+            if error is not None and is_transient(error):
+                unreachable.set()
+            return error
+
+        with ThreadPoolExecutor(self.config.upload_concurrency) as pool:
+            return list(pool.map(put, uploads))
+
+    def _settle(self, uploads: list[tuple[int, Upload]], results: list, report: PassReport) -> list[int]:
+        """The entry ids acknowledged; the others kept for later or parked."""
+        done = []
+        for (entry_id, _), error in zip(uploads, results):
+            if error is None:
+                done.append(entry_id)
+            elif error is SKIPPED:
+                report.offline = True
+            else:
+                self._failed(report, entry_id, error)
+        return done
 
     def _try_put(self, upload: Upload) -> BaseException | None:
         try:
@@ -142,9 +151,13 @@ class SyncWorker:
             batch = self._ready(entries)
             if not batch:
                 return
-            rows = [row for row in (self._row(e, report) for e in batch) if row is not None]
+            made = [self._row(e, report) for e in batch]
+            documents = [(row.entry_id, upload) for row, upload in made if upload is not None]
+            sent = set(self._settle(documents, self._put_all([u for _, u in documents]), report))
+            report.uploaded += len(sent)
             if report.offline:
                 return
+            rows = [row for row, upload in made if row is not None and (upload is None or row.entry_id in sent)]
             try:
                 self.rows.write(self.device_id, rows)
             except Exception as exc:
@@ -181,20 +194,21 @@ class SyncWorker:
             self.store.mark_done([row.entry_id])
             report.upserted += 1
 
-    def _row(self, entry, report: PassReport) -> Row | None:
+    def _row(self, entry, report: PassReport) -> tuple[Row | None, Upload | None]:
+        """The row to upsert, and for measurements the measurements.json to PUT before it."""
         if entry.table_name == "captures":
-            return Row(entry.id, "captures", self._capture_values(self.store.get_capture(entry.row_id)))
+            return Row(entry.id, "captures", self._capture_values(self.store.get_capture(entry.row_id))), None
         if entry.table_name == "measurements":
-            return self._measurements_row(entry, report)
+            return self._measurements_row(entry)
         if entry.table_name in ("goats", "scale_weights"):
             found = self.store.rows_by_id(entry.table_name, [entry.row_id]).get(entry.row_id)
             if found is None:
                 self._park(report, entry.id, f"{entry.table_name} {entry.row_id} is not in the store")
-                return None
+                return None, None
             values = dict(found, device_id=self.device_id) if entry.table_name == "goats" else dict(found)
-            return Row(entry.id, entry.table_name, values)
+            return Row(entry.id, entry.table_name, values), None
         self._park(report, entry.id, f"unknown table {entry.table_name}")
-        return None
+        return None, None
 
     def _capture_values(self, capture: dict) -> dict:
         key = capture_key(capture["device_id"], capture["captured_at"])
@@ -213,22 +227,17 @@ class SyncWorker:
                 "goat_id": capture["goat_id"], "trigger": capture["trigger"], "images": jsonb(images),
                 "created_at": capture["created_at"]}
 
-    def _measurements_row(self, entry, report: PassReport) -> Row | None:
-        """measurements.json goes to the processed bucket before the row is written."""
+    def _measurements_row(self, entry) -> tuple[Row, Upload]:
+        """The measurements row, and measurements.json for the processed bucket."""
         capture = self.store.get_capture(entry.row_id)
         key = capture_key(capture["device_id"], capture["captured_at"])
-        document = measurements_document(capture, key)
-        body = json.dumps(document, indent=2, sort_keys=True).encode()
-        error = self._try_put(Upload(self.config.processed_bucket, measurements_key(key), body,
-                                     "application/json", hashlib.sha256(body).hexdigest()))
-        if error is not None:
-            self._failed(report, entry.id, error)
-            return None
-        report.uploaded += 1
+        body = json.dumps(measurements_document(capture, key), indent=2, sort_keys=True).encode()
+        upload = Upload(self.config.processed_bucket, measurements_key(key), body, "application/json",
+                        hashlib.sha256(body).hexdigest())
         values = {"capture_id": capture["id"], **capture["measurements"],
                   "reasons": jsonb(capture["measurement_reasons"]), "model_versions": jsonb(capture["model_versions"]),
                   "calibration_hash": capture["calibration_hash"], "weight_formula": jsonb(capture["weight_formula"])}
-        return Row(entry.id, "measurements", values)
+        return Row(entry.id, "measurements", values), upload
 
     # -- heartbeat --------------------------------------------------------------------------
 

@@ -166,3 +166,18 @@ def test_the_sync_config_is_checked_like_the_rest(tmp_path):
 
     with pytest.raises(ConfigError, match="'sync.upload_concurrency'"):
         sync_config(tmp_path, Cloud("postgresql://x", "http://x", "aaa", "bbb", None), upload_concurrency=0)
+
+
+def test_while_offline_the_loop_waits_longer_each_time_up_to_the_cap():
+    import random
+
+    from cloud_sync.cli import Backoff
+    from cloud_sync.worker import PassReport
+
+    backoff = Backoff(interval_s=15, max_s=300, rng=random.Random(1))
+    offline = [backoff.after(PassReport(pending=9, offline=True)) for _ in range(12)]
+    assert all(0 < w <= 300 for w in offline)
+    assert offline[0] < offline[3] < offline[6] and max(offline) > 150  # growing, then capped
+    assert backoff.after(PassReport(uploaded=5, pending=4)) == 0  # back online with more to send
+    assert backoff.after(PassReport()) == 15  # nothing left: the normal pause
+    assert backoff.after(PassReport(pending=2, offline=True)) <= 2  # the next outage starts short again

@@ -7,6 +7,7 @@ its HTTP API, as the tablet does.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import socket
 import threading
@@ -92,6 +93,12 @@ def test_a_button_press_stores_a_capture_with_images_measurements_and_outbox(run
     [capture] = wait_for(lambda: ctx.store.list_captures())
     assert capture["trigger"] == "button"
     assert_complete(ctx.store, capture)
+    # The first shot replays the goat of seed 12, which the shipped models measure.
+    truth = json.loads((ctx.config.cameras.side.folder / "seed-000012" / "truth.json").read_text())
+    true_cm = truth["goats"][0]["measurements"]
+    assert capture["status"] == "ok"
+    for name in ("body_length_cm", "withers_height_cm", "rump_height_cm"):
+        assert capture["measurements"][name] == pytest.approx(true_cm[name], rel=0.10), name
     assert capture["model_versions"] == ctx.detector.versions
     assert capture["calibration_hash"] == ctx.calibration.hash
     # The capture row, six images and the measurements row wait for the sync worker.
@@ -223,8 +230,6 @@ def test_a_missing_or_corrupt_model_file_is_named_at_start_up(tmp_path, replay, 
 
 
 def test_capture_from_the_command_line_prints_the_stored_result(config_path, capsys):
-    import json
-
     assert goat_edge(["capture", "--config", str(config_path), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["trigger"] == "cli" and printed["status"] in ("ok", "retake")

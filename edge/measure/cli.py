@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from edge.argtypes import fraction, positive_float, positive_int
+from edge.config import ModelsConfig
 from edge.detect.detector import PoseDetector
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import load_calibration
@@ -35,8 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keypoints", type=Path,
                    help="keypoints.json with each view's keypoints (see docs/keypoints.md); "
                         "without it the models find them in the images")
-    p.add_argument("--models", type=Path, default=Path("models"),
-                   help="folder with side/, top/, front/ NCNN pose models (default: ./models)")
+    p.add_argument("--models", type=Path, default=ModelsConfig().dir,
+                   help="folder with side/, top/, front/ NCNN pose models (default: the shipped ones)")
     p.add_argument("--threads", type=positive_int, default=2, help="threads per model inference")
     p.add_argument("--winograd", action="store_true",
                    help="ncnn Winograd convolutions: faster, about 40 MB more memory for three models")

@@ -17,11 +17,15 @@ import argparse
 import json
 import os
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import cv2
@@ -117,6 +121,55 @@ def child(code: str, *args: str) -> tuple[float, float]:
     return wall_s, rss_mb
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def daemon_run(models: Path, captures, tmp: Path, count: int = 5, env: dict | None = None) -> tuple[float, dict]:
+    """`goat-edge run` on replayed photos: (s from process start to the first stored capture
+    through the API, {VmHWM, RssAnon, RssFile} in MB after `count` captures).
+
+    RssFile is mostly the pages of OpenCV's and ncnn's libraries that the process has
+    touched; how many count depends on the page cache (a just-installed library is wholly
+    cached and maps more), so RssAnon, the process's own memory, is shown beside it."""
+    tmp = Path(tempfile.mkdtemp(dir=tmp))
+    replay = tmp / "replay"
+    for i, paths in enumerate(captures):
+        (replay / f"{i:03d}").mkdir(parents=True)
+        for view, path in paths.items():
+            shutil.copyfile(path, replay / f"{i:03d}" / f"{view}.jpg")
+    port = free_port()
+    config = tmp / "edge.toml"
+    config.write_text(f'[storage]\ndata_dir = "{tmp / "data"}"\nmin_free_disk_mb = 10\n[api]\nport = {port}\n'
+                      f'[models]\ndir = "{models.resolve()}"\n'
+                      + "".join(f'[cameras.{v}]\nbackend = "replay"\nfolder = "{replay}"\n' for v in VIEWS))
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    try:
+        first_s = None
+        while first_s is None:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/captures", b"{}",
+                                                 {"Content-Type": "application/json"}, method="POST")
+                urllib.request.urlopen(request, timeout=60).read()
+                first_s = time.perf_counter() - start
+            except (urllib.error.URLError, ConnectionError):
+                if proc.poll() is not None:
+                    raise RuntimeError("goat-edge run exited") from None
+                time.sleep(0.02)
+        for _ in range(count - 1):
+            urllib.request.urlopen(request, timeout=60).read()
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines())
+        mb = {k: int(status[k].split()[0]) / 1024 for k in ("VmHWM", "RssAnon", "RssFile")}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    return first_s, mb
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=Path("models"))
@@ -168,6 +221,11 @@ def main() -> None:
         for label, mode in (("default", "default"), ("winograd on", "winograd")):
             lean_s, lean_mb = child(LEAN_CHILD, str(args.models), mode, *first)
             print(f"| lean (ncnn + numpy + OpenCV), {label} | {lean_s:.2f} | {lean_mb:.0f} |")
+        for label, env in (("", None), (", glibc's default malloc arenas", {"MALLOC_ARENA_MAX": "16"})):
+            daemon_s, daemon_mb = daemon_run(args.models, captures, tmp, env=env)
+            print(f"| the daemon, goat-edge run (API, store, replay cameras), 5 captures{label} | {daemon_s:.2f} | "
+                  f"{daemon_mb['VmHWM']:.0f} (at the end: {daemon_mb['RssAnon']:.0f} own + "
+                  f"{daemon_mb['RssFile']:.0f} library pages) |")
         print(f"| Ultralytics on the same NCNN files | {ult_s:.2f} | {ult_mb:.0f} |")
     print(json.dumps({"threads": args.threads, "models": str(args.models)}))
 

@@ -313,7 +313,7 @@ def prepared_rows(cloud: Cloud, template: Path, work: Path) -> list[Row]:
         report = PassReport()
         worker._send_files(report)  # private, but this is what a pass does first
         entries = worker.store.pending_outbox(1_000_000, kind="row")
-        rows = [worker._row(e, report) for e in entries]  # PUTs each measurements.json, untimed
+        rows = [worker._row(e, report)[0] for e in entries]  # (row, its measurements.json upload)
         if report.errors or any(r is None for r in rows):
             raise RuntimeError(f"preparing rows failed: {report.to_dict()}")
     finally:

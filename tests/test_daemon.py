@@ -283,3 +283,16 @@ def test_goat_records_weights_and_later_assignment_through_the_api_with_a_token(
         assert daemon.get("/api/goats/NOPE").status_code == 404
     finally:
         daemon.terminate()
+
+
+def test_capture_from_the_command_line_goes_through_a_running_daemon(config_path, capsys):
+    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
+    try:
+        assert goat_edge(["capture", "--config", str(config_path), "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        # The daemon holds the cameras, so it took the capture: the API says so.
+        assert printed["trigger"] == "api"
+        assert [c["id"] for c in daemon.get("/api/captures").json()] == [printed["id"]]
+        assert all(open(image["file"], "rb").read(2) == b"\xff\xd8" for image in printed["images"])
+    finally:
+        daemon.terminate()

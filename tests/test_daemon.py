@@ -25,7 +25,7 @@ from edge.daemon.context import build_context
 from edge.daemon.run import start_button
 from edge.store import Store
 
-BUTTON_PIN = 17
+BUTTON_PIN, LED_PIN = 17, 27  # the config's default LED pin
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def running(config_path):
     factory = MockFactory()
     button, light = start_button(ctx, factory)
     try:
-        yield ctx, factory.pin(BUTTON_PIN)
+        yield ctx, factory.pin(BUTTON_PIN), factory.pin(LED_PIN)
     finally:
         button.close()
         ctx.close()
@@ -88,9 +88,13 @@ def press(pin, hold_s: float = 0.1) -> None:
 
 
 def test_a_button_press_stores_a_capture_with_images_measurements_and_outbox(running):
-    ctx, pin = running
+    ctx, pin, led = running
     press(pin)
     [capture] = wait_for(lambda: ctx.store.list_captures())
+    wait_for(lambda: not ctx.pipeline.busy)
+    changes = len(led.states)
+    time.sleep(0.6)  # longer than a blink: a good capture leaves the LED steadily on
+    assert led.state is True and len(led.states) == changes
     assert capture["trigger"] == "button"
     assert_complete(ctx.store, capture)
     # The first shot replays the goat of seed 12, which the shipped models measure.
@@ -106,7 +110,7 @@ def test_a_button_press_stores_a_capture_with_images_measurements_and_outbox(run
 
 
 def test_presses_during_a_capture_are_ignored_not_queued(running):
-    ctx, pin = running
+    ctx, pin, _ = running
     press(pin)
     wait_for(lambda: ctx.pipeline.busy, timeout_s=10)
     presses_while_busy = 0

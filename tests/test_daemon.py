@@ -92,6 +92,7 @@ def test_a_button_press_stores_a_capture_with_images_measurements_and_outbox(run
     press(pin)
     [capture] = wait_for(lambda: ctx.store.list_captures())
     wait_for(lambda: not ctx.pipeline.busy)
+    time.sleep(0.1)  # the button's thread sets the light just after the capture returns
     changes = len(led.states)
     time.sleep(0.6)  # longer than a blink: a good capture leaves the LED steadily on
     assert led.state is True and len(led.states) == changes

@@ -47,6 +47,13 @@ def stop_run(proc: subprocess.Popen) -> int:
     return proc.wait(30)
 
 
+def kill_if_running(proc: subprocess.Popen) -> None:
+    """A test that failed half-way must not leave its worker behind."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(30)
+
+
 def crash_child(config: Path, crash: str, marker: Path, nth: int = 1) -> tuple[int, dict, str]:
     """One pass of the worker that SIGKILLs itself at `crash` (tests/sync_crash_child.py)."""
     marker.unlink(missing_ok=True)
@@ -256,9 +263,7 @@ def test_s3_killed_mid_upload_and_restarted_everything_arrives_once(tmp_path, cl
         assert proc.poll() is None, log.read_text()
         assert stop_run(proc) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        kill_if_running(proc)
         s3.start()
     assert failed and all("S3" in e.last_error or "Connect" in e.last_error for e in failed), failed
     assert '"offline": true' in log.read_text()
@@ -305,9 +310,7 @@ def test_postgres_restarted_mid_batch_everything_arrives_once(tmp_path, cloud, p
         assert proc.poll() is None, log.read_text()
         assert stop_run(proc) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        kill_if_running(proc)
         postgres.start()
         try:
             blocker.close()

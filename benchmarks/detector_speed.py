@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,9 @@ from edge.geometry.camera import VIEWS
 from edge.measure.estimate import measure
 from edge.measure.from_images import measure_images
 from edge.sim.capture import simulate_capture
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from daemon_helpers import free_port, write_config  # noqa: E402  (the tests' daemon config)
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -121,12 +123,6 @@ def child(code: str, *args: str) -> tuple[float, float]:
     return wall_s, rss_mb
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def daemon_run(models: Path, captures, tmp: Path, count: int = 5, env: dict | None = None) -> tuple[float, dict]:
     """`goat-edge run` on replayed photos: (s from process start to the first stored capture
     through the API, {VmHWM, RssAnon, RssFile} in MB after `count` captures).
@@ -141,10 +137,8 @@ def daemon_run(models: Path, captures, tmp: Path, count: int = 5, env: dict | No
         for view, path in paths.items():
             shutil.copyfile(path, replay / f"{i:03d}" / f"{view}.jpg")
     port = free_port()
-    config = tmp / "edge.toml"
-    config.write_text(f'[storage]\ndata_dir = "{tmp / "data"}"\nmin_free_disk_mb = 10\n[api]\nport = {port}\n'
-                      f'[models]\ndir = "{models.resolve()}"\n'
-                      + "".join(f'[cameras.{v}]\nbackend = "replay"\nfolder = "{replay}"\n' for v in VIEWS))
+    config = write_config(tmp / "edge.toml", tmp / "data", replay, port,
+                          extra=f'[models]\ndir = "{models.resolve()}"\n')
     start = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})

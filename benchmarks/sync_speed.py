@@ -313,7 +313,8 @@ def prepared_rows(cloud: Cloud, template: Path, work: Path) -> list[Row]:
         report = PassReport()
         worker._send_files(report)  # private, but this is what a pass does first
         entries = worker.store.pending_outbox(1_000_000, kind="row")
-        rows = [worker._row(e, report)[0] for e in entries]  # (row, its measurements.json upload)
+        # (row, its measurements.json upload); the photos are all up, so every entry is ready
+        rows = [worker._row(e, report, fetched)[0] for e, fetched in worker._ready(entries)]
         if report.errors or any(r is None for r in rows):
             raise RuntimeError(f"preparing rows failed: {report.to_dict()}")
     finally:

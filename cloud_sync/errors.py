@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import botocore.exceptions
 import psycopg
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from edge.errors import GoatEdgeError
 
@@ -44,3 +45,11 @@ def describe(exc: BaseException) -> str:
         err = exc.response.get("Error", {})
         return f"S3 {err.get('Code', '?')}: {err.get('Message', '')}".strip()
     return f"{type(exc).__name__}: {exc}".strip()
+
+
+# Tries per upload or row batch within one pass; beyond that the pass ends as offline and
+# the loop backs off (cloud_sync/cli.py).
+ATTEMPTS = 4
+
+retry_transient = retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(ATTEMPTS),
+                        wait=wait_exponential_jitter(multiplier=0.5, max=8), reraise=True)

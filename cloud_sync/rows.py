@@ -10,12 +10,10 @@ from dataclasses import dataclass
 
 import psycopg
 from psycopg.types.json import Jsonb
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from cloud_sync.errors import is_transient
+from cloud_sync.errors import retry_transient
 from edge.measure.definitions import MEASUREMENTS
 
-ATTEMPTS = 4
 
 UPSERT = {
     "goats": """
@@ -97,13 +95,11 @@ class RowWriter:
             self.close()  # a broken connection is not reused
             raise
 
-    @retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(ATTEMPTS),
-           wait=wait_exponential_jitter(multiplier=0.5, max=8), reraise=True)
+    @retry_transient
     def heartbeat(self, device_id: str, pending_count: int, oldest_pending_age_s: float | None) -> None:
         self._run(lambda cur: cur.execute(HEARTBEAT, [device_id, pending_count, oldest_pending_age_s]))
 
-    @retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(ATTEMPTS),
-           wait=wait_exponential_jitter(multiplier=0.5, max=8), reraise=True)
+    @retry_transient
     def write(self, device_id: str, rows: list[Row]) -> None:
         """All rows in one transaction, with the device row first (the others point to it)."""
         def work(cur):

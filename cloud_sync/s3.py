@@ -11,12 +11,9 @@ from dataclasses import dataclass
 import boto3
 from botocore.config import Config
 from botocore.handlers import add_expect_header
-from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from cloud_sync.errors import is_transient
+from cloud_sync.errors import retry_transient
 from edge.config import SyncConfig
-
-ATTEMPTS = 4  # per upload within one pass; beyond that the pass ends and the loop backs off
 
 
 class BandwidthLimit:
@@ -62,8 +59,7 @@ class Uploader:
     def __init__(self, client, limit: BandwidthLimit):
         self.client, self.limit = client, limit
 
-    @retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(ATTEMPTS),
-           wait=wait_exponential_jitter(multiplier=0.5, max=8), reraise=True)
+    @retry_transient
     def put(self, upload: Upload) -> None:
         self.limit.take(len(upload.body))
         md5 = base64.b64encode(hashlib.md5(upload.body).digest()).decode()

@@ -138,9 +138,9 @@ class SyncWorker:
                 continue
             capture = captures[image["capture_id"]]
             key = capture_key(capture["device_id"], capture["captured_at"])
-            bucket = self.config.captures_bucket if image["kind"] == "raw" else self.config.processed_bucket
-            uploads.append((entry.id, Upload(bucket, image_key(key, image["view"], image["kind"]), body,
-                                             "image/jpeg", image["sha256"])))
+            object_key = image_key(key, image["view"], image["kind"])
+            uploads.append((entry.id, Upload(self._bucket(image["kind"]), object_key, body, "image/jpeg",
+                                             image["sha256"])))
         return uploads
 
     # -- rows -------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class SyncWorker:
             batch = self._ready(entries)
             if not batch:
                 return
-            made = [self._row(e, report) for e in batch]
+            made = [self._row(entry, report, fetched) for entry, fetched in batch]
             documents = [(row.entry_id, upload) for row, upload in made if upload is not None]
             sent = set(self._settle(documents, self._put_all([u for _, u in documents]), report))
             report.uploaded += len(sent)
@@ -170,16 +170,19 @@ class SyncWorker:
             self.store.mark_done([r.entry_id for r in rows])
             report.upserted += len(rows)
 
-    def _ready(self, entries) -> list:
-        """Entries up to the first capture whose photos are still on their way."""
+    def _ready(self, entries) -> list[tuple]:
+        """Entries up to the first capture whose photos are still on their way, each with
+        what was read to decide (a capture and its photos' upload states, kept for its row)."""
         batch = []
         for entry in entries:
+            fetched = None
             if entry.table_name == "captures":
-                images = self.store.get_capture(entry.row_id)["images"]
-                states = self.store.upload_states([i["id"] for i in images])
+                capture = self.store.get_capture(entry.row_id)
+                states = self.store.upload_states([i["id"] for i in capture["images"]])
                 if "pending" in states.values():
                     break
-            batch.append(entry)
+                fetched = (capture, states)
+            batch.append((entry, fetched))
         return batch
 
     def _write_one_by_one(self, rows: list[Row], report: PassReport) -> None:
@@ -194,10 +197,11 @@ class SyncWorker:
             self.store.mark_done([row.entry_id])
             report.upserted += 1
 
-    def _row(self, entry, report: PassReport) -> tuple[Row | None, Upload | None]:
-        """The row to upsert, and for measurements the measurements.json to PUT before it."""
+    def _row(self, entry, report: PassReport, fetched=None) -> tuple[Row | None, Upload | None]:
+        """The row to upsert, and for measurements the measurements.json to PUT before it.
+        `fetched`: a capture entry's (capture, upload states), as _ready read them."""
         if entry.table_name == "captures":
-            return Row(entry.id, "captures", self._capture_values(self.store.get_capture(entry.row_id))), None
+            return Row(entry.id, "captures", self._capture_values(*fetched)), None
         if entry.table_name == "measurements":
             return self._measurements_row(entry)
         if entry.table_name in ("goats", "scale_weights"):
@@ -210,15 +214,17 @@ class SyncWorker:
         self._park(report, entry.id, f"unknown table {entry.table_name}")
         return None, None
 
-    def _capture_values(self, capture: dict) -> dict:
+    def _bucket(self, kind: str) -> str:
+        """Raw photos go to the captures bucket; annotated ones and results to processed."""
+        return self.config.captures_bucket if kind == "raw" else self.config.processed_bucket
+
+    def _capture_values(self, capture: dict, states: dict[str, str]) -> dict:
         key = capture_key(capture["device_id"], capture["captured_at"])
-        states = self.store.upload_states([i["id"] for i in capture["images"]])
         images = []
         for image in capture["images"]:
-            bucket = self.config.captures_bucket if image["kind"] == "raw" else self.config.processed_bucket
             entry = {"view": image["view"], "kind": image["kind"], "sha256": image["sha256"], "bytes": image["bytes"]}
             if states.get(image["id"]) == "done":
-                entry.update(bucket=bucket, key=image_key(key, image["view"], image["kind"]))
+                entry.update(bucket=self._bucket(image["kind"]), key=image_key(key, image["view"], image["kind"]))
             else:
                 entry["missing"] = "quarantined on the device"
             images.append(entry)

@@ -69,8 +69,7 @@ class ButtonCaptures:
         threading.Thread(target=self._capture, name="button-capture", daemon=True).start()
 
     def _capture(self) -> None:
-        if self.light:
-            self.light.busy()
+        self.light.busy()
         try:
             stored = self.ctx.pipeline.capture("button")
         except CaptureBusyError:
@@ -78,11 +77,9 @@ class ButtonCaptures:
             return
         except GoatEdgeError as exc:
             log.error("capture failed: %s", exc)
-            if self.light:
-                self.light.problem()
+            self.light.problem()
             return
-        if self.light:
-            self.light.success() if stored["status"] == "ok" else self.light.problem()
+        self.light.success() if stored["status"] == "ok" else self.light.problem()
 
 
 def _watchdog(server, stop: threading.Event) -> None:
@@ -132,7 +129,7 @@ def run_daemon(config: EdgeConfig) -> int:
         # uvicorn re-raises the stop signal once it has shut down; with the default handler
         # that would kill us before the running capture is stored and the parts closed.
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, frame: log.info("stopping (signal %d)", signum))
+            signal.signal(sig, lambda signum, frame: None)
         log.info("device %s: starting the API", config.device.id)
         server.run()
         if not server.started:

@@ -108,6 +108,18 @@ def training_yaml(view: str, args, run_dir: Path) -> Path:
     return path
 
 
+def budget(args) -> dict:
+    """Optional Ultralytics settings: a time budget per view (it then fits the epochs and the
+    learning-rate schedule to the hours given) and image caching in RAM, which matters on a
+    GPU, where decoding JPEGs for the augmentation is what limits the speed."""
+    extra = {}
+    if args.time_h:
+        extra["time"] = args.time_h
+    if args.cache != "none":
+        extra["cache"] = args.cache
+    return extra
+
+
 def train_view(view: str, args) -> Path:
     from ultralytics import YOLO  # the train extra; imported only when training
 
@@ -126,11 +138,13 @@ def train_view(view: str, args) -> Path:
         if start is not None:
             print(f"{view}: fine-tuning {start}")
         model = load_pose_weights(view, start) if start else YOLO(MODEL_YAML)
+        # amp=False: Ultralytics' mixed-precision self-check downloads a model, which an
+        # offline machine cannot, and a nano model at 320 px does not need it even on a GPU.
         model.train(data=str(data), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
                     device=args.device, workers=args.workers, project=str(args.runs.resolve()),
-                    name=view, exist_ok=True, pretrained=start is not None, amp=args.device != "cpu",
+                    name=view, exist_ok=True, pretrained=start is not None, amp=False,
                     plots=False, seed=args.seed, deterministic=True, patience=args.patience,
-                    fliplr=FLIP_LR[view], mosaic=1.0, verbose=False)
+                    fliplr=FLIP_LR[view], mosaic=1.0, verbose=False, **budget(args))
         done.write_text("ok\n")
     best = run / "weights" / "best.pt"
     target = args.models / view / "best.pt"
@@ -151,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=positive_int, default=16)
     p.add_argument("--patience", type=positive_int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
+    p.add_argument("--time-h", type=float, default=0.0,
+                   help="training time per view in hours; overrides --epochs (0: train --epochs)")
+    p.add_argument("--cache", choices=("none", "ram", "disk"), default="none",
+                   help="cache decoded images (ram is fastest on a GPU)")
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
     p.add_argument("--real-data", type=view_path, action="append", default=[], metavar="VIEW=DATA.yaml",
                    help="a farm's labelled YOLO-pose dataset for a view (repeat per view)")

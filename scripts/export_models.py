@@ -36,9 +36,12 @@ def sha256(path: Path) -> str:
 
 def training_record(model, train_args: dict) -> dict:
     """What the card says about training: the dataset by name (scripts/train_models.py names
-    simulated ones <view>-seed<S>-n<images>-s<render scale>), the settings, the final
-    validation metrics."""
+    simulated ones <view>-seed<S>-n<images>-s<render scale>), the settings (`model` is the
+    yaml, or the .pt it was fine-tuned from), the final validation metrics."""
     record = {k: train_args.get(k) for k in ("epochs", "imgsz", "batch", "seed", "model", "fliplr")}
+    if train_args.get("time"):
+        record["time_h"] = train_args["time"]  # a time budget, which set the epochs above
+    record["device"] = "cpu" if str(train_args.get("device", "cpu")) == "cpu" else "gpu"
     record["data"] = Path(str(train_args.get("data", ""))).parent.name or None
     metrics = (getattr(model, "ckpt", None) or {}).get("train_metrics") or {}
     record["validation"] = {k: round(float(v), 4) for k, v in metrics.items() if k.startswith("metrics/")}

@@ -87,6 +87,24 @@ def test_training_resumes_instead_of_starting_over(exported):
     assert "already trained" in done.stdout
 
 
+def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp_path):
+    import torch
+
+    models = tmp_path / "models"
+    done = script("train_models.py", "--views", "side", "--count", "8", "--seed", "3", "--scale", "0.25",
+                  "--epochs", "30", "--time-h", "0.0005", "--cache", "ram", "--imgsz", str(IMGSZ),
+                  "--batch", "4", "--workers", "1", "--datasets", str(exported / "datasets"),
+                  "--runs", str(tmp_path / "runs"), "--models", str(models))
+    assert done.returncode == 0, done.stderr[-2000:]
+    epochs_run = len((tmp_path / "runs" / "side" / "results.csv").read_text().splitlines()) - 1
+    assert 1 <= epochs_run < 30
+    assert torch.load(models / "side" / "best.pt", weights_only=False)["train_args"]["time"] == 0.0005
+    done = script("export_models.py", "--views", "side", "--models", str(models))
+    assert done.returncode == 0, done.stderr[-2000:]
+    training = yaml.safe_load((models / "side" / "card.yaml").read_text())["training"]
+    assert training["time_h"] == 0.0005 and training["device"] == "cpu"
+
+
 def test_a_farm_fine_tunes_the_shipped_weights_on_its_own_photos(exported, tmp_path):
     import torch
 

@@ -123,9 +123,29 @@ def child(code: str, *args: str) -> tuple[float, float]:
     return wall_s, rss_mb
 
 
-def daemon_run(models: Path, captures, tmp: Path, count: int = 5, env: dict | None = None) -> tuple[float, dict]:
+# How `goat-edge run` sets up glibc's malloc (edge/daemon/run.py tune_malloc), and the
+# alternatives it is measured against: the same daemon, started with that call replaced.
+MALLOC_SETUPS = {
+    "2 arenas, 1 MB mmap threshold (shipped)": None,
+    "2 arenas, glibc's moving mmap threshold": "run.tune_malloc(mmap_threshold_bytes=None)",
+    "glibc's defaults": "pass",
+}
+
+
+def daemon_command(malloc_setup: str | None) -> list[str]:
+    if malloc_setup is None:
+        return [sys.executable, "-m", "edge.cli", "run"]
+    prelude = ("import sys; from edge.daemon import run; orig = run.tune_malloc\n"
+               f"def tuned():\n    {malloc_setup.replace('run.tune_malloc', 'orig')}\n"
+               "run.tune_malloc = tuned; from edge.cli import main; sys.exit(main())")
+    return [sys.executable, "-c", prelude, "run"]
+
+
+def daemon_run(models: Path, captures, tmp: Path, count: int = 9,
+               malloc_setup: str | None = None) -> tuple[float, float, dict]:
     """`goat-edge run` on replayed photos: (s from process start to the first stored capture
-    through the API, {VmHWM, RssAnon, RssFile} in MB after `count` captures).
+    through the API, median ms of the later captures through the API, {VmHWM, RssAnon,
+    RssFile} in MB after `count` captures).
 
     RssFile is mostly the pages of OpenCV's and ncnn's libraries that the process has
     touched; how many count depends on the page cache (a just-installed library is wholly
@@ -140,8 +160,8 @@ def daemon_run(models: Path, captures, tmp: Path, count: int = 5, env: dict | No
     config = write_config(tmp / "edge.toml", tmp / "data", replay, port,
                           extra=f'[models]\ndir = "{models.resolve()}"\n')
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen([*daemon_command(malloc_setup), "--config", str(config)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         first_s = None
         while first_s is None:
@@ -154,14 +174,17 @@ def daemon_run(models: Path, captures, tmp: Path, count: int = 5, env: dict | No
                 if proc.poll() is not None:
                     raise RuntimeError("goat-edge run exited") from None
                 time.sleep(0.02)
+        later_ms = []
         for _ in range(count - 1):
+            t0 = time.perf_counter()
             urllib.request.urlopen(request, timeout=60).read()
+            later_ms.append(1000 * (time.perf_counter() - t0))
         status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines())
         mb = {k: int(status[k].split()[0]) / 1024 for k in ("VmHWM", "RssAnon", "RssFile")}
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
-    return first_s, mb
+    return first_s, statistics.median(later_ms), mb
 
 
 def main() -> None:
@@ -215,12 +238,15 @@ def main() -> None:
         for label, mode in (("default", "default"), ("winograd on", "winograd")):
             lean_s, lean_mb = child(LEAN_CHILD, str(args.models), mode, *first)
             print(f"| lean (ncnn + numpy + OpenCV), {label} | {lean_s:.2f} | {lean_mb:.0f} |")
-        for label, env in (("", None), (", glibc's default malloc arenas", {"MALLOC_ARENA_MAX": "16"})):
-            daemon_s, daemon_mb = daemon_run(args.models, captures, tmp, env=env)
-            print(f"| the daemon, goat-edge run (API, store, replay cameras), 5 captures{label} | {daemon_s:.2f} | "
-                  f"{daemon_mb['VmHWM']:.0f} (at the end: {daemon_mb['RssAnon']:.0f} own + "
-                  f"{daemon_mb['RssFile']:.0f} library pages) |")
         print(f"| Ultralytics on the same NCNN files | {ult_s:.2f} | {ult_mb:.0f} |")
+
+        print("\n| the daemon, goat-edge run (API, store, replay cameras), 9 captures: malloc | "
+              "start to first result s | later captures, median ms | peak RSS MB | at the end: own + library pages MB |")
+        print("|---|---|---|---|---|")
+        for label, setup in MALLOC_SETUPS.items():
+            daemon_s, later_ms, mb = daemon_run(args.models, captures, tmp, malloc_setup=setup)
+            print(f"| {label} | {daemon_s:.2f} | {later_ms:.0f} | {mb['VmHWM']:.0f} | "
+                  f"{mb['RssAnon']:.0f} + {mb['RssFile']:.0f} |")
     print(json.dumps({"threads": args.threads, "models": str(args.models)}))
 
 

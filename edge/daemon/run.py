@@ -20,7 +20,9 @@ from edge.errors import GoatEdgeError
 from edge.pipeline.capture import CaptureBusyError
 
 log = logging.getLogger("goat-edge")
-_M_ARENA_MAX = -8  # glibc's malloc.h
+# glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 
 # sd-daemon(3) priority prefixes: journald files each line at its level.
 _JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
@@ -31,18 +33,27 @@ class _JournalFormatter(logging.Formatter):
         return f"<{_JOURNAL_PRIORITY.get(record.levelname, 6)}>{super().format(record)}"
 
 
-def limit_malloc_arenas(count: int = 2) -> None:
-    """glibc gives threads their own malloc arenas (up to 8 per core), and each keeps freed
-    memory: with the API's, the cameras' and ncnn's threads that costs the daemon about
-    25 MB of its 200 MB budget (benchmarks/RESULTS.md). Two arenas are plenty for one
-    capture at a time. Must run before those threads start; MALLOC_ARENA_MAX in the
-    environment wins."""
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
+def tune_malloc(arenas: int | None = 2, mmap_threshold_bytes: int | None = 1 << 20) -> None:
+    """Keep glibc from holding freed memory the 200 MB budget needs (benchmarks/RESULTS.md).
+
+    - Threads get their own malloc arenas (up to 8 per core), each keeping what it freed:
+      with the API's, the cameras' and ncnn's threads that cost about 25 MB. Two arenas are
+      plenty for one capture at a time.
+    - glibc raises its mmap threshold after the first large block is freed, so from the
+      second capture on the 3.7 MB photos and their copies come from the heap, which keeps
+      them after use: about 12 MB more at the peak and 25 MB more between captures. A fixed
+      threshold keeps blocks of 1 MB and up in mmap, returned as soon as they are freed.
+
+    Must run before those threads start; MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ in the
+    environment win, and None leaves glibc's own setting."""
     try:
-        ctypes.CDLL("libc.so.6").mallopt(_M_ARENA_MAX, count)
+        libc = ctypes.CDLL("libc.so.6")
+        if arenas is not None and "MALLOC_ARENA_MAX" not in os.environ:
+            libc.mallopt(_M_ARENA_MAX, arenas)
+        if mmap_threshold_bytes is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+            libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold_bytes)
     except (OSError, AttributeError):
-        pass  # not glibc: its allocator has no such arenas to limit
+        pass  # not glibc: none of these settings exist
 
 
 def configure_logging() -> None:
@@ -114,7 +125,7 @@ def run_daemon(config: EdgeConfig) -> int:
 
     from edge.api.app import create_app
 
-    limit_malloc_arenas()
+    tune_malloc()
     ctx = build_context(config)
     button = light = None
     stop = threading.Event()

@@ -56,7 +56,8 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         if removed:
             log.warning("removed %d files left by an interrupted capture", len(removed))
         detector = PoseDetector(config.models.dir, threads=config.models.threads,
-                                conf_threshold=config.models.conf_threshold, winograd=config.models.winograd)
+                                conf_threshold=config.models.conf_threshold, winograd=config.models.winograd,
+                                mirror_average=config.models.mirror_average)
     except BaseException:
         store.close()
         raise

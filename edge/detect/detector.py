@@ -13,9 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from edge.detect.decode import PoseDetection
+from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
-from edge.geometry.camera import VIEWS
-from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
+from edge.geometry.camera import VIEWS, Camera
+from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
 
 # Ultralytics measures pixels from the image's outer edge (a pixel centre at +0.5); the
 # calibration puts pixel centres at integers. Without this shift every ray is biased.
@@ -57,11 +58,12 @@ class PoseDetector:
     """
 
     def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
-                 winograd: bool = False):
+                 winograd: bool = False, mirror_average: bool = True):
         import ncnn
 
         self.models_dir = Path(models_dir)
         self.conf_threshold = conf_threshold
+        self.mirror_average = mirror_average
         self.models: dict[str, NcnnPoseModel] = {}
         self.versions: dict[str, str] = {}
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
@@ -90,7 +92,16 @@ class PoseDetector:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def detect(self, view: str, image_bgr: np.ndarray) -> ViewDetections:
-        found = self.models[view].predict(image_bgr, conf_threshold=self.conf_threshold)
+    def detect(self, view: str, image_bgr: np.ndarray, camera: Camera | None = None) -> ViewDetections:
+        """The goats in one photo. Given the view's calibrated camera (and unless
+        mirror_average is off), the top and front views also run on the photo's mirror
+        image and average the two (edge/detect/mirror.py)."""
+        model = self.models[view]
+        found = model.predict(image_bgr, conf_threshold=self.conf_threshold)
         h, w = image_bgr.shape[:2]
+        axis = mirror_axis(camera, view) if self.mirror_average and camera is not None else None
+        if axis is not None and found:
+            mirrored = model.predict(flip_image(image_bgr, axis), conf_threshold=self.conf_threshold)
+            swap = flip_idx(view)
+            found = average_with_mirror(found, [unflip(d, axis, (w, h), swap) for d in mirrored])
         return ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))

@@ -27,7 +27,7 @@ def measure_images(images_bgr: dict[str, np.ndarray], calibration: Calibration, 
                    weight_formula: WeightFormula = WeightFormula(),
                    settings: MeasureSettings = MeasureSettings(),
                    gate_settings: GateSettings = GateSettings()) -> ImageMeasurement:
-    detections = {view: detector.detect(view, images_bgr[view]) for view in VIEWS}
+    detections = {view: detector.detect(view, images_bgr[view], calibration[view]) for view in VIEWS}
     verdict = gate(detections, gate_settings)
     result = None
     if verdict.status == "ok":

@@ -153,9 +153,13 @@ def main() -> None:
     ap.add_argument("--captures", type=int, default=300)
     ap.add_argument("--empty", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--mirror-average", action="store_true",
+                    help="also read the top and front photos mirrored, as models.mirror_average does")
     ap.add_argument("--write-cards", action="store_true", help="record the figures in each card.yaml")
     args = ap.parse_args()
-    with PoseDetector(args.models, threads=args.threads) as detector:
+    if args.write_cards and args.mirror_average:
+        ap.error("the cards record the default reading: --write-cards without --mirror-average")
+    with PoseDetector(args.models, threads=args.threads, mirror_average=args.mirror_average) as detector:
         r = run(detector, args.captures, args.empty)
         s = summary(r)
         print(tables(r, s, detector))

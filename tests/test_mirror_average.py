@@ -77,10 +77,12 @@ def test_the_shipped_model_reads_the_mirror_image_as_the_same_goat(view):
     assert np.median(apart_px) < 15 and apart_px.max() < 60, apart_px.round(1)
 
 
-def test_measuring_reads_the_top_and_front_photos_twice_and_the_side_once(monkeypatch):
+@pytest.mark.parametrize("mirror_average, reads", [(True, {"side": 1, "top": 2, "front": 2}),
+                                                    (False, {"side": 1, "top": 1, "front": 1})])
+def test_with_mirror_averaging_on_the_top_and_front_photos_are_read_twice(monkeypatch, mirror_average, reads):
     calibration = default_calibration()
     capture = simulate_capture(9_000_000_003)
-    with PoseDetector("models") as detector:
+    with PoseDetector("models", mirror_average=mirror_average) as detector:
         calls = {view: 0 for view in detector.models}
         for view, model in detector.models.items():
             original = model.predict
@@ -91,4 +93,21 @@ def test_measuring_reads_the_top_and_front_photos_twice_and_the_side_once(monkey
             monkeypatch.setattr(model, "predict", counted)
         for view in calls:
             detector.detect(view, capture.images[view], calibration[view])
-    assert calls == {"side": 1, "top": 2, "front": 2}
+    assert calls == reads
+
+
+def test_goat_edge_measure_with_mirror_averaging_measures_a_capture_to_its_truth(tmp_path, capsys):
+    import json
+
+    from edge.cli import main
+
+    capture = tmp_path / "capture"
+    assert main(["simulate", "--seed", "9000000003", "--out", str(capture)]) == 0
+    capsys.readouterr()
+    code = main(["measure", *(f"--{v}={capture / f'{v}.jpg'}" for v in ("side", "top", "front")),
+                 "--calibration", str(capture / "calibration.json"), "--mirror-average", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and out["status"] == "ok", out
+    truth = json.loads((capture / "truth.json").read_text())["goats"][0]["measurements"]
+    for name in ("body_length_cm", "withers_height_cm", "rump_height_cm"):
+        assert out["measurements"][name] == pytest.approx(truth[name], rel=0.05), name

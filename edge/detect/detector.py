@@ -58,7 +58,7 @@ class PoseDetector:
     """
 
     def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
-                 winograd: bool = False, mirror_average: bool = True):
+                 winograd: bool = False, mirror_average: bool = False):
         import ncnn
 
         self.models_dir = Path(models_dir)
@@ -93,9 +93,9 @@ class PoseDetector:
         self.close()
 
     def detect(self, view: str, image_bgr: np.ndarray, camera: Camera | None = None) -> ViewDetections:
-        """The goats in one photo. Given the view's calibrated camera (and unless
-        mirror_average is off), the top and front views also run on the photo's mirror
-        image and average the two (edge/detect/mirror.py)."""
+        """The goats in one photo. With mirror_average on and the view's calibrated camera
+        given, the top and front views also run on the photo's mirror image and average
+        the two (edge/detect/mirror.py)."""
         model = self.models[view]
         found = model.predict(image_bgr, conf_threshold=self.conf_threshold)
         h, w = image_bgr.shape[:2]

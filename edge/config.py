@@ -74,7 +74,7 @@ class ModelsConfig(_Section):
     threads: int = Field(2, ge=1, le=16, description="CPU threads per model inference")
     winograd: bool = Field(False, description="faster inference, about 40 MB more memory")
     mirror_average: bool = Field(False, description="top and front: also read the mirror image and average "
-                                                    "(widths 2 % better, capture 60 % slower)")
+                                                    "(widths 2 % better, capture 70 % slower)")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="a weaker detection is not a goat")
 
 

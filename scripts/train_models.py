@@ -23,7 +23,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # before Ultralytics is imported any
 
 import yaml  # noqa: E402
 
-from edge.argtypes import non_negative_int, positive_int, scale, view_path, views  # noqa: E402
+from edge.argtypes import non_negative_int, positive_float, positive_int, scale, view_path, views  # noqa: E402
 from edge.geometry.camera import VIEWS  # noqa: E402
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx  # noqa: E402
 from edge.sim.dataset import make_dataset  # noqa: E402
@@ -113,7 +113,7 @@ def budget(args) -> dict:
     learning-rate schedule to the hours given) and image caching in RAM, which matters on a
     GPU, where decoding JPEGs for the augmentation is what limits the speed."""
     extra = {}
-    if args.time_h:
+    if args.time_h is not None:
         extra["time"] = args.time_h
     if args.cache != "none":
         extra["cache"] = args.cache
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch", type=positive_int, default=16)
     p.add_argument("--patience", type=positive_int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
-    p.add_argument("--time-h", type=float, default=0.0,
-                   help="training time per view in hours; overrides --epochs (0: train --epochs)")
+    p.add_argument("--time-h", type=positive_float, default=None,
+                   help="training time per view in hours; overrides --epochs (default: train --epochs)")
     p.add_argument("--cache", choices=("none", "ram", "disk"), default="none",
                    help="cache decoded images (ram is fastest on a GPU)")
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))

@@ -124,20 +124,20 @@ def child(code: str, *args: str) -> tuple[float, float]:
 
 
 # How `goat-edge run` sets up glibc's malloc (edge/daemon/run.py tune_malloc), and the
-# alternatives it is measured against: the same daemon, started with that call replaced.
+# alternatives it is measured against: the same daemon, with tune_malloc replaced first.
 MALLOC_SETUPS = {
     "2 arenas, 1 MB mmap threshold (shipped)": None,
-    "2 arenas, glibc's moving mmap threshold": "run.tune_malloc(mmap_threshold_bytes=None)",
-    "glibc's defaults": "pass",
+    "2 arenas, glibc's moving mmap threshold":
+        "run.tune_malloc = functools.partial(run.tune_malloc, mmap_threshold_bytes=None)",
+    "glibc's defaults": "run.tune_malloc = lambda: None",
 }
 
 
 def daemon_command(malloc_setup: str | None) -> list[str]:
     if malloc_setup is None:
         return [sys.executable, "-m", "edge.cli", "run"]
-    prelude = ("import sys; from edge.daemon import run; orig = run.tune_malloc\n"
-               f"def tuned():\n    {malloc_setup.replace('run.tune_malloc', 'orig')}\n"
-               "run.tune_malloc = tuned; from edge.cli import main; sys.exit(main())")
+    prelude = (f"import functools, sys; from edge.daemon import run; {malloc_setup}; "
+               "from edge.cli import main; sys.exit(main())")
     return [sys.executable, "-c", prelude, "run"]
 
 

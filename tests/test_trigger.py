@@ -156,44 +156,42 @@ def test_a_pin_already_in_use_names_the_pin(factory):
 FAST = LightTimings(busy_blink_s=0.1, problem_blink_s=0.03, problem_for_s=0.3, success_for_s=0.4, beep_s=0.03)
 
 
-def test_busy_blinks_slowly_until_the_next_state(factory):
-    light = StatusLight(LED_PIN, BUZZER_PIN, pin_factory=factory, timings=FAST)
-    try:
-        led = factory.pin(LED_PIN)
-        light.busy()
-        time.sleep(0.75)
-        light.idle()
-        ons = on_durations_s(led)
-        assert len(ons) >= 3
-        assert all(0.07 <= d <= 0.3 for d in ons), ons
-        assert led.state is False
-        assert on_durations_s(factory.pin(BUZZER_PIN)) == []  # working is silent
-    finally:
-        light.close()
+@pytest.fixture
+def light(factory):
+    """A status light with an LED and a buzzer on fast timings, closed before the pins go."""
+    with StatusLight(LED_PIN, BUZZER_PIN, pin_factory=factory, timings=FAST) as light:
+        yield light
 
 
-def test_success_after_busy_is_steady_on_then_off_with_one_beep(factory):
-    light = StatusLight(LED_PIN, BUZZER_PIN, pin_factory=factory, timings=FAST)
-    try:
-        led, buzzer = factory.pin(LED_PIN), factory.pin(BUZZER_PIN)
-        light.busy()
-        time.sleep(0.15)
-        led.clear_states()
-        light.success()
-        time.sleep(0.25)
-        assert led.state is True
-        assert False not in [s.state for s in led.states[1:]]  # steady: no blinking since success()
-        time.sleep(0.4)
-        assert led.state is False
-        assert max(on_durations_s(led)) >= 0.35  # one long steady "on", not a blink
-        assert len(on_durations_s(buzzer)) == 1
-    finally:
-        light.close()
+def test_busy_blinks_slowly_until_the_next_state(factory, light):
+    led = factory.pin(LED_PIN)
+    light.busy()
+    time.sleep(0.75)
+    light.idle()
+    ons = on_durations_s(led)
+    assert len(ons) >= 3
+    assert all(0.07 <= d <= 0.3 for d in ons), ons
+    assert led.state is False
+    assert on_durations_s(factory.pin(BUZZER_PIN)) == []  # working is silent
+
+
+def test_success_after_busy_is_steady_on_then_off_with_one_beep(factory, light):
+    led, buzzer = factory.pin(LED_PIN), factory.pin(BUZZER_PIN)
+    light.busy()
+    time.sleep(0.15)
+    led.clear_states()
+    light.success()
+    time.sleep(0.25)
+    assert led.state is True
+    assert False not in [s.state for s in led.states[1:]]  # steady: no blinking since success()
+    time.sleep(0.4)
+    assert led.state is False
+    assert max(on_durations_s(led)) >= 0.35  # one long steady "on", not a blink
+    assert len(on_durations_s(buzzer)) == 1
 
 
 def test_success_without_a_time_limit_stays_on(factory):
-    light = StatusLight(LED_PIN, None, pin_factory=factory, timings=LightTimings(success_for_s=None))
-    try:
+    with StatusLight(LED_PIN, None, pin_factory=factory, timings=LightTimings(success_for_s=None)) as light:
         light.success()
         time.sleep(0.2)
         assert factory.pin(LED_PIN).state is True
@@ -201,23 +199,17 @@ def test_success_without_a_time_limit_stays_on(factory):
         time.sleep(0.05)
         light.idle()
         assert factory.pin(LED_PIN).state is False
-    finally:
-        light.close()
 
 
-def test_problem_blinks_fast_for_a_while_and_beeps_twice(factory):
-    light = StatusLight(LED_PIN, BUZZER_PIN, pin_factory=factory, timings=FAST)
-    try:
-        led, buzzer = factory.pin(LED_PIN), factory.pin(BUZZER_PIN)
-        light.problem()
-        time.sleep(0.6)
-        ons = on_durations_s(led)
-        assert len(ons) == 5  # round(0.3 s / (2 * 0.03 s)) flashes, then it stops
-        assert all(d < FAST.busy_blink_s for d in ons), ons  # faster than busy
-        assert led.state is False
-        assert len(on_durations_s(buzzer)) == 2
-    finally:
-        light.close()
+def test_problem_blinks_fast_for_a_while_and_beeps_twice(factory, light):
+    led, buzzer = factory.pin(LED_PIN), factory.pin(BUZZER_PIN)
+    light.problem()
+    time.sleep(0.6)
+    ons = on_durations_s(led)
+    assert len(ons) == 5  # round(0.3 s / (2 * 0.03 s)) flashes, then it stops
+    assert all(d < FAST.busy_blink_s for d in ons), ons  # faster than busy
+    assert led.state is False
+    assert len(on_durations_s(buzzer)) == 2
 
 
 def test_no_led_and_no_buzzer_is_silent_and_harmless(factory):

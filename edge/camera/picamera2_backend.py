@@ -38,8 +38,8 @@ def camera_number(view: str, infos: list[dict], camera_num: int, camera_id: str 
 
 
 class Picamera2Camera(Camera):
-    def __init__(self, view: str, size_px: tuple[int, int], *, camera_num: int = 0,
-                 camera_id: str | None = None, jpeg_quality: int = 92):
+    def __init__(self, view: str, size_px: tuple[int, int], *, camera_num: int,
+                 camera_id: str | None, jpeg_quality: int):
         self.view = view
         self.size_px = tuple(size_px)
         self.camera_num = camera_num

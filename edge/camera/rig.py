@@ -81,7 +81,6 @@ class CameraRig:
         if missing:
             raise CameraError(f"no calibrated image size for the {', '.join(missing)} camera(s)")
         self.config = cameras_config
-        self.timeout_s = cameras_config.timeout_s
         self.sizes_px = {v: tuple(calibration_sizes[v]) for v in VIEWS}
         self.sim_seed_base = (random.SystemRandom().randrange(2**31) if sim_seed_base is None
                               else sim_seed_base)
@@ -96,7 +95,7 @@ class CameraRig:
         those that did open stay open, the others are retried on the next capture.
         """
         with self._lock:
-            self._open_missing(time.monotonic() + self.timeout_s)
+            self._open_missing(time.monotonic() + self.config.timeout_s)
 
     def capture_all(self, shot: int) -> dict[str, Frame]:
         """One frame per view, taken together; all three or CaptureFailed, never a part.
@@ -104,7 +103,7 @@ class CameraRig:
         Opening cameras that are not open yet counts toward the same timeout_s.
         """
         with self._lock:
-            deadline = time.monotonic() + self.timeout_s
+            deadline = time.monotonic() + self.config.timeout_s
             self._open_missing(deadline)
             cameras = dict(self._cameras)
             frames, problems = self._in_parallel(
@@ -126,7 +125,7 @@ class CameraRig:
         with self._lock:
             closing = [_close_in_background(cam) for cam in self._cameras.values() if cam is not None]
             self._cameras = dict.fromkeys(VIEWS)
-            deadline = time.monotonic() + self.timeout_s
+            deadline = time.monotonic() + self.config.timeout_s
             for thread in closing:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
@@ -169,7 +168,7 @@ class CameraRig:
         values, problems = {}, {}
         for view, outcome in outcomes.items():
             if not outcome.done:
-                problems[view] = f"{view} camera not responding (nothing within {self.timeout_s:g} s)"
+                problems[view] = f"{view} camera not responding (nothing within {self.config.timeout_s:g} s)"
             elif outcome.error is not None:
                 problems[view] = _describe(view, outcome.error)
             else:

@@ -30,7 +30,6 @@ class CaptureButton:
 
         self.pin = config.pin
         self.bounce_time_s = config.bounce_time_s
-        self.hold_time_s = config.hold_time_s
         self._on_press = on_press
         self._lock = threading.Lock()
         self._last_press_s: float | None = None

@@ -42,13 +42,11 @@ def test_outside_systemd_nothing_is_sent(monkeypatch):
     assert systemd.watchdog_ping() is False
 
 
-def test_ready_watchdog_status_and_stopping_reach_systemd(notify_socket):
+def test_ready_watchdog_and_stopping_reach_systemd(notify_socket):
     assert systemd.ready() is True
     assert received(notify_socket) == "READY=1"
     assert systemd.watchdog_ping() is True
     assert received(notify_socket) == "WATCHDOG=1"
-    assert systemd.status("3 captures waiting\nfor upload") is True
-    assert received(notify_socket) == "STATUS=3 captures waiting for upload"  # one line, one assignment
     assert systemd.stopping() is True
     assert received(notify_socket) == "STOPPING=1"
 

@@ -111,7 +111,7 @@ def create_app(ctx: EdgeContext) -> FastAPI:
             if image["view"] == view and image["kind"] == kind:
                 if image.get("pruned_at"):
                     raise HTTPException(410, f"the {kind} {view} image was pruned after it was uploaded")
-                return FileResponse(store.data_dir / image["path"], media_type="image/jpeg")
+                return FileResponse(store.image_path(image), media_type="image/jpeg")
         raise HTTPException(404, f"capture {capture_id} has no {kind} {view} image")
 
     @app.put("/api/captures/{capture_id}/goat", dependencies=[Depends(authorised)])
@@ -125,10 +125,7 @@ def create_app(ctx: EdgeContext) -> FastAPI:
 
     @app.post("/api/goats", status_code=201, dependencies=[Depends(authorised)])
     def add_goat(goat: GoatIn):
-        fields = goat.model_dump(exclude={"tag"})
-        fields["birth_date"] = goat.birth_date.isoformat() if goat.birth_date else None
-        call(store.add_goat, goat.tag, **fields)
-        return call(store.get_goat, goat.tag)
+        return call(store.add_goat, goat.tag, **goat.model_dump(exclude={"tag"}))
 
     @app.get("/api/goats/{tag}")
     def get_goat(tag: str):
@@ -136,11 +133,7 @@ def create_app(ctx: EdgeContext) -> FastAPI:
 
     @app.patch("/api/goats/{tag}", dependencies=[Depends(authorised)])
     def update_goat(tag: str, patch: GoatPatch):
-        fields = patch.model_dump(exclude_unset=True)
-        if fields.get("birth_date"):
-            fields["birth_date"] = fields["birth_date"].isoformat()
-        call(store.update_goat, tag, **fields)
-        return call(store.get_goat, tag)
+        return call(store.update_goat, tag, **patch.model_dump(exclude_unset=True))
 
     @app.post("/api/goats/{tag}/weights", status_code=201, dependencies=[Depends(authorised)])
     def add_weight(tag: str, body: ScaleWeightIn):

@@ -51,11 +51,6 @@ def stopping() -> bool:
     return notify("STOPPING=1")
 
 
-def status(text: str) -> bool:
-    """Shown by `systemctl status`; one line, since a newline would start a new assignment."""
-    return notify("STATUS=" + " ".join(text.splitlines()))
-
-
 def watchdog_ping() -> bool:
     return notify("WATCHDOG=1")
 

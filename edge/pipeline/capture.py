@@ -23,7 +23,7 @@ from edge.measure.definitions import MEASUREMENTS
 from edge.measure.estimate import MeasureSettings
 from edge.measure.from_images import ImageMeasurement, measure_images
 from edge.measure.weight import WeightFormula
-from edge.store.db import Store, check_free_disk
+from edge.store import Store, check_free_disk
 from edge.store.ids import new_id
 from edge.store.records import CaptureRecord, ImageFile
 

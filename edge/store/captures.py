@@ -32,8 +32,8 @@ def image_name(view: str, kind: str) -> str:
     return f"{view}.jpg" if kind == "raw" else f"{view}.{kind}.jpg"
 
 
-def write_images(data_dir: Path, rec: CaptureRecord) -> list[StoredImage]:
-    folder = capture_folder(data_dir, rec)
+def write_images(folder: Path, rec: CaptureRecord) -> list[StoredImage]:
+    """The capture's JPEGs in its folder (capture_folder), each written atomically."""
     ensure_dir(folder)
     stored = []
     for image in rec.images:

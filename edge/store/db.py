@@ -20,11 +20,10 @@ from sqlite_utils import Database
 
 from edge.store import captures, goats, outbox
 from edge.store.errors import DuplicateCaptureError, StoreError
-from edge.store.files import TEMP_SUFFIX, check_free_disk, ensure_dir, free_disk_mb, remove_tree
-from edge.store.migrations import migrate, refuse_newer, schema_version
+from edge.store.files import TEMP_SUFFIX, ensure_dir, remove_tree
+from edge.store.migrations import migrate, schema_version
 from edge.store.records import CaptureRecord, OutboxEntry, StoredCapture, check_capture
 
-__all__ = ["Store", "check_free_disk", "free_disk_mb"]  # the disk guard lives with the store it guards
 
 DB_NAME = "goat.sqlite"
 BUSY_TIMEOUT_S = 10.0
@@ -60,11 +59,11 @@ class Store:
             raise StoreError(f"{db_path}: cannot open the database: {exc}") from None
         try:
             db = Database(conn)
-            refuse_newer(db, db_path)  # before anything below writes to a file we don't understand
             # FULL: a commit is on the card before record_capture returns, even through a power cut.
             db.execute("PRAGMA synchronous=FULL")
-            # Migrate first: the backup is then of the file exactly as found, and migrations
-            # run with foreign keys off, as SQLite's table-rebuild recipe needs.
+            # Migrate first: it refuses a newer schema before anything is written, the backup
+            # is of the file exactly as found, and migrations run with foreign keys off, as
+            # SQLite's table-rebuild recipe needs.
             backup = migrate(db, db_path, data_dir / "backups")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
@@ -138,7 +137,7 @@ class Store:
             goats.goat_id(db, rec.goat_tag)  # an unknown tag is refused before any file is written
             self._in_flight[rec.capture_id] = folder
         try:
-            images = captures.write_images(self.data_dir, rec)
+            images = captures.write_images(folder, rec)
             with self._write(f"capture {rec.capture_id}") as db:
                 goat_id, outbox_ids = captures.insert_capture(db, self.data_dir, rec, images)
         except BaseException:

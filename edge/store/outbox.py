@@ -21,20 +21,20 @@ def enqueue(db: Database, kind: str, table_name: str, row_id: str, image_id: str
     return cursor.lastrowid
 
 
-def pending(db: Database, limit: int, kind: str | None = None) -> list[OutboxEntry]:
-    where, params = "state = 'pending'", [limit]
-    if kind is not None:
-        where, params = "state = 'pending' AND kind = ?", [kind, limit]
-    rows = db.query(
-        "SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
-        f"FROM outbox WHERE {where} ORDER BY id LIMIT ?", params)
+def _entries(db: Database, where: str, params: list, limit: int = -1) -> list[OutboxEntry]:
+    rows = db.query("SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
+                    f"FROM outbox WHERE {where} ORDER BY id LIMIT ?", [*params, limit])
     return [OutboxEntry(**row) for row in rows]
+
+
+def pending(db: Database, limit: int, kind: str | None = None) -> list[OutboxEntry]:
+    if kind is None:
+        return _entries(db, "state = 'pending'", [], limit)
+    return _entries(db, "state = 'pending' AND kind = ?", [kind], limit)
 
 
 def parked(db: Database) -> list[OutboxEntry]:
-    rows = db.query("SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
-                    "FROM outbox WHERE state = 'parked' ORDER BY id")
-    return [OutboxEntry(**row) for row in rows]
+    return _entries(db, "state = 'parked'", [])
 
 
 def oldest_pending_at(db: Database) -> str | None:

@@ -10,18 +10,9 @@ import botocore.exceptions
 import psycopg
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from edge.errors import GoatEdgeError
 
 _TRANSIENT_S3_CODES = {"RequestTimeout", "RequestTimeTooSkewed", "SlowDown", "Throttling",
                        "ThrottlingException", "InternalError", "ServiceUnavailable", "BadDigest"}
-
-
-class SyncError(GoatEdgeError):
-    pass
-
-
-class CloudUnreachable(SyncError):
-    """S3 or PostgreSQL did not answer after the retries: try again later."""
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -34,9 +25,9 @@ def is_transient(exc: BaseException) -> bool:
         # BadDigest: the body changed on the way (the file itself was checked just before).
         return status >= 500 or status == 429 or code in _TRANSIENT_S3_CODES
     if isinstance(exc, psycopg.OperationalError):
-        # The server went away, or refused to connect; except a bad password or a missing
-        # role, which no retry will fix.
-        return not isinstance(exc, psycopg.errors.InsufficientPrivilege) and "authentication" not in str(exc)
+        # The server went away, or refused to connect; except a bad password, which no
+        # retry will fix.
+        return "authentication" not in str(exc)
     return False
 
 

@@ -47,6 +47,7 @@ from urllib.parse import urlparse
 
 import botocore.exceptions
 
+from edge.config import DEVICE_ID_PATTERN
 from edge.errors import GoatEdgeError
 
 GLACIER_AFTER_DAYS = 90
@@ -61,8 +62,8 @@ MAX_ACCESS_KEYS = 2  # IAM's limit per user
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
-# As edge.config's [device] id, less `_` (see the module docstring); 64 is IAM's user name limit.
-_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*$")
+# edge.config's [device] id rule; 64 is IAM's user name limit.
+_DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _MAX_DEVICE_ID = 64 - len(USER_PREFIX)
 # Errors an S3-compatible store answers for a feature it lacks (public access block on
 # MinIO or SeaweedFS, say): skipped with a warning there, an error on AWS itself.

@@ -5,7 +5,6 @@ so one transaction can hold a goat and its first capture.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import psycopg
@@ -62,8 +61,6 @@ class Row:
 
 
 def jsonb(value) -> Jsonb | None:
-    if isinstance(value, str):
-        value = json.loads(value)
     return None if value is None else Jsonb(value)
 
 

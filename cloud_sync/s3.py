@@ -55,6 +55,11 @@ def make_client(config: SyncConfig):
     return client
 
 
+def content_md5(body: bytes) -> str:
+    """The Content-MD5 header value for `body`: S3 refuses the PUT if the body arrives different."""
+    return base64.b64encode(hashlib.md5(body).digest()).decode()
+
+
 class Uploader:
     def __init__(self, client, limit: BandwidthLimit):
         self.client, self.limit = client, limit
@@ -62,6 +67,6 @@ class Uploader:
     @retry_transient
     def put(self, upload: Upload) -> None:
         self.limit.take(len(upload.body))
-        md5 = base64.b64encode(hashlib.md5(upload.body).digest()).decode()
-        self.client.put_object(Bucket=upload.bucket, Key=upload.key, Body=upload.body, ContentMD5=md5,
+        self.client.put_object(Bucket=upload.bucket, Key=upload.key, Body=upload.body,
+                               ContentMD5=content_md5(upload.body),
                                ContentType=upload.content_type, Metadata={"sha256": upload.sha256})

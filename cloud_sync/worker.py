@@ -6,7 +6,6 @@ ids, so nothing is duplicated.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -20,6 +19,7 @@ from cloud_sync.rows import Row, RowWriter, jsonb
 from cloud_sync.s3 import Upload, Uploader
 from edge.config import SyncConfig
 from edge.store import Store
+from edge.store.files import sha256_hex
 
 log = logging.getLogger("goat-sync")
 SKIPPED = "skipped"
@@ -50,9 +50,9 @@ class SyncWorker:
         report = PassReport()
         self._send_files(report)
         self._send_rows(report)
-        self._heartbeat(report)
         counts = self.store.outbox_counts()
         report.pending, report.parked = counts["pending"], counts["parked"]
+        self._heartbeat(report)
         return report
 
     def _park(self, report: PassReport, entry_id: int, reason: str) -> None:
@@ -127,13 +127,13 @@ class SyncWorker:
             if image is None:
                 self._park(report, entry.id, f"image {entry.image_id} is not in the store")
                 continue
-            path = self.store.data_dir / image["path"]
+            path = self.store.image_path(image)
             try:
                 body = path.read_bytes()
             except OSError as exc:
                 self._park(report, entry.id, f"quarantined: {path} cannot be read ({exc.strerror})")
                 continue
-            if hashlib.sha256(body).hexdigest() != image["sha256"]:
+            if sha256_hex(body) != image["sha256"]:
                 self._park(report, entry.id, f"quarantined: {path} changed since capture (sha256 differs)")
                 continue
             capture = captures[image["capture_id"]]
@@ -172,16 +172,20 @@ class SyncWorker:
 
     def _ready(self, entries) -> list[tuple]:
         """Entries up to the first capture whose photos are still on their way, each with
-        what was read to decide (a capture and its photos' upload states, kept for its row)."""
-        batch = []
+        what was read to decide, kept for its row: a capture and its photos' upload states,
+        or for measurements the capture (read once for both of its rows)."""
+        batch, read = [], {}
         for entry in entries:
             fetched = None
+            if entry.table_name in ("captures", "measurements"):
+                if entry.row_id not in read:
+                    read[entry.row_id] = self.store.get_capture(entry.row_id)
+                fetched = read[entry.row_id]
             if entry.table_name == "captures":
-                capture = self.store.get_capture(entry.row_id)
-                states = self.store.upload_states([i["id"] for i in capture["images"]])
+                states = self.store.upload_states([i["id"] for i in fetched["images"]])
                 if "pending" in states.values():
                     break
-                fetched = (capture, states)
+                fetched = (fetched, states)
             batch.append((entry, fetched))
         return batch
 
@@ -197,13 +201,13 @@ class SyncWorker:
             self.store.mark_done([row.entry_id])
             report.upserted += 1
 
-    def _row(self, entry, report: PassReport, fetched=None) -> tuple[Row | None, Upload | None]:
+    def _row(self, entry, report: PassReport, fetched) -> tuple[Row | None, Upload | None]:
         """The row to upsert, and for measurements the measurements.json to PUT before it.
-        `fetched`: a capture entry's (capture, upload states), as _ready read them."""
+        `fetched`: what _ready read for the entry."""
         if entry.table_name == "captures":
             return Row(entry.id, "captures", self._capture_values(*fetched)), None
         if entry.table_name == "measurements":
-            return self._measurements_row(entry)
+            return self._measurements_row(entry, fetched)
         if entry.table_name in ("goats", "scale_weights"):
             found = self.store.rows_by_id(entry.table_name, [entry.row_id]).get(entry.row_id)
             if found is None:
@@ -233,13 +237,12 @@ class SyncWorker:
                 "goat_id": capture["goat_id"], "trigger": capture["trigger"], "images": jsonb(images),
                 "created_at": capture["created_at"]}
 
-    def _measurements_row(self, entry) -> tuple[Row, Upload]:
+    def _measurements_row(self, entry, capture: dict) -> tuple[Row, Upload]:
         """The measurements row, and measurements.json for the processed bucket."""
-        capture = self.store.get_capture(entry.row_id)
         key = capture_key(capture["device_id"], capture["captured_at"])
         body = json.dumps(measurements_document(capture, key), indent=2, sort_keys=True).encode()
         upload = Upload(self.config.processed_bucket, measurements_key(key), body, "application/json",
-                        hashlib.sha256(body).hexdigest())
+                        sha256_hex(body))
         values = {"capture_id": capture["id"], **capture["measurements"],
                   "reasons": jsonb(capture["measurement_reasons"]), "model_versions": jsonb(capture["model_versions"]),
                   "calibration_hash": capture["calibration_hash"], "weight_formula": jsonb(capture["weight_formula"])}
@@ -250,13 +253,12 @@ class SyncWorker:
     def _heartbeat(self, report: PassReport) -> None:
         if report.offline:
             return
-        counts = self.store.outbox_counts()
         oldest = self.store.oldest_pending_at()
         age_s = None
         if oldest is not None:
             age_s = (datetime.now(timezone.utc) - datetime.fromisoformat(oldest)).total_seconds()
         try:
-            self.rows.heartbeat(self.device_id, counts["pending"], age_s)
+            self.rows.heartbeat(self.device_id, report.pending, age_s)
         except Exception as exc:
             report.offline = is_transient(exc)
             report.errors.append(describe(exc))

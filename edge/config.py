@@ -28,10 +28,13 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# No underscore: it ends the device id in object keys (docs/sync.md), so the IAM prefix of
+# a Pi called "barn" would also match the keys of one called "barn_east".
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.-]*$"
+
+
 class DeviceConfig(_Section):
-    # No underscore: it ends the device id in object keys (docs/sync.md), so the IAM prefix
-    # of a Pi called "barn" would also match the keys of one called "barn_east".
-    id: str = Field("goat-edge-1", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]*$",
+    id: str = Field("goat-edge-1", min_length=1, max_length=64, pattern=DEVICE_ID_PATTERN,
                     description="this Pi's name in the cloud: letters, digits, '.' and '-'; part of every object key")
 
 

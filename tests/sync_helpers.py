@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -76,15 +77,37 @@ def write_config_file(path: Path, data_dir: Path, cloud: Cloud, **sync) -> Path:
     return path
 
 
+def farm(data: Path, captures: int) -> None:
+    """A farm's store: goat A12, `captures` captures of it, and one scale weight."""
+    with Store.open(data) as store:
+        store.add_goat("A12", sex="female")
+        record_captures(store, captures, goat_tag="A12")
+        store.add_scale_weight("A12", 41.5)
+
+
+def once(config: Path, capsys) -> dict:
+    """`goat-sync once --json`, its report."""
+    from cloud_sync.cli import main as goat_sync
+
+    assert goat_sync(["once", "--config", str(config), "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def s3_keys(cloud: Cloud) -> set[str]:
+    """bucket/key of every object in both buckets."""
+    return {f"{bucket}/{obj['Key']}" for bucket in (cloud.captures_bucket, cloud.processed_bucket)
+            for page in cloud.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for obj in page.get("Contents", [])}
+
+
+def object_sha256(cloud: Cloud, bucket_key: str) -> str:
+    bucket, key = bucket_key.split("/", 1)
+    return hashlib.sha256(cloud.client.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
+
+
 def s3_objects(cloud: Cloud) -> dict[str, str]:
     """bucket/key -> sha256 of the body, for both buckets."""
-    found = {}
-    for bucket in (cloud.captures_bucket, cloud.processed_bucket):
-        for page in cloud.client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            for obj in page.get("Contents", []):
-                body = cloud.client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-                found[f"{bucket}/{obj['Key']}"] = hashlib.sha256(body).hexdigest()
-    return found
+    return {k: object_sha256(cloud, k) for k in s3_keys(cloud)}
 
 
 def expected_objects(store: Store, cloud: Cloud) -> dict[str, str | None]:

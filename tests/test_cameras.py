@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.camera import Camera, CameraError, CameraRig, CaptureFailed, Frame, make_camera
+from edge.camera import Camera, CameraError, CameraRig, CaptureFailed, make_camera
 from edge.camera.base import frame_from_bgr, frame_from_jpeg, now_utc
 from edge.cli import main
 from edge.config import CameraConfig, CamerasConfig

@@ -4,8 +4,6 @@ All against moto: nothing here reaches AWS.
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.util
 import json
 import re
@@ -18,6 +16,7 @@ from moto import mock_aws
 from moto.core import set_initial_no_auth_action_count
 
 from cloud_sync.keys import capture_key, image_key, measurements_key
+from cloud_sync.s3 import content_md5
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "provision_aws.py"
 FARM = ["--prefix", "greenfarm"]
@@ -128,7 +127,7 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
             return denied.value.response["Error"]["Code"] == "AccessDenied"
 
         other = image_key(capture_key("barn-west", "2026-11-26T12:10:02.375+00:00"), "side", "raw")
-        md5 = base64.b64encode(hashlib.md5(b"x").digest()).decode()
+        md5 = content_md5(b"x")
         assert refused(pi.get_object, Bucket=CAPTURES, Key=photo)
         assert refused(pi.delete_object, Bucket=CAPTURES, Key=photo)
         assert refused(pi.list_objects_v2, Bucket=CAPTURES)

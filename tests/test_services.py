@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 
-from services import content_md5
+from cloud_sync.s3 import content_md5
 
 PHOTO = bytes(range(256)) * 400  # 100 KiB, stands in for a JPEG
 

@@ -13,21 +13,13 @@ import pytest
 from cloud_sync.cli import main as goat_sync
 from edge.store import Store
 from services import free_ports
-from sync_helpers import (DEVICE_ID, Cloud, assert_cloud_matches, record_captures, row_counts, s3_objects,
+from sync_helpers import (DEVICE_ID, Cloud, assert_cloud_matches, farm, once, record_captures, row_counts, s3_objects,
                           sync_config, write_config_file)
-
-
-def once(config_path, capsys) -> dict:
-    assert goat_sync(["once", "--config", str(config_path), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(tmp_path, cloud, capsys):
     data = tmp_path / "data"
-    with Store.open(data) as store:
-        store.add_goat("A12", sex="female")
-        record_captures(store, 3, goat_tag="A12")
-        store.add_scale_weight("A12", 41.5)
+    farm(data, 3)
     dead_port, = free_ports(1)
     offline = Cloud(f"postgresql://postgres@127.0.0.1:{dead_port}/x", f"http://127.0.0.1:{dead_port}",
                     cloud.captures_bucket, cloud.processed_bucket, None)
@@ -85,7 +77,7 @@ def test_a_photo_changed_after_capture_is_quarantined_and_the_rest_syncs(tmp_pat
     assert report["parked"] == 1 and report["pending"] == 0
     assert any("changed since capture (sha256 differs)" in e for e in report["errors"])
     found = s3_objects(cloud)
-    assert not any(k.endswith(f"_top.jpg") and ids[0] in k for k in found)
+    assert not any(k.endswith("_top.jpg") and ids[0] in k for k in found)
     assert len(found) == 2 * 7 - 1
     with psycopg.connect(cloud.database_url) as conn:
         images = conn.execute("SELECT images FROM captures WHERE id = %s", [ids[0]]).fetchone()[0]

@@ -7,7 +7,6 @@ empty: nothing pending, nothing parked.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -20,10 +19,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cloud_sync.cli import main as goat_sync
 from cloud_sync.keys import capture_key, image_key, measurements_key
 from edge.store import Store
-from sync_helpers import assert_cloud_matches, record_captures, row_counts, write_config_file
+from sync_helpers import (assert_cloud_matches, farm, object_sha256, once, record_captures, row_counts,
+                          s3_keys, write_config_file)
 
 ROOT = Path(__file__).resolve().parent.parent
 CRASH_CHILD = Path(__file__).resolve().parent / "sync_crash_child.py"
@@ -41,10 +40,16 @@ def spawn_run(config: Path, log: Path) -> subprocess.Popen:
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
 
 
-def stop_run(proc: subprocess.Popen) -> int:
-    """SIGTERM, as systemd stops the service: it finishes its pass and exits."""
+def stop_run(proc: subprocess.Popen, log: Path) -> int:
+    """SIGTERM, as systemd stops the service: it finishes its pass and exits. The worker
+    must still be running then: it rides out the outage rather than dying of it."""
+    assert proc.poll() is None, log.read_text()
     proc.send_signal(signal.SIGTERM)
     return proc.wait(30)
+
+
+def wait_until_sent(store: Store) -> None:
+    wait_for("the outbox to empty", lambda: store.outbox_counts()["pending"] == 0, timeout_s=90, every_s=0.25)
 
 
 def kill_if_running(proc: subprocess.Popen) -> None:
@@ -62,11 +67,6 @@ def crash_child(config: Path, crash: str, marker: Path, nth: int = 1) -> tuple[i
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     found = json.loads(marker.read_text()) if marker.exists() else {}
     return done.returncode, found, done.stdout + done.stderr
-
-
-def once(config: Path, capsys) -> dict:
-    assert goat_sync(["once", "--config", str(config), "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
 
 
 def sync_until_done(config: Path, capsys, passes: int = 6) -> dict:
@@ -115,17 +115,6 @@ def cloud_rows(database_url: str) -> set[tuple[str, str]]:
             f"SELECT {'capture_id' if table == 'measurements' else 'id'} FROM {table}")}
 
 
-def s3_keys(cloud) -> set[str]:
-    return {f"{bucket}/{obj['Key']}" for bucket in (cloud.captures_bucket, cloud.processed_bucket)
-            for page in cloud.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for obj in page.get("Contents", [])}
-
-
-def object_sha256(cloud, bucket_key: str) -> str:
-    bucket, key = bucket_key.split("/", 1)
-    return hashlib.sha256(cloud.client.get_object(Bucket=bucket, Key=key)["Body"].read()).hexdigest()
-
-
 def transaction_status(database_url: str, xid: str) -> str:
     with psycopg.connect(database_url) as conn:
         return conn.execute("SELECT pg_xact_status(%s::xid8)", [xid]).fetchone()[0]
@@ -144,13 +133,6 @@ def assert_synced_exactly_once(data: Path, cloud, captures: int) -> None:
         assert conn.execute("SELECT count(*) FROM captures, jsonb_array_elements(images) i "
                             "WHERE NOT i ? 'key'").fetchone()[0] == 0
         assert conn.execute("SELECT sum(jsonb_array_length(images)) FROM captures").fetchone()[0] == 6 * captures
-
-
-def farm(data: Path, captures: int) -> None:
-    with Store.open(data) as store:
-        store.add_goat("A12", sex="female")
-        record_captures(store, captures, goat_tag="A12")
-        store.add_scale_weight("A12", 41.5)
 
 
 SYNC = {"interval_s": 0.2, "max_backoff_s": 2.0, "batch_rows": 5, "batch_objects": 6, "upload_concurrency": 3}
@@ -258,10 +240,8 @@ def test_s3_killed_mid_upload_and_restarted_everything_arrives_once(tmp_path, cl
             assert proc.poll() is None, log.read_text()
             time.sleep(1.0)  # offline for a while: the worker backs off and tries again
             s3.start()
-            wait_for("the outbox to empty", lambda: store.outbox_counts()["pending"] == 0, timeout_s=90,
-                     every_s=0.25)
-        assert proc.poll() is None, log.read_text()
-        assert stop_run(proc) == 0
+            wait_until_sent(store)
+        assert stop_run(proc, log) == 0
     finally:
         kill_if_running(proc)
         s3.start()
@@ -305,10 +285,8 @@ def test_postgres_restarted_mid_batch_everything_arrives_once(tmp_path, cloud, p
         assert proc.poll() is None, log.read_text()
         postgres.start()
         with Store.open(data) as store:
-            wait_for("the outbox to empty", lambda: store.outbox_counts()["pending"] == 0, timeout_s=90,
-                     every_s=0.25)
-        assert proc.poll() is None, log.read_text()
-        assert stop_run(proc) == 0
+            wait_until_sent(store)
+        assert stop_run(proc, log) == 0
     finally:
         kill_if_running(proc)
         postgres.start()

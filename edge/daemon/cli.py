@@ -1,7 +1,6 @@
 """`goat-edge run` (the daemon) and `goat-edge capture` (one capture from the command line)."""
 from __future__ import annotations
 
-import argparse
 import json
 import urllib.error
 import urllib.request

@@ -42,6 +42,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from services import PostgresServer, SeaweedS3  # noqa: E402  (tests/services.py)
+from sync_helpers import DEVICE_ID, VIEWS, aws_test_env, row_counts  # noqa: E402
 
 from cloud_sync.cli import close_worker, make_worker  # noqa: E402
 from cloud_sync.migrate import migrate  # noqa: E402
@@ -55,8 +56,6 @@ from edge.store import Store  # noqa: E402
 from edge.store.ids import new_id  # noqa: E402
 from edge.store.records import CaptureRecord, ImageFile  # noqa: E402
 
-DEVICE_ID = "barn-east"
-VIEWS = ("side", "top", "front")
 WARM_KEY = "bench-warm-up"
 TABLES = ("devices", "goats", "captures", "measurements", "scale_weights")
 
@@ -128,8 +127,7 @@ class Cloud:
         self.postgres = PostgresServer()  # its own dir under /tmp, removed by cleanup()
         self.s3 = SeaweedS3()
         self.client = self.s3.client()
-        os.environ.update({"AWS_ACCESS_KEY_ID": self.s3.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": self.s3.SECRET_KEY,
-                           "AWS_DEFAULT_REGION": self.s3.REGION, "AWS_EC2_METADATA_DISABLED": "true"})
+        os.environ.update(aws_test_env(self.s3))
         self._n = 0
 
     def fresh(self) -> tuple[str, str, str]:
@@ -170,12 +168,6 @@ def group_cpu_s(pgid: int) -> float:
 def cpu_now(cloud: "Cloud") -> tuple[float, float, float]:
     """(this process, SeaweedFS, PostgreSQL) CPU seconds so far."""
     return time.process_time(), group_cpu_s(cloud.s3.proc.pid), group_cpu_s(cloud.postgres.proc.pid)
-
-
-def row_counts(url: str) -> dict[str, int]:
-    import psycopg
-    with psycopg.connect(url) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
 
 
 def make_config(cloud: Cloud, data_dir: Path, url: str, captures_bucket: str, processed_bucket: str,

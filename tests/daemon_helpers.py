@@ -1,6 +1,7 @@
 """A real goat-edge daemon in a subprocess, on replayed photos, for the daemon tests."""
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ from pathlib import Path
 import requests
 
 from edge.cli import main as goat_edge
+from edge.config import load_config
+from edge.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 VIEWS = ("side", "top", "front")
@@ -30,18 +33,37 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(path: Path, data_dir: Path, replay: Path, port: int, extra: str = "") -> Path:
+def write_config(path: Path, data_dir: Path, replay: Path, port: int, extra: str = "", *,
+                 min_free_disk_mb: float = 10, storage: str = "") -> Path:
+    """edge.toml for replay cameras; `storage`: more [storage] lines, `extra`: more sections."""
     cameras = "".join(f'[cameras.{v}]\nbackend = "replay"\nfolder = "{replay}"\n' for v in VIEWS)
-    path.write_text(f'[storage]\ndata_dir = "{data_dir}"\nmin_free_disk_mb = 10\n'
+    path.write_text(f'[storage]\ndata_dir = "{data_dir}"\nmin_free_disk_mb = {min_free_disk_mb:g}\n{storage}'
                     f'[api]\nport = {port}\n{cameras}{extra}')
     return path
 
 
-class Daemon:
-    """`goat-edge run --config ...` as the farm runs it; killed or stopped by the test."""
+def assert_complete(store: Store, capture: dict) -> None:
+    """Six images on disk with their recorded checksums, a measurements row, outbox entries."""
+    assert sorted((i["view"], i["kind"]) for i in capture["images"]) == sorted(
+        (v, k) for v in VIEWS for k in ("raw", "annotated"))
+    for image in capture["images"]:
+        data = store.image_path(image).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == image["sha256"]
+    assert set(capture["measurements"]) >= {"body_length_cm", "heart_girth_cm", "weight_kg"}
+    assert capture["status"] in ("ok", "retake")
+    assert capture["status"] == "ok" or capture["reason"]
 
-    def __init__(self, config: Path, port: int, env: dict | None = None):
-        self.url = f"http://127.0.0.1:{port}"
+
+def stored_files(data_dir) -> set:
+    return {p.relative_to(data_dir).as_posix() for p in (data_dir / "images").rglob("*") if p.is_file()}
+
+
+class Daemon:
+    """`goat-edge run --config ...` as the farm runs it; killed or stopped by the test.
+    As a context manager it waits until the API answers, and stops the daemon on the way out."""
+
+    def __init__(self, config: Path, env: dict | None = None):
+        self.url = f"http://127.0.0.1:{load_config(config).api.port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, **(env or {})})
@@ -68,6 +90,18 @@ class Daemon:
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=timeout_s)
         return self.proc.returncode, out
+
+    def __enter__(self) -> "Daemon":
+        try:
+            return self.wait_ready()
+        except BaseException:
+            if self.proc.poll() is None:  # it never answered: do not leave it behind
+                self.kill()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        if self.proc.poll() is None:
+            self.terminate()
 
     def kill(self) -> None:
         self.proc.kill()

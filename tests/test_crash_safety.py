@@ -14,10 +14,9 @@ import time
 
 import requests
 
-from daemon_helpers import Daemon, free_port, simulate_captures, write_config
+from daemon_helpers import Daemon, assert_complete, free_port, simulate_captures, stored_files, write_config
 from edge.config import load_config
 from edge.store import Store
-from test_daemon import assert_complete, stored_files
 
 TRIALS = 20
 
@@ -37,7 +36,7 @@ def test_kill_9_at_random_moments_never_leaves_a_partial_capture(tmp_path):
     rng = random.Random(4)
     cut_short = 0
     for _ in range(TRIALS):
-        daemon = Daemon(config, load_config(config).api.port).wait_ready()
+        daemon = Daemon(config).wait_ready()
         stop = threading.Event()
         worker = threading.Thread(target=keep_capturing, args=(daemon, stop))
         worker.start()
@@ -53,7 +52,7 @@ def test_kill_9_at_random_moments_never_leaves_a_partial_capture(tmp_path):
             referenced = {i["path"] for c in captures for i in c["images"]}
         cut_short += bool(stored_files(data_dir) - referenced)
     # One more start sweeps what the last kill left; then only whole captures remain.
-    Daemon(config, load_config(config).api.port).wait_ready().terminate()
+    Daemon(config).wait_ready().terminate()
     with Store.open(data_dir) as store:
         captures = store.list_captures(limit=500)
         assert store.integrity_ok() and len(captures) > TRIALS

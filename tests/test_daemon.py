@@ -6,7 +6,6 @@ its HTTP API, as the tablet does.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import socket
@@ -18,7 +17,8 @@ import pytest
 import requests
 from gpiozero.pins.mock import MockFactory
 
-from daemon_helpers import Daemon, ROOT, free_port, simulate_captures, write_config
+from daemon_helpers import (Daemon, ROOT, assert_complete, free_port, simulate_captures, stored_files,
+                            write_config)
 from edge.cli import main as goat_edge
 from edge.config import load_config
 from edge.daemon.context import build_context
@@ -47,22 +47,6 @@ def wait_for(condition, timeout_s: float = 60.0):
             return found
         time.sleep(0.05)
     raise AssertionError("timed out")
-
-
-def assert_complete(store: Store, capture: dict) -> None:
-    """Six images on disk with their recorded checksums, a measurements row, outbox entries."""
-    assert sorted((i["view"], i["kind"]) for i in capture["images"]) == sorted(
-        (v, k) for v in ("side", "top", "front") for k in ("raw", "annotated"))
-    for image in capture["images"]:
-        data = store.image_path(image).read_bytes()
-        assert hashlib.sha256(data).hexdigest() == image["sha256"]
-    assert set(capture["measurements"]) >= {"body_length_cm", "heart_girth_cm", "weight_kg"}
-    assert capture["status"] in ("ok", "retake")
-    assert capture["status"] == "ok" or capture["reason"]
-
-
-def stored_files(data_dir) -> set:
-    return {p.relative_to(data_dir).as_posix() for p in (data_dir / "images").rglob("*") if p.is_file()}
 
 
 @pytest.fixture
@@ -127,8 +111,7 @@ def test_presses_during_a_capture_are_ignored_not_queued(running):
 
 
 def test_the_tablet_captures_and_reads_the_result_back(config_path):
-    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
-    try:
+    with Daemon(config_path) as daemon:
         assert daemon.get("/").headers["content-type"].startswith("text/html")
         assert daemon.post("/api/goats", json={"tag": "A12", "sex": "female"}).status_code == 201
         duplicate = daemon.post("/api/goats", json={"tag": "A12"})
@@ -142,13 +125,10 @@ def test_the_tablet_captures_and_reads_the_result_back(config_path):
         assert [c["id"] for c in daemon.get("/api/captures").json()] == [capture["id"]]
         unknown = daemon.post("/api/captures", json={"goat_tag": "Z99"})
         assert unknown.status_code == 404 and "Z99" in unknown.json()["detail"]
-    finally:
-        daemon.terminate()
 
 
 def test_simultaneous_capture_requests_give_one_capture_and_busy_answers(config_path):
-    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
-    try:
+    with Daemon(config_path) as daemon:
         with ThreadPoolExecutor(4) as pool:
             answers = list(pool.map(lambda _: daemon.post("/api/captures"), range(4)))
         codes = sorted(a.status_code for a in answers)
@@ -156,8 +136,6 @@ def test_simultaneous_capture_requests_give_one_capture_and_busy_answers(config_
         busy = [a for a in answers if a.status_code == 409]
         assert all("a capture is already running" in a.json()["detail"] for a in busy)
         assert len(daemon.get("/api/captures").json()) == codes.count(201)
-    finally:
-        daemon.terminate()
 
 
 def test_a_corrupt_front_photo_fails_the_capture_by_name_and_stores_nothing(tmp_path, replay):
@@ -165,8 +143,7 @@ def test_a_corrupt_front_photo_fails_the_capture_by_name_and_stores_nothing(tmp_
     for folder in photos.iterdir():
         (folder / "front.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
     config = write_config(tmp_path / "edge.toml", tmp_path / "data", photos, free_port())
-    daemon = Daemon(config, load_config(config).api.port).wait_ready()
-    try:
+    with Daemon(config) as daemon:
         failed = daemon.post("/api/captures")
         assert failed.status_code == 503
         assert "front camera returned a corrupt image" in failed.json()["detail"]
@@ -175,21 +152,16 @@ def test_a_corrupt_front_photo_fails_the_capture_by_name_and_stores_nothing(tmp_
         for folder in photos.iterdir():  # the technician fixes the camera; the next capture works
             shutil.copyfile(replay / folder.name / "front.jpg", folder / "front.jpg")
         assert daemon.post("/api/captures").status_code == 201
-    finally:
-        daemon.terminate()
 
 
 def test_below_the_disk_floor_a_capture_is_refused_with_a_message(tmp_path, replay):
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
-    config.write_text(config.read_text().replace("min_free_disk_mb = 10", "min_free_disk_mb = 100000000"))
-    daemon = Daemon(config, load_config(config).api.port).wait_ready()
-    try:
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
+                          min_free_disk_mb=100000000)
+    with Daemon(config) as daemon:
         refused = daemon.post("/api/captures")
         assert refused.status_code == 503
         assert "MB free on the data disk; captures need at least 100000000 MB" in refused.json()["detail"]
         assert daemon.get("/api/captures").json() == []
-    finally:
-        daemon.terminate()
 
 
 def test_sigterm_lets_the_running_capture_finish_and_be_stored(tmp_path, config_path):
@@ -199,7 +171,7 @@ def test_sigterm_lets_the_running_capture_finish_and_be_stored(tmp_path, config_
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     listener.bind(str(notify))
     listener.settimeout(60)
-    daemon = Daemon(config_path, load_config(config_path).api.port, env={"NOTIFY_SOCKET": str(notify)})
+    daemon = Daemon(config_path, env={"NOTIFY_SOCKET": str(notify)})
     try:
         daemon.wait_ready()
         assert listener.recv(256) == b"READY=1"
@@ -245,9 +217,7 @@ def test_capture_from_the_command_line_prints_the_stored_result(config_path, cap
 
 def test_raw_photos_already_in_the_cloud_are_pruned_beyond_the_retention(tmp_path, replay):
     config_path = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
-                               extra="")
-    config_path.write_text(config_path.read_text().replace(
-        "min_free_disk_mb = 10", "min_free_disk_mb = 10\nkeep_synced_captures = 1"))
+                               storage="keep_synced_captures = 1\n")
     ctx = build_context(load_config(config_path))
     try:
         first = ctx.pipeline.capture("cli")
@@ -268,9 +238,8 @@ def test_raw_photos_already_in_the_cloud_are_pruned_beyond_the_retention(tmp_pat
 def test_goat_records_weights_and_later_assignment_through_the_api_with_a_token(config_path):
     text = config_path.read_text().replace("[api]\n", '[api]\ntoken = "barn-secret"\n')
     config_path.write_text(text)
-    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
     auth = {"Authorization": "Bearer barn-secret"}
-    try:
+    with Daemon(config_path) as daemon:
         refused = daemon.post("/api/goats", json={"tag": "C3"})
         assert refused.status_code == 401 and "API token" in refused.json()["detail"]
         assert daemon.post("/api/goats", json={"tag": "C3", "name": "Clover"}, headers=auth).status_code == 201
@@ -286,18 +255,13 @@ def test_goat_records_weights_and_later_assignment_through_the_api_with_a_token(
         assert [c["id"] for c in daemon.get("/api/captures", params={"goat_tag": "C3"}).json()] == [capture["id"]]
         assert daemon.get("/api/captures/not-a-capture").status_code == 404
         assert daemon.get("/api/goats/NOPE").status_code == 404
-    finally:
-        daemon.terminate()
 
 
 def test_capture_from_the_command_line_goes_through_a_running_daemon(config_path, capsys):
-    daemon = Daemon(config_path, load_config(config_path).api.port).wait_ready()
-    try:
+    with Daemon(config_path) as daemon:
         assert goat_edge(["capture", "--config", str(config_path), "--json"]) == 0
         printed = json.loads(capsys.readouterr().out)
         # The daemon holds the cameras, so it took the capture: the API says so.
         assert printed["trigger"] == "api"
         assert [c["id"] for c in daemon.get("/api/captures").json()] == [printed["id"]]
         assert all(open(image["file"], "rb").read(2) == b"\xff\xd8" for image in printed["images"])
-    finally:
-        daemon.terminate()

@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from edge.errors import GoatEdgeError
+from edge.jsonfile import read_text
 
 DEFAULT_CONFIG_PATH = Path("/etc/goatdev/edge.toml")
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,15 +170,9 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> E
         if not DEFAULT_CONFIG_PATH.exists():
             return config_from_dict({}, "defaults", env)
         path = DEFAULT_CONFIG_PATH
-    path = Path(path)
+    text = read_text(path, "config", ConfigError)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a TOML file (not text)") from None
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     return config_from_dict(data, str(path), env)

@@ -10,19 +10,24 @@ from pydantic import BaseModel, ValidationError
 from edge.errors import GoatEdgeError
 
 
-def read_json(path: str | Path, what: str, error: type[GoatEdgeError] = GoatEdgeError):
-    """The parsed file, or `error` with a one-line message naming the file and the problem."""
+def read_text(path: str | Path, what: str, error: type[GoatEdgeError] = GoatEdgeError) -> str:
+    """The file's text, or `error` with a one-line message naming the file and the problem."""
     path = Path(path)
     if path.is_dir():
         raise error(f"{path}: is a folder, not a {what} file")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise error(f"{path}: {what} file not found") from None
     except OSError as exc:
         raise error(f"{path}: cannot read {what} file ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise error(f"{path}: not a {what} file (not text; is it an image?)") from None
+
+
+def read_json(path: str | Path, what: str, error: type[GoatEdgeError] = GoatEdgeError):
+    """The parsed file, or `error` with a one-line message naming the file and the problem."""
+    text = read_text(path, what, error)
     try:
         # Reject NaN and Infinity, which Python's json would accept.
         return json.loads(text, parse_constant=_no_constant)

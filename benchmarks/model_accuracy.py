@@ -7,9 +7,12 @@ rendered at the cameras' full 1280x960 and goes through the daemon's own path: t
 JPEGs -> pose models -> quality gate -> geometry. Prints, per view, the keypoint error in
 pixels; over the captures with one goat fully in view ("good" captures) the retake rate
 and its reasons, and the MAPE of every measurement the gate let through; and the retake
-rate on empty chutes, which must be 100 %. Beside the models, the same captures measured
-from the simulator's true keypoints (the geometry floor), so the table shows what the
-models cost. --write-cards records the figures in models/<view>/card.yaml.
+rate on empty chutes, which must be 100 %. Each capture is measured twice from the same
+inferences: from the models' keypoints as they are, and with the outline keypoints moved
+onto the photo's outline (edge/detect/outline.py, the default reading). Beside them, the
+same captures measured from the simulator's true keypoints (the geometry floor), so the
+table shows what the models cost. --write-cards records the figures in
+models/<view>/card.yaml.
 """
 from __future__ import annotations
 
@@ -20,7 +23,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edge.detect.detector import PoseDetector
+from edge.detect.detector import PoseDetector, ViewDetections
+from edge.detect.outline import OUTLINE_PAIRS, snap_view
 from edge.geometry.camera import VIEWS
 from edge.keypoints import VIEW_KEYPOINTS
 from edge.measure.definitions import LENGTHS
@@ -38,15 +42,33 @@ def fully_in_view(capture: SimCapture) -> bool:
     return all(capture.labels[v][0].keypoints.keypoints[:, 2].min() != NOT_IN_IMAGE for v in VIEWS)
 
 
-def keypoint_errors_px(capture: SimCapture, measured, errors: dict) -> None:
+def keypoint_errors_px(capture: SimCapture, detections: dict[str, ViewDetections], errors: dict) -> None:
     for view in VIEWS:
-        d = measured.detections[view]
+        d = detections[view]
         if not d.goats:
             continue
         truth = capture.labels[view][0].keypoints.keypoints
         for name, t, p in zip(VIEW_KEYPOINTS[view], truth, d.goats[0].keypoints):
             if t[2] != NOT_IN_IMAGE:
                 errors[view][name].append(float(np.hypot(*(p[:2] - t[:2]))))
+
+
+def across_outline_errors_px(capture: SimCapture, found: dict[str, ViewDetections],
+                             snapped: dict[str, ViewDetections], errors: dict) -> None:
+    """How far each outline keypoint is from the truth across the outline, before and after."""
+    for view, pairs in OUTLINE_PAIRS.items():
+        if not found[view].goats:
+            continue
+        names = VIEW_KEYPOINTS[view]
+        truth = capture.labels[view][0].keypoints.keypoints
+        model, moved = found[view].goats[0].keypoints, snapped[view].goats[0].keypoints
+        for name, partner in pairs:
+            i, j = names.index(name), names.index(partner)
+            if truth[i, 2] == NOT_IN_IMAGE:
+                continue
+            outward = (model[i, :2] - model[j, :2]) / np.linalg.norm(model[i, :2] - model[j, :2])
+            for key, kpts in (("models", model), ("outline", moved)):
+                errors[key][(view, name)].append(abs(float((kpts[i, :2] - truth[i, :2]) @ outward)))
 
 
 def percent_errors(values: dict, truth: dict, into: dict, nulls: Counter) -> None:
@@ -58,14 +80,19 @@ def percent_errors(values: dict, truth: dict, into: dict, nulls: Counter) -> Non
 
 
 def run(detector: PoseDetector, captures: int, empty: int) -> dict:
+    """detector must leave the keypoints as the models found them: the outline is added here."""
     kp_errors = {v: {n: [] for n in VIEW_KEYPOINTS[v]} for v in VIEWS}
-    model_pe, floor_pe = {n: [] for n in NAMES}, {n: [] for n in NAMES}
-    model_nulls, reasons = Counter(), Counter()
+    across = {key: {(v, n): [] for v, pairs in OUTLINE_PAIRS.items() for n, _ in pairs}
+              for key in ("models", "outline")}
+    model_pe, outline_pe, floor_pe = ({n: [] for n in NAMES} for _ in range(3))
+    model_nulls, outline_nulls, reasons = Counter(), Counter(), Counter()
     good = retakes = 0
     for i in range(captures):
         capture = simulate_capture(HELD_OUT_SEED + i)
         measured = measure_images(capture.images, capture.calibration, detector)
-        keypoint_errors_px(capture, measured, kp_errors)
+        snapped = {v: snap_view(capture.images[v], d) for v, d in measured.detections.items()}
+        keypoint_errors_px(capture, measured.detections, kp_errors)
+        across_outline_errors_px(capture, measured.detections, snapped, across)
         if not fully_in_view(capture):
             continue
         good += 1
@@ -78,16 +105,24 @@ def run(detector: PoseDetector, captures: int, empty: int) -> dict:
             reasons.update(measured.gate.reasons)
             continue
         percent_errors(measured.result.measurements, truth, model_pe, model_nulls)
+        outline = measure({v: d.keypoints() for v, d in snapped.items()}, capture.calibration)
+        percent_errors(outline.measurements, truth, outline_pe, outline_nulls)
     empty_retakes = sum(
         measure_images(c.images, c.calibration, detector).gate.status == "retake"
         for c in (simulate_capture(EMPTY_SEED + i, goats=0) for i in range(empty)))
     return {"captures": captures, "good": good, "retakes": retakes, "reasons": reasons,
-            "model": model_pe, "floor": floor_pe, "nulls": model_nulls, "kp": kp_errors,
+            "model": model_pe, "outline": outline_pe, "floor": floor_pe, "nulls": model_nulls,
+            "outline_nulls": outline_nulls, "kp": kp_errors, "across": across,
             "empty": empty, "empty_retakes": empty_retakes}
 
 
+def _median_p90(errors: list[float]) -> dict:
+    return {"median": round(float(np.median(errors)), 1), "p90": round(float(np.percentile(errors, 90)), 1)}
+
+
 def summary(r: dict) -> dict:
-    """The figures as plain numbers, for the tables and the model cards."""
+    """The figures as plain numbers, for the tables and the model cards: the measurements
+    as the daemon reads them (outline on), the keypoint errors the models' own."""
     measured = r["good"] - r["retakes"]
     return {
         "held_out_captures": r["captures"],
@@ -95,13 +130,21 @@ def summary(r: dict) -> dict:
         "retake_rate_good_pct": round(100 * r["retakes"] / max(r["good"], 1), 2),
         "retake_rate_empty_pct": round(100 * r["empty_retakes"] / max(r["empty"], 1), 2),
         "empty_captures": r["empty"],
-        "mape_pct": {n: round(float(np.mean(e)), 2) if e else None for n, e in r["model"].items()},
-        "null_rate_pct": {n: round(100 * r["nulls"][n] / max(measured, 1), 2) for n in NAMES},
-        "keypoint_error_px": {
-            v: {n: {"median": round(float(np.median(e)), 1), "p90": round(float(np.percentile(e, 90)), 1)}
-                for n, e in errs.items() if e}
-            for v, errs in r["kp"].items()},
+        "mape_pct": _mape(r["outline"]),
+        "null_rate_pct": _null_rates(r["outline_nulls"], measured),
+        "without_outline": {"mape_pct": _mape(r["model"]), "null_rate_pct": _null_rates(r["nulls"], measured)},
+        "keypoint_error_px": {v: {n: _median_p90(e) for n, e in errs.items() if e} for v, errs in r["kp"].items()},
+        "across_outline_error_px": {key: {f"{v} {n}": _median_p90(e) for (v, n), e in errs.items() if e}
+                                    for key, errs in r["across"].items()},
     }
+
+
+def _mape(percent_errors: dict) -> dict:
+    return {n: round(float(np.mean(e)), 2) if e else None for n, e in percent_errors.items()}
+
+
+def _null_rates(nulls: Counter, measured: int) -> dict:
+    return {n: round(100 * nulls[n] / max(measured, 1), 2) for n in NAMES}
 
 
 def tables(r: dict, s: dict, detector: PoseDetector) -> str:
@@ -118,12 +161,17 @@ def tables(r: dict, s: dict, detector: PoseDetector) -> str:
             e = s["keypoint_error_px"][v].get(names[row]) if row < len(names) else None
             cells += [f"{names[row]} {e['median']}", f"{e['p90']}"] if e else ["", ""]
         lines.append(f"| {row + 1} | " + " | ".join(cells) + " |")
-    lines += ["", "| measurement, good captures the gate let through | models: MAPE % | models: null % "
-              "| true keypoints: MAPE % |", "|---|---|---|---|"]
+    lines += ["", "| error across the outline, px at 1280x960 | models: median | p90 | moved onto the outline: "
+              "median | p90 |", "|---|---|---|---|---|"]
+    moved = s["across_outline_error_px"]["outline"]
+    for name, m in s["across_outline_error_px"]["models"].items():
+        lines.append(f"| {name} | {m['median']} | {m['p90']} | {moved[name]['median']} | {moved[name]['p90']} |")
+    lines += ["", "| measurement, good captures the gate let through | models: MAPE % | null % "
+              "| outline: MAPE % | null % | true keypoints: MAPE % |", "|---|---|---|---|---|---|"]
+    plain = s["without_outline"]
     for n in NAMES:
-        m, f = s["mape_pct"][n], r["floor"][n]
-        lines.append(f"| {n} | {'—' if m is None else f'{m:.2f}'} | {s['null_rate_pct'][n]:.2f} "
-                     f"| {np.mean(f):.3f} |")
+        lines.append(f"| {n} | {_pct(plain['mape_pct'][n])} | {plain['null_rate_pct'][n]:.2f} "
+                     f"| {_pct(s['mape_pct'][n])} | {s['null_rate_pct'][n]:.2f} | {np.mean(r['floor'][n]):.3f} |")
     lines += ["", "| retakes | rate % |", "|---|---|",
               f"| good captures ({r['good']}) | {s['retake_rate_good_pct']:.2f} |",
               f"| empty chutes ({r['empty']}) | {s['retake_rate_empty_pct']:.2f} |"]
@@ -131,6 +179,10 @@ def tables(r: dict, s: dict, detector: PoseDetector) -> str:
         lines += ["", "| retake reason on good captures | count |", "|---|---|"]
         lines += [f"| {reason} | {count} |" for reason, count in r["reasons"].most_common(8)]
     return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 def write_cards(models: Path, s: dict) -> None:
@@ -142,7 +194,7 @@ def write_cards(models: Path, s: dict) -> None:
             "keypoint_error_px": s["keypoint_error_px"][view],
             "with_the_other_two_shipped_models": {k: s[k] for k in (
                 "held_out_captures", "good_captures", "retake_rate_good_pct", "empty_captures",
-                "retake_rate_empty_pct", "mape_pct", "null_rate_pct")},
+                "retake_rate_empty_pct", "mape_pct", "null_rate_pct", "without_outline")},
         }
         path.write_text(yaml.safe_dump(card, sort_keys=False))
 
@@ -159,7 +211,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.write_cards and args.mirror_average:
         ap.error("the cards record the default reading: --write-cards without --mirror-average")
-    with PoseDetector(args.models, threads=args.threads, mirror_average=args.mirror_average) as detector:
+    with PoseDetector(args.models, threads=args.threads, mirror_average=args.mirror_average,
+                      snap_to_outline=False) as detector:
         r = run(detector, args.captures, args.empty)
         s = summary(r)
         print(tables(r, s, detector))

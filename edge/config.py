@@ -79,6 +79,8 @@ class ModelsConfig(_Section):
     winograd: bool = Field(False, description="faster inference, about 40 MB more memory")
     mirror_average: bool = Field(False, description="top and front: also read the mirror image and average "
                                                     "(widths 2 % better, capture 70 % slower)")
+    snap_to_outline: bool = Field(True, description="withers, sternum and the top view's shoulders move onto "
+                                                    "the photo's outline (chest depth, width and girth)")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="a weaker detection is not a goat")
 
 

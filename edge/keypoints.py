@@ -52,6 +52,10 @@ class Keypoint:
     x_px: float
     y_px: float
     confidence: float = 1.0
+    # Set when the keypoint was moved onto the animal's outline in the photo
+    # (edge/detect/outline.py): the unit image direction across the outline, along
+    # which it is precise to about a pixel. Along the outline it is as sure as the model.
+    across_outline: tuple[float, float] | None = None
 
 
 # One view's keypoints by landmark name; a landmark the view did not find is absent.

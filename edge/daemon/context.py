@@ -57,7 +57,8 @@ def build_context(config: EdgeConfig) -> EdgeContext:
             log.warning("removed %d files left by an interrupted capture", len(removed))
         detector = PoseDetector(config.models.dir, threads=config.models.threads,
                                 conf_threshold=config.models.conf_threshold, winograd=config.models.winograd,
-                                mirror_average=config.models.mirror_average)
+                                mirror_average=config.models.mirror_average,
+                                snap_to_outline=config.models.snap_to_outline)
     except BaseException:
         store.close()
         raise

@@ -18,6 +18,8 @@ class PoseDetection:
     box_px: np.ndarray
     score: float
     keypoints: np.ndarray
+    # (K, 2): for keypoints moved onto the outline, the unit direction across it; NaN for the others.
+    across_outline: np.ndarray | None = None
 
 
 def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import numpy as np
 
 from edge.detect.decode import PoseDetection
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
+from edge.detect.outline import snap_view
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
 from edge.geometry.camera import VIEWS, Camera
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
@@ -30,9 +31,13 @@ class ViewDetections:
     goats: tuple[PoseDetection, ...]  # best first, in calibration pixels
 
     def keypoints(self, index: int = 0) -> ViewKeypoints:
-        names = VIEW_KEYPOINTS[self.view]
-        kpts = self.goats[index].keypoints
-        return {n: Keypoint(float(x), float(y), float(c)) for n, (x, y, c) in zip(names, kpts)}
+        goat = self.goats[index]
+        across = goat.across_outline
+        found = {}
+        for i, (name, (x, y, c)) in enumerate(zip(VIEW_KEYPOINTS[self.view], goat.keypoints)):
+            normal = None if across is None or np.isnan(across[i, 0]) else (float(across[i, 0]), float(across[i, 1]))
+            found[name] = Keypoint(float(x), float(y), float(c), normal)
+        return found
 
 
 def _to_calibration_pixels(det: PoseDetection) -> PoseDetection:
@@ -58,12 +63,13 @@ class PoseDetector:
     """
 
     def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
-                 winograd: bool = False, mirror_average: bool = False):
+                 winograd: bool = False, mirror_average: bool = False, snap_to_outline: bool = True):
         import ncnn
 
         self.models_dir = Path(models_dir)
         self.conf_threshold = conf_threshold
         self.mirror_average = mirror_average
+        self.snap_to_outline = snap_to_outline
         self.models: dict[str, NcnnPoseModel] = {}
         self.versions: dict[str, str] = {}
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
@@ -95,7 +101,8 @@ class PoseDetector:
     def detect(self, view: str, image_bgr: np.ndarray, camera: Camera | None = None) -> ViewDetections:
         """The goats in one photo. With mirror_average on and the view's calibrated camera
         given, the top and front views also run on the photo's mirror image and average
-        the two (edge/detect/mirror.py)."""
+        the two (edge/detect/mirror.py). With snap_to_outline on, the keypoints that lie on
+        the animal's outline move onto it (edge/detect/outline.py)."""
         model = self.models[view]
         found = model.predict(image_bgr, conf_threshold=self.conf_threshold)
         h, w = image_bgr.shape[:2]
@@ -104,4 +111,5 @@ class PoseDetector:
             mirrored = model.predict(flip_image(image_bgr, axis), conf_threshold=self.conf_threshold)
             swap = flip_idx(view)
             found = average_with_mirror(found, [unflip(d, axis, (w, h), swap) for d in mirrored])
-        return ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
+        found = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
+        return snap_view(image_bgr, found) if self.snap_to_outline else found

@@ -36,6 +36,8 @@ MAX_LENGTH_CM = 250.0
 class MeasureSettings:
     min_confidence: float = 0.5
     max_residual_px: float = 12.0  # views that disagree by more saw different things
+    # A keypoint on the outline is ~0.8 px sure across it, a model's ~4 px: (4 / 0.8)^2.
+    outline_weight: float = 25.0
     girth_shape_factor: float = GIRTH_SHAPE_FACTOR
 
 
@@ -87,7 +89,7 @@ class _Landmarks:
         elif kp.confidence < self.settings.min_confidence:
             notes.append(f"{view} view confidence {kp.confidence:.2f} < {self.settings.min_confidence:.2f}")
         else:
-            rays.append(pixel_ray(camera, kp.x_px, kp.y_px))
+            rays.append(pixel_ray(camera, kp.x_px, kp.y_px, kp.across_outline))
 
     def rays(self, name: str, view: str | None = None) -> list[Ray]:
         return [r for r in self._rays.get(name, []) if view is None or r.view == view]
@@ -103,7 +105,7 @@ class _Landmarks:
             return
         try:
             self._accept(name, triangulate(rays, self.calibration.cameras, name,
-                                           self.settings.max_residual_px))
+                                           self.settings.max_residual_px, self.settings.outline_weight))
         except GeometryError as exc:
             self.failures[name] = str(exc)
 

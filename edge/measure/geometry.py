@@ -18,6 +18,9 @@ class Ray:
     pixel: np.ndarray  # where the view saw the landmark
     origin_cm: np.ndarray
     direction: np.ndarray  # unit
+    # Unit 3D direction, square to the ray, in which the view placed the landmark precisely
+    # (a keypoint on the outline, across it); None when it is equally sure in all of them.
+    precise_cm: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -42,9 +45,16 @@ class Plane:
         return Plane(normal, float(normal @ a_cm))
 
 
-def pixel_ray(camera: Camera, x_px: float, y_px: float) -> Ray:
+def pixel_ray(camera: Camera, x_px: float, y_px: float,
+              precise_px: tuple[float, float] | None = None) -> Ray:
+    """The ray through a pixel; precise_px, an image direction the pixel is sure along,
+    becomes the 3D direction a pixel step that way turns the ray."""
     pixel = np.array([x_px, y_px], float)
-    return Ray(camera.name, pixel, camera.center_cm, camera.rays(pixel[None])[0])
+    if precise_px is None:
+        return Ray(camera.name, pixel, camera.center_cm, camera.rays(pixel[None])[0])
+    direction, stepped = camera.rays(np.stack([pixel, pixel + precise_px]))
+    turn = stepped - (stepped @ direction) * direction
+    return Ray(camera.name, pixel, camera.center_cm, direction, turn / np.linalg.norm(turn))
 
 
 def _check_in_front(camera: Camera, point_cm: np.ndarray, what: str) -> None:
@@ -52,23 +62,33 @@ def _check_in_front(camera: Camera, point_cm: np.ndarray, what: str) -> None:
         raise GeometryError(f"{what} would lie behind the {camera.name} camera")
 
 
-def triangulate(rays: list[Ray], cameras: dict[str, Camera], what: str,
-                max_residual_px: float) -> np.ndarray:
-    """The point nearest to all rays (least squares), checked against every view.
-
-    Raises GeometryError when the rays are nearly parallel, the point lies behind a
-    camera, or it reprojects further than max_residual_px from any observation, which
-    means the views saw different things.
-    """
+def _nearest_point(rays: list[Ray], what: str, precise_weight: float) -> np.ndarray:
+    """Least squares over the rays' distances; the precise direction counts precise_weight times."""
     A = np.zeros((3, 3))
     b = np.zeros(3)
     for ray in rays:
         P = np.eye(3) - np.outer(ray.direction, ray.direction)
+        if ray.precise_cm is not None:
+            P += (precise_weight - 1.0) * np.outer(ray.precise_cm, ray.precise_cm)
         A += P
         b += P @ ray.origin_cm
     if np.linalg.cond(A) > 1e6:
         raise GeometryError(f"{what}: the views' rays are nearly parallel")
-    point = np.linalg.solve(A, b)
+    return np.linalg.solve(A, b)
+
+
+def triangulate(rays: list[Ray], cameras: dict[str, Camera], what: str,
+                max_residual_px: float, precise_weight: float = 1.0) -> np.ndarray:
+    """The point nearest to all rays, checked against every view.
+
+    Raises GeometryError when the rays are nearly parallel, the point lies behind a
+    camera, or the views disagree: the point nearest to all rays, each counted alike,
+    reprojects further than max_residual_px from an observation. Where they agree, a
+    ray's distance in its precise direction counts precise_weight times, so a view that
+    placed the landmark precisely one way decides that way. The agreement test stays the
+    equal one: weighted, the less precise view would carry the whole disagreement alone.
+    """
+    point = _nearest_point(rays, what, 1.0)
     for ray in rays:
         camera = cameras[ray.view]
         _check_in_front(camera, point, what)
@@ -77,6 +97,11 @@ def triangulate(rays: list[Ray], cameras: dict[str, Camera], what: str,
         if residual_px > max_residual_px:
             raise GeometryError(f"{what}: the {ray.view} view disagrees with the others "
                                 f"by {residual_px:.0f} px")
+    if precise_weight == 1.0 or all(ray.precise_cm is None for ray in rays):
+        return point
+    point = _nearest_point(rays, what, precise_weight)
+    for ray in rays:
+        _check_in_front(cameras[ray.view], point, what)
     return point
 
 

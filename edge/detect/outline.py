@@ -1,0 +1,134 @@
+"""Keypoints that lie on the animal's outline, moved onto the outline in the full photo.
+
+The pose models read a 320-px copy of each photo, so their keypoints are 1-2 model
+pixels (4-8 photo pixels) off. Most measurements span hundreds of pixels and do not
+notice; chest depth and chest width span 80-200 and do. Both are taken on the outline,
+as a person with calipers takes them: the withers and the sternum are the top and the
+bottom of the chest seen from the side, the two shoulders the widest part of the chest
+seen from above. So each of those keypoints moves to where the photo, at full
+resolution, steps from goat to background along the line through its pair.
+
+The edge is the sharpest colour change on a short strip across the keypoint, averaged
+along the outline against fur and straw texture, with nearer edges preferred as the
+model's own error makes them likelier. A keypoint stays where the model put it when no
+edge stands out of the strip's texture or above sensor noise (a coat the colour of the
+floor, an even patch of coat).
+Measured on held-out captures in benchmarks/RESULTS.md.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from edge.detect.decode import PoseDetection
+from edge.keypoints import VIEW_KEYPOINTS
+
+if TYPE_CHECKING:  # the detector module uses this one
+    from edge.detect.detector import ViewDetections
+
+# (keypoint, its partner across the body): the keypoint is moved outward, away from the partner.
+OUTLINE_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "side": (("withers", "sternum"), ("sternum", "withers")),
+    "top": (("shoulder_left", "shoulder_right"), ("shoulder_right", "shoulder_left")),
+}
+
+
+@dataclass(frozen=True)
+class OutlineSettings:
+    search_px: float = 16.0  # how far from the model's keypoint the outline may be
+    model_error_px: float = 6.0  # the model's typical miss across the outline
+    strip_half_width_px: int = 3  # lines averaged along the outline
+    min_contrast: float = 2.0  # the edge's strength over the strip's median change
+    min_step: float = 10.0  # colour change across the edge (BGR distance); less is sensor noise
+
+
+@dataclass(frozen=True)
+class Edge:
+    offset_px: float  # along the outward direction, from the keypoint
+    contrast: float
+
+
+# A derivative of a Gaussian (sigma 1 px): the change in colour at each sample, smoothed
+# just enough that one noisy pixel is no edge.
+_HALF_PX = 4
+_x = np.arange(-_HALF_PX, _HALF_PX + 1.0)
+_DERIVATIVE = _x * np.exp(-_x ** 2 / 2)
+_DERIVATIVE /= np.abs(_DERIVATIVE).sum() / 2
+
+
+def _strip(image: np.ndarray, point: np.ndarray, outward: np.ndarray, s: OutlineSettings) -> np.ndarray:
+    """Colours along the outward line through point, each averaged across the strip: (n, channels)."""
+    steps = np.arange(-s.search_px, s.search_px + 1.0)
+    along = np.arange(-s.strip_half_width_px, s.strip_half_width_px + 1.0)
+    tangent = np.array([-outward[1], outward[0]])
+    xy = point + steps[:, None, None] * outward + along[None, :, None] * tangent
+    samples = cv2.remap(image, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
+                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    return samples.reshape(len(steps), len(along), -1).astype(np.float64).mean(axis=1)
+
+
+def strongest_edge(colours: np.ndarray, model_error_px: float, min_contrast: float,
+                   min_step: float = 0.0) -> tuple[float, float] | None:
+    """(index, contrast) of the sharpest colour change along the samples, or None.
+
+    Changes are weighed by a Gaussian of the model's error around the middle sample, the
+    model's keypoint; contrast is the change over the strip's median change."""
+    n = len(colours)
+    if n < 2 * _HALF_PX + 3:
+        return None
+    change = np.stack([np.convolve(c, _DERIVATIVE[::-1], mode="same") for c in colours.T], axis=1)
+    strength = np.linalg.norm(change, axis=1)
+    strength[:_HALF_PX] = strength[-_HALF_PX:] = 0.0  # half outside the strip
+    contrast = strength / (np.median(strength[_HALF_PX:-_HALF_PX]) + 1e-9)
+    offsets = np.arange(n) - (n - 1) / 2
+    k = int(np.argmax(strength * np.exp(-offsets ** 2 / (2 * model_error_px ** 2))))
+    if contrast[k] < min_contrast or strength[k] < min_step:
+        return None
+    before, peak, after = strength[k - 1: k + 2]
+    curvature = before - 2 * peak + after
+    shift = 0.5 * (before - after) / curvature if curvature < 0 else 0.0
+    return k + float(np.clip(shift, -0.5, 0.5)), float(contrast[k])
+
+
+def find_edge(image: np.ndarray, point: np.ndarray, outward: np.ndarray,
+              settings: OutlineSettings = OutlineSettings()) -> Edge | None:
+    found = strongest_edge(_strip(image, point, outward, settings), settings.model_error_px,
+                           settings.min_contrast, settings.min_step)
+    if found is None:
+        return None
+    index, contrast = found
+    return Edge(index - settings.search_px, contrast)
+
+
+def snap_view(image: np.ndarray, found: ViewDetections,
+              settings: OutlineSettings = OutlineSettings()) -> ViewDetections:
+    """Every goat in one view's photo with its outline keypoints on the outline."""
+    goats = tuple(snap_to_outline(image, goat, found.view, settings) for goat in found.goats)
+    return dataclasses.replace(found, goats=goats)
+
+
+def snap_to_outline(image: np.ndarray, det: PoseDetection, view: str,
+                    settings: OutlineSettings = OutlineSettings()) -> PoseDetection:
+    """The detection with its outline keypoints moved onto the outline (calibration pixels)."""
+    pairs = OUTLINE_PAIRS.get(view, ())
+    if not pairs:
+        return det
+    names = VIEW_KEYPOINTS[view]
+    kpts = det.keypoints.astype(float).copy()
+    across = np.full((len(kpts), 2), np.nan)
+    for name, partner in pairs:
+        i, j = names.index(name), names.index(partner)
+        span = det.keypoints[i, :2] - det.keypoints[j, :2]
+        length = float(np.linalg.norm(span))
+        if length <= 2 * settings.search_px:
+            continue  # the strip would reach past the partner
+        outward = span / length
+        edge = find_edge(image, det.keypoints[i, :2].astype(float), outward, settings)
+        if edge is not None:
+            kpts[i, :2] = det.keypoints[i, :2] + edge.offset_px * outward
+            across[i] = outward
+    return PoseDetection(det.box_px, det.score, kpts, across)

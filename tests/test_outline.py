@@ -1,0 +1,148 @@
+"""Withers, sternum and the top view's shoulders are moved onto the goat's outline in the
+full photo, and the geometry trusts them across the outline more than the model."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.detect.decode import PoseDetection
+from edge.detect.detector import PoseDetector
+from edge.detect.outline import OUTLINE_PAIRS, snap_to_outline, snap_view, strongest_edge
+from edge.geometry.calibration import default_calibration
+from edge.keypoints import VIEW_KEYPOINTS, Keypoint
+from edge.measure.estimate import measure
+from edge.sim.capture import simulate_capture
+from tests.test_measure import simulated
+
+CALIBRATION = default_calibration()
+
+
+def barn_photo(seed: int = 0) -> np.ndarray:
+    """A straw-like noisy floor, 640x480."""
+    rng = np.random.default_rng(seed)
+    return np.clip(rng.normal((40, 90, 90), 18, (480, 640, 3)), 0, 255).astype(np.uint8)
+
+
+def with_goat(photo: np.ndarray, centre, axes, angle_deg: float) -> np.ndarray:
+    """A pale goat body seen as an ellipse, with a little coat texture."""
+    goat = photo.copy()
+    cv2.ellipse(goat, centre, axes, angle_deg, 0, 360, (205, 215, 220), -1, cv2.LINE_AA)
+    noise = np.random.default_rng(1).normal(0, 6, photo.shape)
+    inside = cv2.ellipse(np.zeros(photo.shape[:2], np.uint8), centre, axes, angle_deg, 0, 360, 1, -1) > 0
+    goat[inside] = np.clip(goat[inside] + noise[inside], 0, 255).astype(np.uint8)
+    return goat
+
+
+def detection(view: str, points: dict[str, tuple[float, float]]) -> PoseDetection:
+    kpts = np.zeros((len(VIEW_KEYPOINTS[view]), 3))
+    kpts[:, 2] = 0.9
+    for name, xy in points.items():
+        kpts[VIEW_KEYPOINTS[view].index(name), :2] = xy
+    return PoseDetection(np.array([0, 0, 639, 479], float), 0.9, kpts)
+
+
+def test_withers_and_sternum_a_few_pixels_inside_the_chest_move_out_onto_its_top_and_bottom():
+    # The chest seen from the side: top edge at y = 170, bottom edge at y = 310.
+    photo = with_goat(barn_photo(), (320, 240), (150, 70), 0)
+    found = detection("side", {"withers": (300, 177), "sternum": (305, 302), "hip": (420, 180)})
+    moved = snap_to_outline(photo, found, "side")
+    names = VIEW_KEYPOINTS["side"]
+    withers, sternum, hip = (moved.keypoints[names.index(n)] for n in ("withers", "sternum", "hip"))
+    assert withers[0] == pytest.approx(300, abs=0.5) and withers[1] == pytest.approx(169.5, abs=1.0)
+    assert sternum[0] == pytest.approx(305, abs=0.5) and sternum[1] == pytest.approx(310.5, abs=1.0)
+    np.testing.assert_allclose(hip, found.keypoints[names.index("hip")])  # not an outline keypoint
+    np.testing.assert_allclose(moved.across_outline[names.index("withers")], [0, -1], atol=0.05)
+    np.testing.assert_allclose(moved.across_outline[names.index("sternum")], [0, 1], atol=0.05)
+    assert np.isnan(moved.across_outline[names.index("hip")]).all()
+
+
+def test_shoulders_of_a_goat_standing_askew_move_onto_its_sides_along_their_own_line():
+    # Seen from above, the goat's long axis 30 degrees off the image's rows; chest half-width 45 px.
+    angle = np.radians(30)
+    centre = np.array([320.0, 240.0])
+    across = np.array([-np.sin(angle), np.cos(angle)])  # from the right side to the left
+    photo = with_goat(barn_photo(2), (320, 240), (160, 45), 30)
+    found = detection("top", {"shoulder_left": centre + 39 * across + [2, 1],
+                              "shoulder_right": centre - 51 * across})
+    moved = snap_to_outline(photo, found, "top")
+    names = VIEW_KEYPOINTS["top"]
+    for name, sign in (("shoulder_left", 1), ("shoulder_right", -1)):
+        reach = (moved.keypoints[names.index(name), :2] - centre) @ (sign * across)
+        assert reach == pytest.approx(45, abs=1.0), name
+
+
+def test_a_keypoint_stays_where_the_model_put_it_when_the_photo_shows_no_edge():
+    found = detection("side", {"withers": (300, 177), "sternum": (305, 302)})
+    coat = np.random.default_rng(3).normal((190, 200, 205), 4, (480, 640, 3))  # sensor noise only
+    moved = snap_to_outline(np.clip(coat, 0, 255).astype(np.uint8), found, "side")
+    np.testing.assert_array_equal(moved.keypoints, found.keypoints)
+    assert np.isnan(moved.across_outline).all()
+
+
+def test_of_two_equal_edges_the_one_nearer_the_models_keypoint_is_the_outline():
+    colours = np.full((33, 3), 50.0)  # the keypoint is sample 16
+    colours[4:] = 120.0  # an edge 12 samples in
+    colours[19:] = 190.0  # an edge as strong 3 samples out
+    index, contrast = strongest_edge(colours, model_error_px=6.0, min_contrast=2.0)
+    assert index == pytest.approx(18.5, abs=0.3) and contrast > 2
+
+
+def test_the_front_view_keeps_its_keypoints():
+    assert "front" not in OUTLINE_PAIRS  # its shoulders hide behind the head
+    photo = with_goat(barn_photo(), (320, 240), (150, 70), 0)
+    found = detection("front", {"shoulder_left": (320, 177), "shoulder_right": (320, 302)})
+    assert snap_to_outline(photo, found, "front") is found
+
+
+def test_top_shoulders_precise_across_the_chest_decide_its_width_over_a_front_view_that_misses():
+    goat, keypoints = simulated(15)
+    truth_cm = float(np.linalg.norm(goat.landmarks_cm["shoulder_left"] - goat.landmarks_cm["shoulder_right"]))
+    top, front = keypoints["top"], keypoints["front"]
+    miss = front["shoulder_left"]
+    front["shoulder_left"] = Keypoint(miss.x_px + 6, miss.y_px)  # the front model 6 px out
+    plain = measure(keypoints, CALIBRATION).measurements["chest_width_cm"]
+    left, right = top["shoulder_left"], top["shoulder_right"]
+    outward = np.array([left.x_px - right.x_px, left.y_px - right.y_px])
+    outward /= np.linalg.norm(outward)
+    top["shoulder_left"] = Keypoint(left.x_px, left.y_px, 1.0, tuple(outward))
+    top["shoulder_right"] = Keypoint(right.x_px, right.y_px, 1.0, tuple(-outward))
+    precise = measure(keypoints, CALIBRATION).measurements["chest_width_cm"]
+    assert abs(plain - truth_cm) > 0.02 * truth_cm  # the miss shows without the outline
+    assert abs(precise - truth_cm) < 0.005 * truth_cm
+
+
+def test_views_that_disagree_are_still_refused_when_one_of_them_is_on_the_outline():
+    _, keypoints = simulated(15)
+    left, right = keypoints["top"]["shoulder_left"], keypoints["top"]["shoulder_right"]
+    keypoints["top"]["shoulder_left"] = Keypoint(left.x_px, left.y_px, 1.0, (0.0, -1.0))
+    miss = keypoints["front"]["shoulder_left"]
+    keypoints["front"]["shoulder_left"] = Keypoint(miss.x_px + 80, miss.y_px)
+    result = measure(keypoints, CALIBRATION)
+    assert result.measurements["chest_width_cm"] is None
+    assert "view disagrees with the others" in result.reasons["chest_width_cm"]
+
+
+def test_on_rendered_captures_the_shipped_models_keypoints_land_nearer_the_outline():
+    before, after = [], []
+    with PoseDetector("models", snap_to_outline=False) as plain, \
+            PoseDetector("models") as snapping:
+        for seed in range(9_000_000_010, 9_000_000_016):
+            capture = simulate_capture(seed)
+            for view, pairs in OUTLINE_PAIRS.items():
+                image = capture.images[view]
+                found = plain.detect(view, image)
+                snapped = snapping.detect(view, image)
+                np.testing.assert_array_equal(snapped.goats[0].keypoints,
+                                              snap_view(image, found).goats[0].keypoints)
+                truth = capture.labels[view][0].keypoints.keypoints
+                names = VIEW_KEYPOINTS[view]
+                for name, partner in pairs:
+                    i, j = names.index(name), names.index(partner)
+                    model = found.goats[0].keypoints
+                    outward = (model[i, :2] - model[j, :2]) / np.linalg.norm(model[i, :2] - model[j, :2])
+                    before.append(abs((model[i, :2] - truth[i, :2]) @ outward))
+                    after.append(abs((snapped.goats[0].keypoints[i, :2] - truth[i, :2]) @ outward))
+    # Across the outline the models miss by a few pixels; the photo's edge is about one.
+    assert np.median(after) < 0.5 * np.median(before), (np.round(before, 1), np.round(after, 1))
+    assert np.median(after) < 1.5

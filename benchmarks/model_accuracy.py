@@ -191,6 +191,8 @@ def write_cards(models: Path, s: dict) -> None:
         card = yaml.safe_load(path.read_text()) if path.exists() else {"view": view}
         card["evaluation"] = {
             "benchmark": "benchmarks/model_accuracy.py (held-out seeds from 9,000,000,000, 1280x960)",
+            "measurements_read": "as the daemon reads them: outline keypoints moved onto the outline "
+                                 "(models.snap_to_outline); without_outline: as the models found them",
             "keypoint_error_px": s["keypoint_error_px"][view],
             "with_the_other_two_shipped_models": {k: s[k] for k in (
                 "held_out_captures", "good_captures", "retake_rate_good_pct", "empty_captures",

@@ -84,8 +84,8 @@ def test_of_two_equal_edges_the_one_nearer_the_models_keypoint_is_the_outline():
     colours = np.full((33, 3), 50.0)  # the keypoint is sample 16
     colours[4:] = 120.0  # an edge 12 samples in
     colours[19:] = 190.0  # an edge as strong 3 samples out
-    index, contrast = strongest_edge(colours, model_error_px=6.0, min_contrast=2.0)
-    assert index == pytest.approx(18.5, abs=0.3) and contrast > 2
+    edge = strongest_edge(colours)
+    assert edge.offset_px == pytest.approx(2.5, abs=0.3) and edge.contrast > 2
 
 
 def test_the_front_view_keeps_its_keypoints():

@@ -52,12 +52,16 @@ class Edge:
     contrast: float
 
 
-# A derivative of a Gaussian (sigma 1 px): the change in colour at each sample, smoothed
-# just enough that one noisy pixel is no edge.
-_HALF_PX = 4
-_x = np.arange(-_HALF_PX, _HALF_PX + 1.0)
-_DERIVATIVE = _x * np.exp(-_x ** 2 / 2)
-_DERIVATIVE /= np.abs(_DERIVATIVE).sum() / 2
+def _derivative_of_gaussian(sigma_px: float = 1.0, half_px: int = 4) -> np.ndarray:
+    """The change in colour at a sample, smoothed just enough that one noisy pixel is no edge;
+    normalised so that a clean step from a to b reads |b - a|."""
+    x = np.arange(-half_px, half_px + 1.0)
+    kernel = x * np.exp(-x ** 2 / (2 * sigma_px ** 2))
+    return kernel / (np.abs(kernel).sum() / 2)
+
+
+_DERIVATIVE = _derivative_of_gaussian()
+_HALF_PX = len(_DERIVATIVE) // 2
 
 
 def _strip(image: np.ndarray, point: np.ndarray, outward: np.ndarray, s: OutlineSettings) -> np.ndarray:
@@ -71,37 +75,31 @@ def _strip(image: np.ndarray, point: np.ndarray, outward: np.ndarray, s: Outline
     return samples.reshape(len(steps), len(along), -1).astype(np.float64).mean(axis=1)
 
 
-def strongest_edge(colours: np.ndarray, model_error_px: float, min_contrast: float,
-                   min_step: float = 0.0) -> tuple[float, float] | None:
-    """(index, contrast) of the sharpest colour change along the samples, or None.
+def strongest_edge(colours: np.ndarray, settings: OutlineSettings = OutlineSettings()) -> Edge | None:
+    """The sharpest colour change along samples one pixel apart, the keypoint in the middle.
 
-    Changes are weighed by a Gaussian of the model's error around the middle sample, the
-    model's keypoint; contrast is the change over the strip's median change."""
+    Changes are weighed by a Gaussian of the model's error around the keypoint; one that
+    is not twice the strip's median change, or is under min_step grey levels, is none."""
     n = len(colours)
     if n < 2 * _HALF_PX + 3:
         return None
     change = np.stack([np.convolve(c, _DERIVATIVE[::-1], mode="same") for c in colours.T], axis=1)
     strength = np.linalg.norm(change, axis=1)
-    strength[:_HALF_PX] = strength[-_HALF_PX:] = 0.0  # half outside the strip
+    strength[:_HALF_PX] = strength[-_HALF_PX:] = 0.0  # the kernel reaches past the strip there
     contrast = strength / (np.median(strength[_HALF_PX:-_HALF_PX]) + 1e-9)
-    offsets = np.arange(n) - (n - 1) / 2
-    k = int(np.argmax(strength * np.exp(-offsets ** 2 / (2 * model_error_px ** 2))))
-    if contrast[k] < min_contrast or strength[k] < min_step:
+    offsets_px = np.arange(n) - (n - 1) / 2
+    k = int(np.argmax(strength * np.exp(-offsets_px ** 2 / (2 * settings.model_error_px ** 2))))
+    if contrast[k] < settings.min_contrast or strength[k] < settings.min_step:
         return None
     before, peak, after = strength[k - 1: k + 2]
     curvature = before - 2 * peak + after
     shift = 0.5 * (before - after) / curvature if curvature < 0 else 0.0
-    return k + float(np.clip(shift, -0.5, 0.5)), float(contrast[k])
+    return Edge(float(offsets_px[k] + np.clip(shift, -0.5, 0.5)), float(contrast[k]))
 
 
 def find_edge(image: np.ndarray, point: np.ndarray, outward: np.ndarray,
               settings: OutlineSettings = OutlineSettings()) -> Edge | None:
-    found = strongest_edge(_strip(image, point, outward, settings), settings.model_error_px,
-                           settings.min_contrast, settings.min_step)
-    if found is None:
-        return None
-    index, contrast = found
-    return Edge(index - settings.search_px, contrast)
+    return strongest_edge(_strip(image, point, outward, settings), settings)
 
 
 def snap_view(image: np.ndarray, found: ViewDetections,

@@ -14,8 +14,8 @@ import numpy as np
 
 from edge.detect.decode import PoseDetection
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
-from edge.detect.outline import snap_view
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
+from edge.detect.outline import snap_view
 from edge.geometry.camera import VIEWS, Camera
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
 
@@ -32,11 +32,12 @@ class ViewDetections:
 
     def keypoints(self, index: int = 0) -> ViewKeypoints:
         goat = self.goats[index]
-        across = goat.across_outline
         found = {}
         for i, (name, (x, y, c)) in enumerate(zip(VIEW_KEYPOINTS[self.view], goat.keypoints)):
-            normal = None if across is None or np.isnan(across[i, 0]) else (float(across[i, 0]), float(across[i, 1]))
-            found[name] = Keypoint(float(x), float(y), float(c), normal)
+            across = goat.across_outline
+            on_outline = across is not None and not np.isnan(across[i, 0])
+            found[name] = Keypoint(float(x), float(y), float(c),
+                                   (float(across[i, 0]), float(across[i, 1])) if on_outline else None)
         return found
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from edge.detect.decode import PoseDetection
 from edge.detect.detector import PoseDetector
-from edge.detect.outline import OUTLINE_PAIRS, snap_to_outline, snap_view, strongest_edge
+from edge.detect.outline import OUTLINE_PAIRS, VIEW_SETTINGS, snap_to_outline, snap_view, strongest_edge
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint
 from edge.measure.estimate import measure
@@ -70,6 +70,27 @@ def test_shoulders_of_a_goat_standing_askew_move_onto_its_sides_along_their_own_
     for name, sign in (("shoulder_left", 1), ("shoulder_right", -1)):
         reach = (moved.keypoints[names.index(name), :2] - centre) @ (sign * across)
         assert reach == pytest.approx(45, abs=1.0), name
+
+
+def test_the_sternum_moves_past_the_shaded_underside_of_the_chest_to_its_bottom():
+    # Lit from above, the chest's underside is the same coat in shade: from y = 290 down to its
+    # bottom edge at y = 310 it is a third as bright, and its hue is the coat's own.
+    photo = with_goat(barn_photo(), (320, 240), (150, 70), 0)
+    underside = (np.arange(480)[:, None] >= 290) & (np.abs(np.arange(640) - 320) < 140)[None, :]
+    underside &= photo.astype(int).sum(axis=2) > 500  # the coat, not the floor
+    photo[underside] = (photo[underside] / 3).astype(np.uint8)
+    found = detection("side", {"withers": (300, 177), "sternum": (305, 300)})
+    moved = snap_to_outline(photo, found, "side")
+    sternum = moved.keypoints[VIEW_KEYPOINTS["side"].index("sternum")]
+    assert sternum[1] == pytest.approx(310.5, abs=1.0)
+
+
+def test_a_change_of_brightness_alone_loses_to_a_change_of_colour_further_out():
+    colours = np.full((45, 3), (100.0, 90.0, 85.0))  # the keypoint is sample 22: lit coat
+    colours[20:] = (25.0, 22.5, 21.25)  # the same coat in shade, 2 samples in
+    colours[32:] = (40.0, 60.0, 75.0)  # the floor, 10 samples out
+    edge = strongest_edge(colours, VIEW_SETTINGS["side"])
+    assert edge.offset_px == pytest.approx(9.5, abs=0.3)
 
 
 def test_a_keypoint_stays_where_the_model_put_it_when_the_photo_shows_no_edge():

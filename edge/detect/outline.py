@@ -44,6 +44,19 @@ class OutlineSettings:
     strip_half_width_px: int = 3  # lines averaged along the outline
     min_contrast: float = 2.0  # the edge's strength over the strip's median change
     min_step: float = 10.0  # colour change across the edge (BGR distance); less is sensor noise
+    # Light and shade on one coat change its brightness, not its hue: an edge whose two sides'
+    # colours are less than this angle apart counts for that fraction of itself.
+    shading_angle_deg: float = 10.0
+    side_px: int = 3  # samples on each side of an edge that give its two colours
+
+
+# The side model misses the outline further than the top model (its sternum by 5.5 px in
+# the median and 13 px at p90, the top view's shoulders by 2.6-2.8 and 7), so its search
+# reaches further (benchmarks/RESULTS.md).
+VIEW_SETTINGS: dict[str, OutlineSettings] = {
+    "side": OutlineSettings(search_px=22.0, model_error_px=8.0),
+    "top": OutlineSettings(),
+}
 
 
 @dataclass(frozen=True)
@@ -75,20 +88,39 @@ def _strip(image: np.ndarray, point: np.ndarray, outward: np.ndarray, s: Outline
     return samples.reshape(len(steps), len(along), -1).astype(np.float64).mean(axis=1)
 
 
+def _colour_angles(colours: np.ndarray, side_px: int) -> np.ndarray:
+    """The angle (radians) between the mean colours just before and just after each sample."""
+    n = len(colours)
+    box = np.ones(side_px) / side_px
+    mean = np.stack([np.convolve(c, box, mode="valid") for c in colours.T], axis=1)  # starts at sample 0
+    angles = np.zeros(n)
+    # Before sample k: samples k-1-side_px .. k-2; after it: k+2 .. k+1+side_px (the sample
+    # next to the edge is blurred by it).
+    k = np.arange(side_px + 1, n - side_px - 1)
+    before, after = mean[k - 1 - side_px], mean[k + 2]
+    cos = (before * after).sum(1) / (np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1) + 1e-9)
+    angles[k] = np.arccos(np.clip(cos, -1.0, 1.0))
+    return angles
+
+
 def strongest_edge(colours: np.ndarray, settings: OutlineSettings = OutlineSettings()) -> Edge | None:
     """The sharpest colour change along samples one pixel apart, the keypoint in the middle.
 
-    Changes are weighed by a Gaussian of the model's error around the keypoint; one that
-    is not twice the strip's median change, or is under min_step grey levels, is none."""
+    Changes are weighed by a Gaussian of the model's error around the keypoint, and by how
+    far their hue changes: the coat's shaded underside meets its lit flank in a change of
+    brightness alone, and the outline lies beyond it. One that is not twice the strip's
+    median change, or is under min_step grey levels, is none."""
     n = len(colours)
-    if n < 2 * _HALF_PX + 3:
+    if n < 2 * max(_HALF_PX, settings.side_px + 1) + 3:
         return None
     change = np.stack([np.convolve(c, _DERIVATIVE[::-1], mode="same") for c in colours.T], axis=1)
     strength = np.linalg.norm(change, axis=1)
     strength[:_HALF_PX] = strength[-_HALF_PX:] = 0.0  # the kernel reaches past the strip there
     contrast = strength / (np.median(strength[_HALF_PX:-_HALF_PX]) + 1e-9)
     offsets_px = np.arange(n) - (n - 1) / 2
-    k = int(np.argmax(strength * np.exp(-offsets_px ** 2 / (2 * settings.model_error_px ** 2))))
+    hue_change = np.minimum(1.0, _colour_angles(colours, settings.side_px) / np.radians(settings.shading_angle_deg))
+    prior = np.exp(-offsets_px ** 2 / (2 * settings.model_error_px ** 2))
+    k = int(np.argmax(strength * prior * hue_change))
     if contrast[k] < settings.min_contrast or strength[k] < settings.min_step:
         return None
     before, peak, after = strength[k - 1: k + 2]
@@ -103,18 +135,20 @@ def find_edge(image: np.ndarray, point: np.ndarray, outward: np.ndarray,
 
 
 def snap_view(image: np.ndarray, found: ViewDetections,
-              settings: OutlineSettings = OutlineSettings()) -> ViewDetections:
+              settings: OutlineSettings | None = None) -> ViewDetections:
     """Every goat in one view's photo with its outline keypoints on the outline."""
     goats = tuple(snap_to_outline(image, goat, found.view, settings) for goat in found.goats)
     return dataclasses.replace(found, goats=goats)
 
 
 def snap_to_outline(image: np.ndarray, det: PoseDetection, view: str,
-                    settings: OutlineSettings = OutlineSettings()) -> PoseDetection:
-    """The detection with its outline keypoints moved onto the outline (calibration pixels)."""
+                    settings: OutlineSettings | None = None) -> PoseDetection:
+    """The detection with its outline keypoints moved onto the outline (calibration pixels);
+    settings default to the view's own (VIEW_SETTINGS)."""
     pairs = OUTLINE_PAIRS.get(view, ())
     if not pairs:
         return det
+    settings = settings or VIEW_SETTINGS[view]
     names = VIEW_KEYPOINTS[view]
     kpts = det.keypoints.astype(float).copy()
     across = np.full((len(kpts), 2), np.nan)

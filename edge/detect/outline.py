@@ -10,9 +10,11 @@ resolution, steps from goat to background along the line through its pair.
 
 The edge is the sharpest colour change on a short strip across the keypoint, averaged
 along the outline against fur and straw texture, with nearer edges preferred as the
-model's own error makes them likelier. A keypoint stays where the model put it when no
-edge stands out of the strip's texture or above sensor noise (a coat the colour of the
-floor, an even patch of coat).
+model's own error makes them likelier. A change of brightness alone counts for less:
+lit from above, the chest's underside is the same coat in shade, and where light meets
+shade on one coat the hue stays while at the outline it mostly changes. A keypoint
+stays where the model put it when no edge stands out of the strip's texture or above
+sensor noise (a coat the colour of the floor, an even patch of coat).
 Measured on held-out captures in benchmarks/RESULTS.md.
 """
 from __future__ import annotations

@@ -146,13 +146,14 @@ def load_folded(pairs: list, convs: list[NcnnConv]) -> None:
 
     if len(pairs) != len(convs):
         raise RecoveryError(f"the NCNN model has {len(convs)} convolutions, {MODEL_YAML} {len(pairs)}")
-    for k, ((conv, bn), nc) in enumerate(zip(pairs, convs)):
-        if tuple(conv.weight.shape) != nc.weight.shape or conv.groups != nc.groups:
-            raise RecoveryError(f"convolution {k} ({nc.name}) is {nc.weight.shape} in NCNN but "
+    for k, ((conv, bn), exported) in enumerate(zip(pairs, convs)):
+        if tuple(conv.weight.shape) != exported.weight.shape or conv.groups != exported.groups:
+            raise RecoveryError(f"convolution {k} ({exported.name}) is {exported.weight.shape} in NCNN but "
                                 f"{tuple(conv.weight.shape)} in {MODEL_YAML}: not a yolo11n-pose export")
         with torch.no_grad():
-            conv.weight.copy_(torch.from_numpy(nc.weight.copy()))
-            bias = torch.from_numpy(nc.bias.copy()) if nc.bias is not None else torch.zeros(conv.out_channels)
+            conv.weight.copy_(torch.from_numpy(exported.weight.copy()))
+            bias = (torch.from_numpy(exported.bias.copy()) if exported.bias is not None
+                    else torch.zeros(conv.out_channels))
             if bn is not None:
                 bn.weight.fill_(1.0)
                 bn.bias.copy_(bias)

@@ -9,6 +9,9 @@ from pathlib import Path
 
 from edge.keypoints import VIEW_KEYPOINTS
 
+# The architecture every view trains from, and that a rebuilt best.pt is put back into.
+MODEL_YAML = "yolo11n-pose.yaml"
+
 
 class WeightsError(Exception):
     pass

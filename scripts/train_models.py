@@ -27,10 +27,9 @@ from edge.argtypes import non_negative_int, positive_float, positive_int, scale,
 from edge.geometry.camera import VIEWS  # noqa: E402
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx  # noqa: E402
 from edge.sim.dataset import make_dataset  # noqa: E402
-from pose_weights import WeightsError, load_pose_weights  # noqa: E402
+from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_YAML = "yolo11n-pose.yaml"
 # Goats in the chute always face the front gate, so a left-right mirror of the side or top
 # view shows an animal the cameras never see (head on the wrong side). A first side model
 # trained with mirroring (800 images, 20 epochs, 320 px) confused the two ends of the

@@ -38,9 +38,9 @@ from edge.detect.letterbox import letterbox  # noqa: E402
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel, read_metadata  # noqa: E402
 from edge.geometry.camera import VIEWS  # noqa: E402
 from edge.keypoints import VIEW_KEYPOINTS  # noqa: E402
+from pose_weights import MODEL_YAML  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL_YAML = "yolo11n-pose.yaml"
 # ncnn's tags in front of a weight blob (src/modelbin.cpp): fp16 values, or plain fp32.
 _FP16_TAG, _FP32_TAG = 0x01306B47, 0
 CALIBRATION_SEED = 7_000_000_000  # simulated captures for the batch norms' statistics
@@ -223,22 +223,18 @@ def keypoint_gap_px(model, ncnn_model: NcnnPoseModel, images: list[np.ndarray], 
     return worst
 
 
-def save(model, view: str, path: Path, source: Path) -> None:
+def save(model, path: Path, input_px: int, source: Path) -> None:
     import torch
 
     from ultralytics import __version__
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model, "train_args": {"task": "pose", "model": MODEL_YAML, "imgsz": model_input_px(source)},
+    torch.save({"model": model, "train_args": {"task": "pose", "model": MODEL_YAML, "imgsz": input_px},
                 "version": __version__, "recovered_from": str(source)}, path)
 
 
-def model_input_px(model_dir: Path) -> int:
-    return read_metadata(model_dir / "metadata.yaml").input_px
-
-
 def recover(view: str, model_dir: Path, out: Path, images: int, tolerance_px: float) -> float:
-    input_px = model_input_px(model_dir)
+    input_px = read_metadata(model_dir / "metadata.yaml").input_px
     model = build_model(view)
     pairs = convs_in_running_order(model, input_px)
     load_folded(pairs, read_ncnn_convs(model_dir / "model.ncnn.param", model_dir / "model.ncnn.bin"))
@@ -252,7 +248,7 @@ def recover(view: str, model_dir: Path, out: Path, images: int, tolerance_px: fl
     if gap_px > tolerance_px:
         raise RecoveryError(f"{view}: rebuilt weights read keypoints up to {gap_px:.2f} px from the NCNN "
                             f"model's (allowed {tolerance_px}); not written")
-    save(model, view, out, model_dir)
+    save(model, out, input_px, model_dir)
     return gap_px
 
 

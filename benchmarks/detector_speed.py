@@ -5,9 +5,11 @@
 Prints markdown tables:
 - one capture from three JPEG files to measurements with annotated images (the lean path),
   median and 90th percentile, as configured by default, with keypoints left off the outline,
-  with Winograd convolutions, and with the top and front photos also read mirrored;
-- the three models' inference alone: the lean runtime, Ultralytics predict on the .pt and
-  on the same NCNN export, with ratios;
+  with the hip bones from the top model alone (no rump crop), with Winograd convolutions,
+  and with the top and front photos also read mirrored;
+- each model's inference alone (the three views' on their photos, the rump model on its
+  crops): the lean runtime, Ultralytics predict on the .pt and on the same NCNN export,
+  with ratios;
 - a fresh process's peak RSS and its time from start to first result, lean vs Ultralytics.
 Needs the `train` extra for the Ultralytics columns. Timings depend on the models' input
 size (models/<view>/card.yaml), not on how well they were trained.
@@ -31,6 +33,7 @@ from pathlib import Path
 import cv2
 
 from edge.detect.detector import PoseDetector
+from edge.detect.rump import TOP_RUMP_INDEX, crop, rump_window
 from edge.geometry.calibration import default_calibration
 from edge.geometry.camera import VIEWS
 from edge.measure.estimate import measure
@@ -80,6 +83,16 @@ def time_lean_paths(detectors: dict[str, PoseDetector], captures) -> dict[str, l
     return times_ms
 
 
+def rump_crops(detector: PoseDetector, top_photos, input_px: int) -> list:
+    """The crops the rump model reads, around the rump the top model finds in each photo."""
+    crops = []
+    for photo in top_photos:
+        goats = detector.models["top"].predict(photo)
+        if goats:
+            crops.append(crop(photo, rump_window(goats[0].keypoints[TOP_RUMP_INDEX, :2], input_px)))
+    return crops
+
+
 def time_inference(predict, images) -> float:
     predict(images[0])  # warm-up
     times = []
@@ -95,6 +108,7 @@ import time, sys
 t0 = time.perf_counter()
 import cv2
 from edge.detect.detector import PoseDetector
+from edge.detect.rump import TOP_RUMP_INDEX, crop, rump_window
 from edge.geometry.calibration import default_calibration
 from edge.measure.from_images import measure_images
 d = PoseDetector(sys.argv[1], winograd=sys.argv[2] == "winograd")
@@ -209,43 +223,46 @@ def main() -> None:
     mirrored = PoseDetector(args.models, threads=args.threads, mirror_average=True)
     fast = PoseDetector(args.models, threads=args.threads, winograd=True)
     off_outline = PoseDetector(args.models, threads=args.threads, snap_to_outline=False)
+    no_rump = PoseDetector(args.models, threads=args.threads, rump_crop=False)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         captures = write_captures(tmp, args.captures)
         print(f"| lean path, {args.captures} captures of 3 JPEGs (1280x960) | median ms | p90 ms |")
         print("|---|---|---|")
         setups = {"default": detector, "keypoints not moved onto the outline": off_outline,
-                  "winograd on": fast, "top and front also read mirrored (models.mirror_average)": mirrored}
+                  "hip bones from the top model alone (models.rump_crop off)": no_rump, "winograd on": fast, "top and front also read mirrored (models.mirror_average)": mirrored}
         for label, path_ms in time_lean_paths(setups, captures).items():
             path_ms = sorted(path_ms)
             print(f"| JPEGs -> measurements + annotated images, {label} | {statistics.median(path_ms):.0f} | "
                   f"{path_ms[int(0.9 * (len(path_ms) - 1))]:.0f} |")
         print()
 
-        print("| view | input px | lean NCNN ms | lean, winograd on ms | Ultralytics NCNN ms | "
+        print("| model | input px | lean NCNN ms | lean, winograd on ms | Ultralytics NCNN ms | "
               "Ultralytics .pt ms | .pt / lean | Ultralytics NCNN / lean |")
         print("|---|---|---|---|---|---|---|---|")
-        for view in VIEWS:
-            images = [cv2.imread(str(c[view])) for c in captures]
-            size = detector.models[view].info.input_px
-            lean = time_inference(lambda im: detector.detect(view, im), images)
-            lean_fast = time_inference(lambda im: fast.detect(view, im), images)
-            ncnn_dir = tmp / f"{view}_ncnn_model"  # Ultralytics knows NCNN by this folder name
-            shutil.copytree(args.models / view, ncnn_dir)
+        photos = {v: [cv2.imread(str(c[v])) for c in captures] for v in VIEWS}
+        inputs = {**photos, "rump": rump_crops(no_rump, photos["top"], detector.models["rump"].info.input_px)}
+        for name, images in inputs.items():
+            lean = time_inference(lambda im: detector.models[name].predict(im), images)
+            lean_fast = time_inference(lambda im: fast.models[name].predict(im), images)
+            size = detector.models[name].info.input_px
+            ncnn_dir = tmp / f"{name}_ncnn_model"  # Ultralytics knows NCNN by this folder name
+            shutil.copytree(args.models / name, ncnn_dir)
             theirs_ncnn = YOLO(str(ncnn_dir), task="pose")
             ult_ncnn = time_inference(lambda im: theirs_ncnn.predict(im, imgsz=size, verbose=False), images)
-            pt_path = args.models / view / "best.pt"
+            pt_path = args.models / name / "best.pt"
             if pt_path.exists():
                 theirs_pt = YOLO(str(pt_path), task="pose")
                 ult_pt = time_inference(lambda im: theirs_pt.predict(im, imgsz=size, verbose=False), images)
                 pt_cells = f"{ult_pt:.1f} | {ult_pt / lean:.2f}"
             else:
                 pt_cells = "— | —"
-            print(f"| {view} | {size} | {lean:.1f} | {lean_fast:.1f} | {ult_ncnn:.1f} | {pt_cells} | {ult_ncnn / lean:.2f} |")
+            print(f"| {name} | {size} | {lean:.1f} | {lean_fast:.1f} | {ult_ncnn:.1f} | {pt_cells} | {ult_ncnn / lean:.2f} |")
 
         fast.close()
         mirrored.close()
         off_outline.close()
+        no_rump.close()
         first = [str(captures[0][v]) for v in VIEWS]
         ncnn_dirs = [str(tmp / f"{v}_ncnn_model") for v in VIEWS]
         ult_s, ult_mb = child(ULTRALYTICS_CHILD, *ncnn_dirs, *first)

@@ -64,23 +64,34 @@ def squares(text: str) -> tuple[int, int]:
     return cols, rows
 
 
+def _chosen(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
+    chosen = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in chosen if v not in allowed]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown {what} {unknown[0] if unknown else text!r}; choose from {','.join(allowed)}")
+    return tuple(v for v in allowed if v in chosen)
+
+
 def views(text: str) -> tuple[str, ...]:
     """Comma-separated camera views, such as side,top; returned in side, top, front order."""
     from edge.geometry.camera import VIEWS
 
-    chosen = tuple(v.strip() for v in text.split(",") if v.strip())
-    unknown = [v for v in chosen if v not in VIEWS]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(
-            f"unknown camera {unknown[0] if unknown else text!r}; choose from {','.join(VIEWS)}")
-    return tuple(v for v in VIEWS if v in chosen)
+    return _chosen(text, VIEWS, "camera")
+
+
+def models(text: str) -> tuple[str, ...]:
+    """Comma-separated pose models: the three views' and rump (edge/detect/rump.py), in that order."""
+    from edge.keypoints import MODELS
+
+    return _chosen(text, MODELS, "model")
 
 
 def view_path(text: str) -> tuple[str, Path]:
-    """VIEW=PATH, such as side=/farm/side/best.pt."""
-    from edge.geometry.camera import VIEWS
+    """MODEL=PATH, such as side=/farm/side/best.pt; MODEL is a view or rump."""
+    from edge.keypoints import MODELS
 
     view, _, path = text.partition("=")
-    if view not in VIEWS or not path:
-        raise argparse.ArgumentTypeError(f"expected VIEW=PATH with VIEW one of {','.join(VIEWS)}, got {text!r}")
+    if view not in MODELS or not path:
+        raise argparse.ArgumentTypeError(f"expected VIEW=PATH with VIEW one of {','.join(MODELS)}, got {text!r}")
     return view, Path(path)

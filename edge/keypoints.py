@@ -26,6 +26,19 @@ VIEW_KEYPOINTS: dict[str, tuple[str, ...]] = {
               "fore_hoof_left", "fore_hoof_right"),
 }
 
+# The models: one per view, and the rump model, which reads the top photo again in a crop
+# around the rump at full resolution (edge/detect/rump.py).
+MODEL_KEYPOINTS: dict[str, tuple[str, ...]] = {
+    **VIEW_KEYPOINTS,
+    "rump": ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right"),
+}
+MODELS = tuple(MODEL_KEYPOINTS)
+
+
+def camera_of(model: str) -> str:
+    """The camera whose photos a model reads."""
+    return "top" if model == "rump" else model
+
 
 def _mirror(name: str) -> str:
     if name.endswith("_left"):
@@ -41,7 +54,7 @@ def flip_idx(view: str) -> list[int]:
     The side view keeps its order: a mirrored left side is read as a left side facing
     the other way, and there is no right-side keypoint to swap with.
     """
-    names = VIEW_KEYPOINTS[view]
+    names = MODEL_KEYPOINTS[view]
     if view == "side":
         return list(range(len(names)))
     return [names.index(_mirror(n)) if _mirror(n) in names else i for i, n in enumerate(names)]

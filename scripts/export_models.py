@@ -1,9 +1,10 @@
-"""Export per-view YOLO pose weights (.pt) to NCNN for the Pi, with a model card.
+"""Export the pose models' weights (.pt) to NCNN for the Pi, with a model card.
 
     .venv/bin/python scripts/export_models.py                 # models/<view>/best.pt
     .venv/bin/python scripts/export_models.py --weights side=/farm/side/best.pt
 
-Writes models/<view>/model.ncnn.param, model.ncnn.bin and metadata.yaml (Ultralytics'
+The models are the three views' and the rump model (edge/detect/rump.py). Writes
+models/<view>/model.ncnn.param, model.ncnn.bin and metadata.yaml (Ultralytics'
 NCNN export at half precision, offline with the pnnx and ncnn packages) and records each
 model's training data, input size and file hashes in models/<view>/card.yaml. A farm's
 own best.pt drops in the same way, as long as it finds this view's keypoints.
@@ -21,10 +22,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import yaml  # noqa: E402
 
-from edge.argtypes import view_path, views  # noqa: E402
+from edge.argtypes import models, view_path  # noqa: E402
 from edge.detect.ncnn_pose import MODEL_FILES  # noqa: E402
-from edge.geometry.camera import VIEWS  # noqa: E402
-from edge.keypoints import VIEW_KEYPOINTS  # noqa: E402
+from edge.keypoints import MODEL_KEYPOINTS, MODELS  # noqa: E402
 from pose_weights import WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,6 +41,8 @@ def training_record(model, train_args: dict) -> dict:
     record = {k: train_args.get(k) for k in ("epochs", "imgsz", "batch", "seed", "model", "fliplr")}
     if train_args.get("time"):
         record["time_h"] = train_args["time"]  # a time budget, which set the epochs above
+    if isinstance(train_args.get("pretrained"), str):
+        record["started_from"] = train_args["pretrained"]  # weights carried over from another model
     record["device"] = "cpu" if str(train_args.get("device", "cpu")) == "cpu" else "gpu"
     record["data"] = Path(str(train_args.get("data", ""))).parent.name or None
     metrics = (getattr(model, "ckpt", None) or {}).get("train_metrics") or {}
@@ -51,7 +53,8 @@ def training_record(model, train_args: dict) -> dict:
 def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> dict:
     model = load_pose_weights(view, weights)
     train_args = (getattr(model, "ckpt", None) or {}).get("train_args", {}) or {}
-    size = imgsz or int(train_args.get("imgsz", 640))
+    # The rump model reads crops of the size it was trained on (edge/sim/rump_dataset.py).
+    size = imgsz if imgsz and view != "rump" else int(train_args.get("imgsz", 640))
     exported = Path(model.export(format="ncnn", imgsz=size, half=True, verbose=False))
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES:
@@ -59,7 +62,7 @@ def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> d
     shutil.rmtree(exported)  # Ultralytics' own folder beside the weights; the copies are what ship
     card = {
         "view": view,
-        "keypoints": list(VIEW_KEYPOINTS[view]),
+        "keypoints": list(MODEL_KEYPOINTS[view]),
         "input_px": size,
         "precision": "fp16 weights (NCNN, half=True)",
         "source_weights": {"path": str(weights), "sha256": sha256(weights)},
@@ -72,10 +75,12 @@ def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> d
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", type=views, default=VIEWS, help="comma-separated views (default: all)")
+    p.add_argument("--views", type=models, default=MODELS,
+                   help="comma-separated models: side,top,front,rump (default: all)")
     p.add_argument("--weights", type=view_path, action="append", default=[], metavar="VIEW=best.pt",
                    help="weights for a view (default: models/<view>/best.pt)")
-    p.add_argument("--imgsz", type=int, help="input size (default: the size it was trained at)")
+    p.add_argument("--imgsz", type=int, help="the views' input size (default: the size each was trained at; "
+                                             "the rump model keeps its own)")
     p.add_argument("--models", type=Path, default=ROOT / "models", help="output root, one folder per view")
     args = p.parse_args(argv)
     given = dict(args.weights)

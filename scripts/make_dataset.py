@@ -1,6 +1,11 @@
-"""Render a simulated YOLO-pose training set for one camera view.
+"""Render a simulated YOLO-pose training set for one camera view, or the rump model.
 
     .venv/bin/python scripts/make_dataset.py --view side --count 3000 --seed 1 --out datasets/side
+    .venv/bin/python scripts/make_dataset.py --view rump --count 1600 --seed 41 --scale 1
+    .venv/bin/python scripts/make_dataset.py --view rump --from-top /farm/top/data.yaml --out /farm/rump
+
+The last cuts the rump model's crops from a farm's own labelled top photos instead of
+rendering any (then train with --real-data rump=/farm/rump/data.yaml).
 
 Writes DIR/images, DIR/labels, DIR/data.yaml and DIR/seeds.txt (see edge/sim/dataset.py),
 then prints how fast it went.
@@ -12,18 +17,39 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
 from edge.argtypes import fraction, non_negative_int, positive_int, scale
 from edge.errors import GoatEdgeError
-from edge.geometry.camera import VIEWS
-from edge.sim.dataset import make_dataset
+from edge.keypoints import MODELS
+from edge.sim.dataset import make_dataset, write_data_yaml
+from edge.sim.rump_dataset import crops_from_top_dataset
+
+
+def crops_from_top(top_yaml: Path, out: Path, seed: int) -> int:
+    if (out / "data.yaml").exists():
+        print(f"make_dataset: error: {out} already holds a dataset; choose another --out or delete it",
+              file=sys.stderr)
+        return 2
+    try:
+        crops = crops_from_top_dataset(top_yaml, out, seed)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        print(f"make_dataset: error: {exc}", file=sys.stderr)
+        return 2
+    write_data_yaml(out, "rump")
+    print(f"{out}: {crops} rump crops from {top_yaml}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--view", choices=VIEWS, required=True)
-    parser.add_argument("--count", type=positive_int, required=True, help="number of images")
-    parser.add_argument("--seed", type=non_negative_int, required=True,
-                        help="dataset seed; capture seeds derive from it")
+    parser.add_argument("--view", choices=MODELS, required=True,
+                        help="a camera view, or rump: crops of the top photo for the rump model (--scale 1)")
+    parser.add_argument("--count", type=positive_int, help="number of images (simulated sets)")
+    parser.add_argument("--seed", type=non_negative_int,
+                        help="dataset seed; capture seeds, and the crops' placement, derive from it")
+    parser.add_argument("--from-top", type=Path, metavar="DATA.yaml",
+                        help="with --view rump: cut the crops from this labelled top-photo dataset")
     parser.add_argument("--out", type=Path, help="output folder (default: datasets/<view>-<seed>)")
     parser.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count(),
@@ -32,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--empty-fraction", type=fraction, default=0.05, help="share of empty-chute images")
     args = parser.parse_args(argv)
     out = args.out or Path("datasets") / f"{args.view}-{args.seed}"
+    if args.from_top is not None:
+        if args.view != "rump":
+            parser.error("--from-top makes the rump model's crops: use it with --view rump")
+        return crops_from_top(args.from_top, out, args.seed or 0)
+    if args.count is None or args.seed is None:
+        parser.error("a simulated dataset needs --count and --seed")
     try:
         summary = make_dataset(out, args.view, args.count, args.seed, scale=args.scale, workers=args.workers,
                                val_fraction=args.val_fraction, empty_fraction=args.empty_fraction)

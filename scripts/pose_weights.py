@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.keypoints import VIEW_KEYPOINTS
+from edge.keypoints import MODEL_KEYPOINTS
 
 # The architecture every view trains from, and that a rebuilt best.pt is put back into.
 MODEL_YAML = "yolo11n-pose.yaml"
@@ -28,8 +28,8 @@ def load_pose_weights(view: str, weights: Path):
     except Exception as exc:  # Ultralytics raises many kinds for a bad checkpoint
         raise WeightsError(f"{weights}: not a YOLO checkpoint ({type(exc).__name__}: {exc})") from None
     kpt_shape = list(getattr(model.model, "kpt_shape", []) or [])
-    want = [len(VIEW_KEYPOINTS[view]), 3]
+    want = [len(MODEL_KEYPOINTS[view]), 3]
     if kpt_shape != want:
-        raise WeightsError(f"{weights}: finds keypoints {kpt_shape}, but the {view} view needs {want} "
+        raise WeightsError(f"{weights}: finds keypoints {kpt_shape}, but the {view} model needs {want} "
                            f"(docs/keypoints.md)")
     return model

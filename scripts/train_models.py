@@ -23,10 +23,10 @@ os.environ.setdefault("YOLO_OFFLINE", "1")  # before Ultralytics is imported any
 
 import yaml  # noqa: E402
 
-from edge.argtypes import non_negative_int, positive_float, positive_int, scale, view_path, views  # noqa: E402
-from edge.geometry.camera import VIEWS  # noqa: E402
-from edge.keypoints import VIEW_KEYPOINTS, flip_idx  # noqa: E402
+from edge.argtypes import models, non_negative_int, positive_float, positive_int, scale, view_path  # noqa: E402
+from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
 from edge.sim.dataset import make_dataset  # noqa: E402
+from edge.sim.rump_dataset import RUMP_INPUT_PX  # noqa: E402
 from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # head end). Trained again without mirroring, it made no such mistake (pose mAP50-95 0.97
 # against 0.53; benchmarks/RESULTS.md). The front view's mirror is a real goat with
 # left and right swapped (flip_idx), so it keeps the augmentation.
-FLIP_LR = {"side": 0.0, "top": 0.0, "front": 0.5}
+FLIP_LR = {"side": 0.0, "top": 0.0, "front": 0.5, "rump": 0.0}
+# The rump model reads one rump per crop, always at about the photo's own scale
+# (edge/detect/rump.py): a mosaic of four crops, or a goat at half or twice its size, is
+# nothing it will see; and its keypoints are all it is for, so their loss counts double
+# (Ultralytics' pose gain, 12 by default). The views' models keep Ultralytics' defaults.
+MODEL_SETTINGS = {"rump": {"mosaic": 0.0, "scale": 0.15, "translate": 0.05, "pose": 24.0}}
 
 
 class TrainingError(Exception):
@@ -46,9 +51,10 @@ class TrainingError(Exception):
 
 def simulated_dataset(view: str, args) -> Path:
     """The simulated dataset for this view and seed, made once and reused after."""
-    out = args.datasets / f"{view}-seed{args.seed}-n{args.count}-s{args.scale:g}"
+    scale = 1.0 if view == "rump" else args.scale  # rump crops come from the full-resolution photo
+    out = args.datasets / f"{view}-seed{args.seed}-n{args.count}-s{scale:g}"
     if not (out / "data.yaml").exists():
-        summary = make_dataset(out, view, args.count, args.seed, scale=args.scale, workers=args.workers)
+        summary = make_dataset(out, view, args.count, args.seed, scale=scale, workers=args.workers)
         print(f"{view}: simulated {summary.images} images in {summary.seconds:.0f} s")
     return out / "data.yaml"
 
@@ -69,7 +75,7 @@ def check_real_dataset(view: str, data_yaml: Path) -> dict:
         data = yaml.safe_load(data_yaml.read_text())
     except yaml.YAMLError as exc:
         raise TrainingError(f"{data_yaml}: not valid YAML ({exc})") from None
-    k = len(VIEW_KEYPOINTS[view])
+    k = len(MODEL_KEYPOINTS[view])
     if not isinstance(data, dict) or data.get("kpt_shape") != [k, 3]:
         got = data.get("kpt_shape") if isinstance(data, dict) else None
         raise TrainingError(f"{data_yaml}: kpt_shape is {got}, but the {view} model needs [{k}, 3] "
@@ -98,7 +104,7 @@ def training_yaml(view: str, args, run_dir: Path) -> Path:
         "train": [d for p, data in sources for d in _split_dirs(p, data, "train")],
         "val": [d for p, data in sources for d in _split_dirs(p, data, "val")],
         "names": {0: "goat"},
-        "kpt_shape": [len(VIEW_KEYPOINTS[view]), 3],
+        "kpt_shape": [len(MODEL_KEYPOINTS[view]), 3],
         "flip_idx": flip_idx(view),
     }
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -119,6 +125,24 @@ def budget(args) -> dict:
     return extra
 
 
+def starting_model(view: str, args):
+    """The model to train and Ultralytics' `pretrained`: the --fine-tune weights; for the rump
+    model without them, the top model's (models/top/best.pt), of which all but the keypoint
+    head carries over, as it already knows a goat seen from above; else from scratch."""
+    from ultralytics import YOLO
+
+    start = dict(args.fine_tune).get(view)
+    if start is not None:
+        print(f"{view}: fine-tuning {start}")
+        return load_pose_weights(view, start), True
+    top = args.models / "top" / "best.pt"
+    if view == "rump" and top.is_file():
+        load_pose_weights("top", top)  # names the problem if it is not a top model
+        print(f"{view}: starting from {top} (all but its keypoint head)")
+        return YOLO(MODEL_YAML), str(top)
+    return YOLO(MODEL_YAML), False
+
+
 def train_view(view: str, args) -> Path:
     from ultralytics import YOLO  # the train extra; imported only when training
 
@@ -133,17 +157,14 @@ def train_view(view: str, args) -> Path:
         done.write_text("ok\n")
     else:
         data = training_yaml(view, args, args.runs)
-        start = dict(args.fine_tune).get(view)
-        if start is not None:
-            print(f"{view}: fine-tuning {start}")
-        model = load_pose_weights(view, start) if start else YOLO(MODEL_YAML)
+        model, pretrained = starting_model(view, args)
         # amp=False: Ultralytics' mixed-precision self-check downloads a model, which an
         # offline machine cannot, and a nano model at 320 px does not need it even on a GPU.
-        model.train(data=str(data), epochs=args.epochs, imgsz=args.imgsz, batch=args.batch,
-                    device=args.device, workers=args.workers, project=str(args.runs.resolve()),
-                    name=view, exist_ok=True, pretrained=start is not None, amp=False,
-                    plots=False, seed=args.seed, deterministic=True, patience=args.patience,
-                    fliplr=FLIP_LR[view], mosaic=1.0, verbose=False, **budget(args))
+        settings = {"fliplr": FLIP_LR[view], "mosaic": 1.0, **MODEL_SETTINGS.get(view, {}), **budget(args)}
+        model.train(data=str(data), epochs=args.epochs, imgsz=RUMP_INPUT_PX if view == "rump" else args.imgsz,
+                    batch=args.batch, device=args.device, workers=args.workers, project=str(args.runs.resolve()),
+                    name=view, exist_ok=True, pretrained=pretrained, amp=False, plots=False, seed=args.seed,
+                    deterministic=True, patience=args.patience, verbose=False, **settings)
         done.write_text("ok\n")
     best = run / "weights" / "best.pt"
     target = args.models / view / "best.pt"
@@ -155,12 +176,14 @@ def train_view(view: str, args) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", type=views, default=VIEWS)
+    p.add_argument("--views", type=models, default=MODELS,
+                   help="models to train, in this order: side,top,front,rump (default: all)")
     p.add_argument("--count", type=positive_int, default=2000, help="simulated images per view")
     p.add_argument("--seed", type=non_negative_int, default=1, help="simulated dataset seed")
     p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     p.add_argument("--epochs", type=positive_int, default=40)
-    p.add_argument("--imgsz", type=positive_int, default=640, help="model input size, a multiple of 32")
+    p.add_argument("--imgsz", type=positive_int, default=640, help="the views' model input size, a multiple of 32 "
+                   f"(the rump model reads {RUMP_INPUT_PX}-px crops)")
     p.add_argument("--batch", type=positive_int, default=16)
     p.add_argument("--patience", type=positive_int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")

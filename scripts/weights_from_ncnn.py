@@ -1,4 +1,4 @@
-"""Rebuild a view's trainable best.pt from its NCNN export, to fine-tune a shipped model.
+"""Rebuild a model's trainable best.pt from its NCNN export, to fine-tune a shipped model.
 
     .venv/bin/python scripts/weights_from_ncnn.py --views top      # models/top/best.pt
 
@@ -33,11 +33,11 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from edge.argtypes import positive_int, views  # noqa: E402
+from edge.argtypes import models, positive_int  # noqa: E402
 from edge.detect.letterbox import letterbox  # noqa: E402
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel, read_metadata  # noqa: E402
-from edge.geometry.camera import VIEWS  # noqa: E402
-from edge.keypoints import VIEW_KEYPOINTS  # noqa: E402
+from edge.detect.rump import TOP_RUMP_INDEX, crop, rump_window  # noqa: E402
+from edge.keypoints import MODEL_KEYPOINTS, MODELS  # noqa: E402
 from pose_weights import MODEL_YAML  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +119,7 @@ _LAYERS_WITHOUT_WEIGHTS = {"Input", "Swish", "Sigmoid", "Softmax", "Slice", "Spl
 def build_model(view: str):
     from ultralytics.nn.tasks import PoseModel
 
-    model = PoseModel(MODEL_YAML, nc=1, data_kpt_shape=(len(VIEW_KEYPOINTS[view]), 3), verbose=False)
+    model = PoseModel(MODEL_YAML, nc=1, data_kpt_shape=(len(MODEL_KEYPOINTS[view]), 3), verbose=False)
     model.names = {0: "goat"}
     return model.eval()
 
@@ -192,11 +192,19 @@ def calibrate_norms(model, pairs: list, batch) -> None:
 
 
 def calibration_images(view: str, count: int, input_px: int) -> list[np.ndarray]:
-    """Letterboxed BGR renders of simulated captures, as the training data is rendered."""
+    """Letterboxed BGR renders of simulated captures, as the training data is rendered; for
+    the rump model, the crops around the rump of full-resolution top photos."""
     from edge.sim.capture import simulate_capture
 
-    return [letterbox(simulate_capture(CALIBRATION_SEED + i, scale=0.5).images[view], input_px)[0]
-            for i in range(count)]
+    if view != "rump":
+        return [letterbox(simulate_capture(CALIBRATION_SEED + i, scale=0.5).images[view], input_px)[0]
+                for i in range(count)]
+    crops = []
+    for i in range(count):
+        capture = simulate_capture(CALIBRATION_SEED + i, views=("top",))
+        truth = capture.labels["top"][0].keypoints.keypoints[TOP_RUMP_INDEX, :2] + 0.5
+        crops.append(crop(capture.images["top"], rump_window(truth, input_px)))
+    return crops
 
 
 def as_batch(images: list[np.ndarray]):
@@ -210,7 +218,7 @@ def keypoint_gap_px(model, ncnn_model: NcnnPoseModel, images: list[np.ndarray], 
     """The largest gap, in input pixels, between the two models' keypoints at each image's best box."""
     import torch
 
-    k = len(VIEW_KEYPOINTS[view])
+    k = len(MODEL_KEYPOINTS[view])
     with torch.no_grad():
         ours = model(as_batch(images))[0].numpy()
     worst = 0.0
@@ -254,7 +262,7 @@ def recover(view: str, model_dir: Path, out: Path, images: int, tolerance_px: fl
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", type=views, default=VIEWS)
+    p.add_argument("--views", type=models, default=MODELS, help="models to rebuild: side,top,front,rump")
     p.add_argument("--models", type=Path, default=ROOT / "models", help="folder with <view>/model.ncnn.*")
     p.add_argument("--images", type=positive_int, default=32,
                    help="simulated captures for the batch norms and the check")

@@ -46,6 +46,22 @@ def test_overlapping_anchors_of_one_goat_collapse_to_the_best_and_a_second_goat_
     assert dets[1].box_px[0] == pytest.approx(260)
 
 
+def test_fusing_averages_a_goats_keypoints_over_its_anchors_by_score_and_keeps_goats_apart():
+    out = head_output([
+        (100, 100, 80, 40, 0.90, [(90, 95, 0.8), (110, 105, 0.7)]),
+        (101, 100, 80, 40, 0.30, [(94, 99, 0.6), (114, 101, 0.5)]),  # the same goat, a weaker anchor
+        (100, 100, 40, 20, 0.50, [(0, 0, 0.1), (0, 0, 0.1)]),  # overlaps, but too little (IoU 0.25)
+        (300, 100, 80, 40, 0.80, [(290, 95, 0.9), (310, 105, 0.9)]),  # a second goat
+    ])
+    best = decode_pose(out, K)
+    fused = decode_pose(out, K, fuse_iou=0.8)
+    np.testing.assert_allclose(best[0].keypoints[:, :2], [[90, 95], [110, 105]])  # Ultralytics' reading
+    np.testing.assert_allclose(fused[0].keypoints[:, :2], [[91, 96], [111, 104]])  # 3:1 by score
+    np.testing.assert_allclose(fused[0].keypoints[:, 2], [0.8, 0.7])  # visibility: the best anchor's
+    np.testing.assert_allclose(fused[0].box_px, best[0].box_px)
+    np.testing.assert_allclose(fused[1].keypoints[:, :2], [[290, 95], [310, 105]])
+
+
 def test_no_anchor_above_the_threshold_means_no_goat():
     out = head_output([(100, 100, 80, 40, 0.2, [(0, 0, 0)] * K)])
     assert decode_pose(out, K, conf_threshold=0.25) == []

@@ -265,8 +265,9 @@ def test_measuring_photos_moves_the_chest_keypoints_onto_the_outline_unless_told
         assert code == 0
         readings[flags] = json.loads(printed)["measurements"]
     on, off = readings[()], readings[("--no-outline",)]
-    # This goat's withers the side model puts 2.5 % too high; on the outline the photo says
-    # where the back is. Chest depth spans the whole chest and gains most.
+    # This goat's withers the side model puts 1.7 % too high (2.5 % from its best anchor
+    # alone); on the outline the photo says where the back is. Chest depth spans the whole
+    # chest and gains most.
     assert on["withers_height_cm"] == pytest.approx(truth["withers_height_cm"], rel=0.005)
-    assert off["withers_height_cm"] != pytest.approx(truth["withers_height_cm"], rel=0.02)
+    assert off["withers_height_cm"] != pytest.approx(truth["withers_height_cm"], rel=0.015)
     assert abs(on["chest_depth_cm"] - truth["chest_depth_cm"]) < abs(off["chest_depth_cm"] - truth["chest_depth_cm"]) / 3

@@ -17,7 +17,9 @@ import pytest
 import yaml
 
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel
+from edge.detect.rump import RUMP_KEYPOINTS
 from edge.keypoints import VIEW_KEYPOINTS
+from edge.sim.rump_dataset import RUMP_INPUT_PX
 
 ROOT = Path(__file__).resolve().parents[1]
 IMGSZ = 160
@@ -31,9 +33,10 @@ def script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Train each view's model for one epoch on 8 simulated images, then export them to NCNN."""
+    """Train each model (the views' and the rump's) for one epoch on 8 simulated images,
+    then export them to NCNN."""
     root = tmp_path_factory.mktemp("train")
-    done = script("train_models.py", "--views", "side,top,front", "--count", "8", "--seed", "3", "--scale", "0.25",
+    done = script("train_models.py", "--count", "8", "--seed", "3", "--scale", "0.25",
                   "--epochs", "1", "--imgsz", str(IMGSZ), "--batch", "4", "--workers", "1",
                   "--datasets", str(root / "datasets"), "--runs", str(root / "runs"),
                   "--models", str(root / "models"))
@@ -52,6 +55,18 @@ def test_training_then_export_writes_the_ncnn_files_and_a_model_card(exported):
     assert card["input_px"] == IMGSZ and card["keypoints"] == list(VIEW_KEYPOINTS["side"])
     assert card["training"]["epochs"] == 1
     assert len(card["files"]["model.ncnn.bin"]) == 64
+
+
+def test_the_rump_model_starts_from_the_top_models_weights_and_reads_its_own_crops(exported):
+    import torch
+
+    top = exported / "models" / "top" / "best.pt"
+    rump = torch.load(exported / "models" / "rump" / "best.pt", weights_only=False)
+    assert rump["train_args"]["pretrained"] == str(top)
+    assert rump["train_args"]["mosaic"] == 0.0
+    card = yaml.safe_load((exported / "models" / "rump" / "card.yaml").read_text())
+    assert card["input_px"] == RUMP_INPUT_PX and card["keypoints"] == list(RUMP_KEYPOINTS)
+    assert card["training"]["data"] == "rump-seed3-n8-s1"
 
 
 def test_the_lean_runtime_matches_ultralytics_on_the_same_export_within_a_pixel(exported, tmp_path):
@@ -126,7 +141,7 @@ def test_weights_for_another_view_are_refused_for_fine_tuning(exported, tmp_path
                   "--scale", "0.25", "--datasets", str(exported / "datasets"), "--runs", str(tmp_path / "runs"),
                   "--models", str(tmp_path / "models"))
     assert done.returncode == 2
-    assert "the front view needs [8, 3]" in done.stderr
+    assert "the front model needs [8, 3]" in done.stderr
 
 
 def test_a_model_folder_missing_its_weights_is_named(exported, tmp_path):
@@ -142,7 +157,7 @@ def test_weights_for_another_view_are_refused_at_export(exported, tmp_path):
     done = script("export_models.py", "--views", "top", "--weights",
                   f"top={exported / 'models' / 'side' / 'best.pt'}", "--models", str(tmp_path))
     assert done.returncode == 2
-    assert "the top view needs [10, 3]" in done.stderr
+    assert "the top model needs [10, 3]" in done.stderr
 
 
 def test_a_real_dataset_with_the_wrong_keypoints_is_refused(exported, tmp_path):
@@ -173,7 +188,7 @@ def test_measure_runs_the_three_models_on_photos_and_writes_annotated_copies(exp
     assert out["status"] == "retake", out
     assert "camera: no goat in view" in out["reason"]
     assert all(v is None for v in out["measurements"].values())
-    assert set(out["model_versions"]) == {"side", "top", "front"}
+    assert set(out["model_versions"]) == {"side", "top", "front", "rump"}
     assert all(len(v) == 16 for v in out["model_versions"].values())
     for view in ("side", "top", "front"):
         assert (capture / f"{view}.annotated.jpg").is_file()

@@ -58,7 +58,8 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         detector = PoseDetector(config.models.dir, threads=config.models.threads,
                                 conf_threshold=config.models.conf_threshold, winograd=config.models.winograd,
                                 mirror_average=config.models.mirror_average,
-                                snap_to_outline=config.models.snap_to_outline)
+                                snap_to_outline=config.models.snap_to_outline,
+                                rump_crop=config.models.rump_crop, fuse_anchors=config.models.fuse_anchors)
     except BaseException:
         store.close()
         raise

@@ -47,8 +47,14 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
 
 
 def decode_pose(out0: np.ndarray, num_keypoints: int, *, conf_threshold: float = 0.25,
-                iou_threshold: float = 0.7, max_detections: int = 10) -> list[PoseDetection]:
-    """Detections in input-tensor pixels, best first."""
+                iou_threshold: float = 0.7, max_detections: int = 10,
+                fuse_iou: float | None = None) -> list[PoseDetection]:
+    """Detections in input-tensor pixels, best first.
+
+    fuse_iou: None keeps each detection's keypoints as its best anchor placed them, as
+    Ultralytics does. A number averages them, weighted by score, over every anchor above
+    the threshold whose box overlaps the kept one at least that much: the neighbouring
+    anchors that found the same goat miss partly independently (benchmarks/RESULTS.md)."""
     rows = 5 + 3 * num_keypoints
     if out0.ndim != 2 or out0.shape[0] != rows:
         raise ValueError(f"pose output has shape {out0.shape}; expected ({rows}, anchors) "
@@ -60,6 +66,19 @@ def decode_pose(out0: np.ndarray, num_keypoints: int, *, conf_threshold: float =
     cx, cy, w, h = out0[:4, candidates]
     boxes = np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
     keep = nms(boxes, scores[candidates], iou_threshold)[:max_detections]
-    keypoints = out0[5:, candidates].T.reshape(len(candidates), num_keypoints, 3)
-    return [PoseDetection(boxes[i], float(scores[candidates[i]]), keypoints[i].astype(np.float64))
-            for i in keep]
+    keypoints = out0[5:, candidates].T.reshape(len(candidates), num_keypoints, 3).astype(np.float64)
+    found = []
+    for i in keep:
+        kpts = keypoints[i].copy()
+        if fuse_iou is not None:
+            kpts[:, :2] = fused_keypoints(boxes[i], boxes, scores[candidates], keypoints, fuse_iou)
+        found.append(PoseDetection(boxes[i], float(scores[candidates[i]]), kpts))
+    return found
+
+
+def fused_keypoints(box: np.ndarray, boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
+                    min_iou: float) -> np.ndarray:
+    """The score-weighted mean (K, 2) of the keypoints of the anchors whose boxes overlap box."""
+    same = box_iou(box, boxes) >= min_iou
+    weights = scores[same] / scores[same].sum()
+    return np.tensordot(weights, keypoints[same, :, :2], axes=1)

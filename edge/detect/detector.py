@@ -16,12 +16,16 @@ from edge.detect.decode import PoseDetection
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
 from edge.detect.outline import snap_view
+from edge.detect.rump import refine_rump
 from edge.geometry.camera import VIEWS, Camera
-from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
+from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
 
 # Ultralytics measures pixels from the image's outer edge (a pixel centre at +0.5); the
 # calibration puts pixel centres at integers. Without this shift every ray is biased.
 _ULTRALYTICS_TO_CALIBRATION_PX = -0.5
+# Anchors whose boxes overlap this much found the same goat (with fuse_anchors on); 0.6
+# and 0.8 chose the same anchors on the tuning captures.
+FUSE_IOU = 0.8
 
 
 @dataclass(frozen=True)
@@ -64,26 +68,36 @@ class PoseDetector:
     """
 
     def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
-                 winograd: bool = False, mirror_average: bool = False, snap_to_outline: bool = True):
+                 winograd: bool = False, mirror_average: bool = False, snap_to_outline: bool = True,
+                 rump_crop: bool = True, fuse_anchors: bool = True):
+        """rump_crop: read the top photo's rump again with models/rump (edge/detect/rump.py).
+        fuse_anchors: average each goat's keypoints over the anchors that found it
+        (edge/detect/decode.py) instead of taking its best anchor's alone."""
         import ncnn
 
         self.models_dir = Path(models_dir)
         self.conf_threshold = conf_threshold
         self.mirror_average = mirror_average
         self.snap_to_outline = snap_to_outline
+        self.fuse_iou = FUSE_IOU if fuse_anchors else None
         self.models: dict[str, NcnnPoseModel] = {}
         self.versions: dict[str, str] = {}
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
         atexit.register(self.close)
-        for view in VIEWS:
-            model = NcnnPoseModel(self.models_dir / view, threads=threads, allocators=self._allocators,
-                                  winograd=winograd)
-            want = len(VIEW_KEYPOINTS[view])
-            if model.info.num_keypoints != want:
-                raise ModelFileError(f"{self.models_dir / view}: finds {model.info.num_keypoints} keypoints, "
-                                     f"the {view} view needs {want}")
-            self.models[view] = model
-            self.versions[view] = model_version(self.models_dir / view)
+        for name in VIEWS + (("rump",) if rump_crop else ()):
+            self._load(name, threads, winograd)
+
+    def _load(self, name: str, threads: int, winograd: bool) -> None:
+        folder = self.models_dir / name
+        if name == "rump" and not folder.is_dir():
+            raise ModelFileError(f"{folder}: rump model not found; without it, turn models.rump_crop off")
+        model = NcnnPoseModel(folder, threads=threads, allocators=self._allocators, winograd=winograd)
+        want = len(MODEL_KEYPOINTS[name])
+        if model.info.num_keypoints != want:
+            raise ModelFileError(f"{folder}: finds {model.info.num_keypoints} keypoints, "
+                                 f"the {name} model needs {want}")
+        self.models[name] = model
+        self.versions[name] = model_version(folder)
 
     def close(self) -> None:
         for model in self.models.values():
@@ -105,12 +119,16 @@ class PoseDetector:
         the two (edge/detect/mirror.py). With snap_to_outline on, the keypoints that lie on
         the animal's outline move onto it (edge/detect/outline.py)."""
         model = self.models[view]
-        found = model.predict(image_bgr, conf_threshold=self.conf_threshold)
+        found = model.predict(image_bgr, conf_threshold=self.conf_threshold, fuse_iou=self.fuse_iou)
         h, w = image_bgr.shape[:2]
         axis = mirror_axis(camera, view) if self.mirror_average and camera is not None else None
         if axis is not None and found:
-            mirrored = model.predict(flip_image(image_bgr, axis), conf_threshold=self.conf_threshold)
+            mirrored = model.predict(flip_image(image_bgr, axis), conf_threshold=self.conf_threshold,
+                                     fuse_iou=self.fuse_iou)
             swap = flip_idx(view)
             found = average_with_mirror(found, [unflip(d, axis, (w, h), swap) for d in mirrored])
+        if view == "top" and "rump" in self.models:
+            found = [refine_rump(self.models["rump"], image_bgr, d, conf_threshold=self.conf_threshold,
+                                 fuse_iou=self.fuse_iou) for d in found]
         found = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
         return snap_view(image_bgr, found) if self.snap_to_outline else found

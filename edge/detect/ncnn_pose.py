@@ -98,12 +98,13 @@ class NcnnPoseModel:
             raise ModelFileError(f"{self.model_dir}: inference failed (ncnn error {ret})")
         return np.array(out)
 
-    def predict(self, image_bgr: np.ndarray, *, conf_threshold: float = 0.25,
-                iou_threshold: float = 0.7, max_detections: int = 10) -> list[PoseDetection]:
+    def predict(self, image_bgr: np.ndarray, *, conf_threshold: float = 0.25, iou_threshold: float = 0.7,
+                max_detections: int = 10, fuse_iou: float | None = None) -> list[PoseDetection]:
+        """fuse_iou: see decode_pose; None gives Ultralytics' own keypoints."""
         padded, placement = letterbox(image_bgr, self.info.input_px)
         detections = decode_pose(self.raw_output(padded), self.info.num_keypoints,
                                  conf_threshold=conf_threshold, iou_threshold=iou_threshold,
-                                 max_detections=max_detections)
+                                 max_detections=max_detections, fuse_iou=fuse_iou)
         h, w = image_bgr.shape[:2]
         mapped = []
         for d in detections:

@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="keypoints.json with each view's keypoints (see docs/keypoints.md); "
                         "without it the models find them in the images")
     p.add_argument("--models", type=Path, default=ModelsConfig().dir,
-                   help="folder with side/, top/, front/ NCNN pose models (default: the shipped ones)")
+                   help="folder with side/, top/, front/ and rump/ NCNN pose models (default: the shipped ones)")
     p.add_argument("--threads", type=positive_int, default=2, help="threads per model inference")
     p.add_argument("--winograd", action="store_true",
                    help="ncnn Winograd convolutions: faster, about 40 MB more memory for three models")
@@ -47,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-outline", action="store_true",
                    help="keep the models' keypoints as they are, instead of moving the withers, sternum "
                         "and top shoulders onto the photo's outline")
+    p.add_argument("--no-rump-crop", action="store_true",
+                   help="take the hip bones from the top model alone, instead of reading the rump again "
+                        "from a full-resolution crop with models/rump")
     p.add_argument("--weight-formula", type=Path,
                    help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)")
     p.add_argument("--min-confidence", type=fraction, default=MeasureSettings.min_confidence,
@@ -108,7 +111,8 @@ def _measure_from_images(images: dict[str, Path], calibration, formula, settings
                                 f"(or pass --keypoints)")
     pixels = {v: _read_image(v, p, calibration) for v, p in images.items()}
     detector = PoseDetector(args.models, threads=args.threads, winograd=args.winograd,
-                            mirror_average=args.mirror_average, snap_to_outline=not args.no_outline)
+                            mirror_average=args.mirror_average, snap_to_outline=not args.no_outline,
+                            rump_crop=not args.no_rump_crop)
     found = measure_images(pixels, calibration, detector, formula, settings)
     annotated = {}
     for view, path in images.items():

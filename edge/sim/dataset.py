@@ -24,11 +24,11 @@ import numpy as np
 import yaml
 
 from edge.errors import GoatEdgeError
-from edge.geometry.camera import VIEWS
-from edge.keypoints import VIEW_KEYPOINTS, flip_idx
+from edge.keypoints import MODEL_KEYPOINTS, MODELS, camera_of, flip_idx
 from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.render import ray_grid
+from edge.sim.rump_dataset import rump_example
 from edge.sim.truth import NOT_IN_IMAGE
 
 SEED_STRIDE = 1_000_003
@@ -79,14 +79,19 @@ class Plan:
 def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: float = 0.5,
                  val_fraction: float = 0.1, empty_fraction: float = 0.05,
                  two_goat_fraction: float = 0.03) -> Plan:
-    if view not in VIEWS:
-        raise ValueError(f"unknown view {view!r}; expected one of {', '.join(VIEWS)}")
+    if view not in MODELS:
+        raise ValueError(f"unknown view {view!r}; expected one of {', '.join(MODELS)}")
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     if not 0 <= val_fraction < 1 or not 0 <= empty_fraction < 1 or not 0 <= two_goat_fraction < 1:
         raise ValueError("val_fraction, empty_fraction and two_goat_fraction must lie in [0, 1)")
     if empty_fraction + two_goat_fraction >= 1:
         raise ValueError("empty_fraction and two_goat_fraction leave no single-goat images")
+    if view == "rump":  # crops are taken around a goat the top model found, one goat each
+        if scale != 1.0:
+            raise ValueError("the rump model reads crops of the full-resolution top photo: "
+                             f"scale must be 1, got {scale:g}")
+        empty_fraction = two_goat_fraction = 0.0
     rng = np.random.default_rng([seed, 0x5EED])
     n_val = int(round(count * val_fraction))
     if val_fraction > 0 and count >= 2:
@@ -106,11 +111,18 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
 def _write_one(plan: Plan, index: int) -> int:
     seed = plan.seeds[index]
     capture = simulate_capture(seed, dataset_calibration(seed), scale=plan.scale, goats=plan.goats[index],
-                               views=(plan.view,))
+                               views=(camera_of(plan.view),))
+    if plan.view == "rump":
+        example = rump_example(capture.images["top"], capture.labels["top"][0].keypoints.keypoints,
+                               np.random.default_rng([seed, 0x7275]))
+        if example is None:  # the rump is cut off by the frame: no crop to learn from
+            return 0
+        jpeg, lines = example.jpeg, [example.label_line]
+    else:
+        jpeg, lines = capture.jpegs[plan.view], label_lines(capture, plan.view)
     stem = f"{plan.view}_{seed}"
     split = plan.split[index]
-    (plan.out_dir / "images" / split / f"{stem}.jpg").write_bytes(capture.jpegs[plan.view])
-    lines = label_lines(capture, plan.view)
+    (plan.out_dir / "images" / split / f"{stem}.jpg").write_bytes(jpeg)
     (plan.out_dir / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
     return len(lines)
 
@@ -128,7 +140,7 @@ def _work(index: int) -> int:
 
 
 def write_data_yaml(out_dir: Path, view: str) -> Path:
-    names = VIEW_KEYPOINTS[view]
+    names = MODEL_KEYPOINTS[view]
     data = {
         "path": str(Path(out_dir).resolve()),
         "train": "images/train",
@@ -183,7 +195,7 @@ def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale
     # Worker processes forked from here inherit the cameras' ray grids instead of each
     # spending a second undistorting every pixel.
     for variant in range(CAMERA_VARIANTS):
-        ray_grid(camera_variant(variant).scaled(scale)[view])
+        ray_grid(camera_variant(variant).scaled(scale)[camera_of(view)])
     if workers == 1:
         goat_labels = [_write_one(plan, i) for i in range(count)]
     else:

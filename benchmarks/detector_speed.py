@@ -266,7 +266,8 @@ def main() -> None:
         first = [str(captures[0][v]) for v in VIEWS]
         ncnn_dirs = [str(tmp / f"{v}_ncnn_model") for v in VIEWS]
         ult_s, ult_mb = child(ULTRALYTICS_CHILD, *ncnn_dirs, *first)
-        print("\n| fresh process, 3 models, first capture | start to first result s | peak RSS MB |")
+        print("\n| fresh process, first capture (lean: the 4 models; Ultralytics: the 3 views') | "
+              "start to first result s | peak RSS MB |")
         print("|---|---|---|")
         for label, mode in (("default", "default"), ("winograd on", "winograd")):
             lean_s, lean_mb = child(LEAN_CHILD, str(args.models), mode, *first)

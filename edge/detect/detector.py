@@ -60,9 +60,10 @@ def model_version(model_dir: Path) -> str:
 
 
 class PoseDetector:
-    """One NCNN pose model per view, from models/<view>/.
+    """One NCNN pose model per view, from models/<view>/, and the rump model (models/rump/)
+    that reads the top photo's rump again (edge/detect/rump.py).
 
-    The three models run one after another, so they share ncnn's memory pools: about 40 MB
+    The models run one after another, so they share ncnn's memory pools: about 40 MB
     less than three separate pools (benchmarks/RESULTS.md). Close it (or use `with`) when
     done; it also closes itself at exit, because ncnn aborts if a pool goes first.
     """
@@ -116,8 +117,9 @@ class PoseDetector:
     def detect(self, view: str, image_bgr: np.ndarray, camera: Camera | None = None) -> ViewDetections:
         """The goats in one photo. With mirror_average on and the view's calibrated camera
         given, the top and front views also run on the photo's mirror image and average
-        the two (edge/detect/mirror.py). With snap_to_outline on, the keypoints that lie on
-        the animal's outline move onto it (edge/detect/outline.py)."""
+        the two (edge/detect/mirror.py). With the rump model loaded, the top view's rump
+        keypoints are read again from a crop (edge/detect/rump.py). With snap_to_outline on,
+        the keypoints that lie on the animal's outline move onto it (edge/detect/outline.py)."""
         model = self.models[view]
         found = model.predict(image_bgr, conf_threshold=self.conf_threshold, fuse_iou=self.fuse_iou)
         h, w = image_bgr.shape[:2]

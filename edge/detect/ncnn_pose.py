@@ -52,7 +52,7 @@ class NcnnPoseModel:
 
         winograd: ncnn's Winograd convolutions keep a transformed copy of every 3x3 kernel,
         about 13 MB per nano model, for about a third less inference time. Off by default:
-        the three models then fit the daemon's 200 MB budget, and a capture still takes
+        the models then fit the daemon's 200 MB budget, and a capture still takes
         well under its 250 ms (benchmarks/RESULTS.md)."""
         import ncnn  # imported here so that tools which never run a model need not load it
 

@@ -40,7 +40,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="folder with side/, top/, front/ and rump/ NCNN pose models (default: the shipped ones)")
     p.add_argument("--threads", type=positive_int, default=2, help="threads per model inference")
     p.add_argument("--winograd", action="store_true",
-                   help="ncnn Winograd convolutions: faster, about 40 MB more memory for three models")
+                   help="ncnn Winograd convolutions: faster, about 50 MB more memory for the four models")
     p.add_argument("--mirror-average", action="store_true",
                    help="also read the top and front photos mirrored and average the keypoints "
                         "(widths about 2 %% better, five inferences instead of three)")

@@ -76,7 +76,7 @@ class CamerasConfig(_Section):
 class ModelsConfig(_Section):
     dir: Path = Field(ROOT / "models", description="one folder per model (side, top, front, rump) with the NCNN files")
     threads: int = Field(2, ge=1, le=16, description="CPU threads per model inference")
-    winograd: bool = Field(False, description="faster inference, about 40 MB more memory")
+    winograd: bool = Field(False, description="faster inference, about 50 MB more memory")
     mirror_average: bool = Field(False, description="top and front: also read the mirror image and average "
                                                     "(widths 2 % better, capture 70 % slower)")
     snap_to_outline: bool = Field(True, description="withers, sternum and the top view's shoulders move onto "

@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 
 from edge.detect.detector import PoseDetector
-from edge.detect.rump import TOP_RUMP_INDEX, crop, rump_window
+from edge.detect.rump import crop_around_rump
 from edge.geometry.calibration import default_calibration
 from edge.geometry.camera import VIEWS
 from edge.measure.estimate import measure
@@ -89,7 +89,7 @@ def rump_crops(detector: PoseDetector, top_photos, input_px: int) -> list:
     for photo in top_photos:
         goats = detector.models["top"].predict(photo)
         if goats:
-            crops.append(crop(photo, rump_window(goats[0].keypoints[TOP_RUMP_INDEX, :2], input_px)))
+            crops.append(crop_around_rump(photo, goats[0], input_px)[0])
     return crops
 
 
@@ -108,7 +108,7 @@ import time, sys
 t0 = time.perf_counter()
 import cv2
 from edge.detect.detector import PoseDetector
-from edge.detect.rump import TOP_RUMP_INDEX, crop, rump_window
+from edge.detect.rump import crop_around_rump
 from edge.geometry.calibration import default_calibration
 from edge.measure.from_images import measure_images
 d = PoseDetector(sys.argv[1], winograd=sys.argv[2] == "winograd")

@@ -22,8 +22,7 @@ import yaml
 from edge.argtypes import fraction, non_negative_int, positive_int, scale
 from edge.errors import GoatEdgeError
 from edge.keypoints import MODELS
-from edge.sim.dataset import make_dataset, write_data_yaml
-from edge.sim.rump_dataset import crops_from_top_dataset
+from edge.sim.dataset import crops_from_top_dataset, make_dataset, write_data_yaml
 
 
 def crops_from_top(top_yaml: Path, out: Path, seed: int) -> int:

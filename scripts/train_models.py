@@ -25,7 +25,7 @@ import yaml  # noqa: E402
 
 from edge.argtypes import models, non_negative_int, positive_float, positive_int, scale, view_path  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
-from edge.sim.dataset import make_dataset  # noqa: E402
+from edge.sim.dataset import make_dataset, split_dirs  # noqa: E402
 from edge.sim.rump_dataset import RUMP_INPUT_PX  # noqa: E402
 from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E402
 
@@ -59,14 +59,6 @@ def simulated_dataset(view: str, args) -> Path:
     return out / "data.yaml"
 
 
-def _split_dirs(data_yaml: Path, data: dict, split: str) -> list[str]:
-    base = Path(data.get("path") or data_yaml.parent)
-    if not base.is_absolute():
-        base = (data_yaml.parent / base).resolve()
-    entries = data.get(split) or []
-    return [str(base / e) for e in ([entries] if isinstance(entries, str) else entries)]
-
-
 def check_real_dataset(view: str, data_yaml: Path) -> dict:
     """A farm's dataset must label exactly this view's keypoints, in this order."""
     if not data_yaml.is_file():
@@ -81,7 +73,7 @@ def check_real_dataset(view: str, data_yaml: Path) -> dict:
         raise TrainingError(f"{data_yaml}: kpt_shape is {got}, but the {view} model needs [{k}, 3] "
                             f"(keypoints in the order of docs/keypoints.md)")
     for split in ("train", "val"):
-        missing = [d for d in _split_dirs(data_yaml, data, split) if not Path(d).exists()]
+        missing = [d for d in split_dirs(data_yaml, data, split) if not Path(d).exists()]
         if missing:
             raise TrainingError(f"{data_yaml}: {split} folder {missing[0]} not found")
     return data
@@ -101,8 +93,8 @@ def training_yaml(view: str, args, run_dir: Path) -> Path:
     if len(sources) == 1:
         return sources[0][0]
     merged = {
-        "train": [d for p, data in sources for d in _split_dirs(p, data, "train")],
-        "val": [d for p, data in sources for d in _split_dirs(p, data, "val")],
+        "train": [d for p, data in sources for d in split_dirs(p, data, "train")],
+        "val": [d for p, data in sources for d in split_dirs(p, data, "val")],
         "names": {0: "goat"},
         "kpt_shape": [len(MODEL_KEYPOINTS[view]), 3],
         "flip_idx": flip_idx(view),

@@ -69,13 +69,18 @@ def crop(image_bgr: np.ndarray, window: RumpWindow) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(114, 114, 114))
 
 
+def crop_around_rump(image_bgr: np.ndarray, top: PoseDetection, input_px: int) -> tuple[np.ndarray, RumpWindow]:
+    """The crop the rump model reads around the rump of a top-view detection, and its window."""
+    window = rump_window(top.keypoints[TOP_RUMP_INDEX, :2], input_px)
+    return crop(image_bgr, window), window
+
+
 def refine_rump(model, image_bgr: np.ndarray, top: PoseDetection, *, conf_threshold: float = 0.25,
                 fuse_iou: float | None = None) -> PoseDetection:
     """The top view's detection with its rump keypoints read again from a crop by `model`
     (an NcnnPoseModel for RUMP_KEYPOINTS). Kept as it was when the crop finds no rump."""
-    window = rump_window(top.keypoints[TOP_RUMP_INDEX, :2], model.info.input_px)
-    found = model.predict(crop(image_bgr, window), conf_threshold=conf_threshold, max_detections=1,
-                          fuse_iou=fuse_iou)
+    image, window = crop_around_rump(image_bgr, top, model.info.input_px)
+    found = model.predict(image, conf_threshold=conf_threshold, max_detections=1, fuse_iou=fuse_iou)
     if not found:
         return top
     keypoints = top.keypoints.astype(float).copy()

@@ -20,11 +20,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import yaml
 
 from edge.errors import GoatEdgeError
-from edge.keypoints import MODEL_KEYPOINTS, MODELS, camera_of, flip_idx
+from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, camera_of, flip_idx
 from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.render import ray_grid
@@ -213,3 +214,56 @@ def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale
     write_data_yaml(out_dir, view)
     n_val = sum(s == "val" for s in plan.split)
     return DatasetSummary(out_dir, count, count - n_val, n_val, plan.goats.count(0), sum(goat_labels), seconds)
+
+
+def split_dirs(data_yaml: Path, data: dict, split: str) -> list[str]:
+    """The image folders a YOLO dataset yaml lists for a split, as absolute paths."""
+    base = Path(data.get("path") or data_yaml.parent)
+    if not base.is_absolute():
+        base = (data_yaml.parent / base).resolve()
+    entries = data.get(split) or []
+    return [str(base / e) for e in ([entries] if isinstance(entries, str) else entries)]
+
+
+def crops_from_top_dataset(data_yaml: Path, out_dir: Path, seed: int = 0) -> int:
+    """Rump crops, for the rump model, from a labelled YOLO-pose dataset of top photos (a
+    farm's own): one crop per labelled goat whose rump is in the photo. Writes the layout
+    above and returns the number of crops."""
+    data = yaml.safe_load(Path(data_yaml).read_text())
+    want = [len(VIEW_KEYPOINTS["top"]), 3]
+    if not isinstance(data, dict) or data.get("kpt_shape") != want:
+        raise ValueError(f"{data_yaml}: kpt_shape is {data.get('kpt_shape') if isinstance(data, dict) else None}, "
+                         f"but top photos have {want} (docs/keypoints.md)")
+    rng = np.random.default_rng([seed, 0x7275])
+    written = 0
+    for split in ("train", "val"):
+        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for folder in split_dirs(Path(data_yaml), data, split):
+            for image_path in sorted(Path(folder).glob("*.jpg")):
+                written += _crop_labelled_photo(image_path, out_dir, split, rng)
+    return written
+
+
+def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, rng: np.random.Generator) -> int:
+    # Ultralytics finds a photo's labels by swapping its last 'images' folder for 'labels'.
+    parts = list(image_path.parts)
+    at = len(parts) - 1 - parts[::-1].index("images")
+    label_path = Path(*parts[:at], "labels", *parts[at + 1:]).with_suffix(".txt")
+    if not label_path.is_file():
+        return 0
+    image = cv2.imread(str(image_path))
+    h, w = image.shape[:2]
+    written = 0
+    for i, line in enumerate(label_path.read_text().splitlines()):
+        values = np.array(line.split()[5:], float).reshape(-1, 3)
+        keypoints = np.column_stack([values[:, 0] * w - 0.5, values[:, 1] * h - 0.5, values[:, 2]])
+        keypoints[values[:, 2] == 0] = (0.0, 0.0, NOT_IN_IMAGE)
+        example = rump_example(image, keypoints, rng)
+        if example is None:
+            continue
+        stem = f"rump_{image_path.stem}_{i}"
+        (out_dir / "images" / split / f"{stem}.jpg").write_bytes(example.jpeg)
+        (out_dir / "labels" / split / f"{stem}.txt").write_text(example.label_line + "\n")
+        written += 1
+    return written

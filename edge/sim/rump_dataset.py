@@ -9,14 +9,11 @@ normalised by the crop's size; a keypoint outside the crop is `0 0 0`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
-import yaml
 
 from edge.detect.rump import TOP_RUMP_INDEX, RumpWindow, crop, rump_window
-from edge.keypoints import VIEW_KEYPOINTS
 from edge.sim.truth import NOT_IN_IMAGE
 
 RUMP_INPUT_PX = 256
@@ -62,50 +59,3 @@ def _label_line(crop_points_px: np.ndarray, flags: np.ndarray, input_px: int) ->
     for (x, y), flag, seen in zip(crop_points_px, flags, inside):
         values += [f"{x / input_px:.6f}", f"{y / input_px:.6f}", str(int(flag))] if seen else ["0", "0", "0"]
     return "0 " + " ".join(values)
-
-
-def crops_from_top_dataset(data_yaml: Path, out_dir: Path, seed: int = 0) -> int:
-    """Rump crops, for the rump model, from a labelled YOLO-pose dataset of top photos (a
-    farm's own): one crop per labelled goat whose rump is in the photo. Writes the layout
-    of edge/sim/dataset.py and returns the number of crops."""
-    data = yaml.safe_load(Path(data_yaml).read_text())
-    want = [len(VIEW_KEYPOINTS["top"]), 3]
-    if not isinstance(data, dict) or data.get("kpt_shape") != want:
-        raise ValueError(f"{data_yaml}: kpt_shape is {data.get('kpt_shape') if isinstance(data, dict) else None}, "
-                         f"but top photos have {want} (docs/keypoints.md)")
-    base = Path(data.get("path") or Path(data_yaml).parent)
-    base = base if base.is_absolute() else (Path(data_yaml).parent / base).resolve()
-    rng = np.random.default_rng([seed, 0x7275])
-    written = 0
-    for split in ("train", "val"):
-        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
-        folders = data.get(split) or []
-        for folder in [folders] if isinstance(folders, str) else folders:
-            for image_path in sorted((base / folder).glob("*.jpg")):
-                written += _crop_labelled_photo(image_path, out_dir, split, rng)
-    return written
-
-
-def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, rng: np.random.Generator) -> int:
-    # Ultralytics finds a photo's labels by swapping its last 'images' folder for 'labels'.
-    parts = list(image_path.parts)
-    at = len(parts) - 1 - parts[::-1].index("images")
-    label_path = Path(*parts[:at], "labels", *parts[at + 1:]).with_suffix(".txt")
-    if not label_path.is_file():
-        return 0
-    image = cv2.imread(str(image_path))
-    h, w = image.shape[:2]
-    written = 0
-    for i, line in enumerate(label_path.read_text().splitlines()):
-        values = np.array(line.split()[5:], float).reshape(-1, 3)
-        keypoints = np.column_stack([values[:, 0] * w - 0.5, values[:, 1] * h - 0.5, values[:, 2]])
-        keypoints[values[:, 2] == 0] = (0.0, 0.0, NOT_IN_IMAGE)
-        example = rump_example(image, keypoints, rng)
-        if example is None:
-            continue
-        stem = f"rump_{image_path.stem}_{i}"
-        (out_dir / "images" / split / f"{stem}.jpg").write_bytes(example.jpeg)
-        (out_dir / "labels" / split / f"{stem}.txt").write_text(example.label_line + "\n")
-        written += 1
-    return written

@@ -5,9 +5,9 @@
 Prints markdown tables:
 - one capture from three JPEG files to measurements with annotated images (the lean path),
   median and 90th percentile, as configured by default, with keypoints left off the outline,
-  with the hip bones from the top model alone (no rump crop), with Winograd convolutions,
+  with the hip bones and shoulders from the top model alone (no close-ups), with Winograd convolutions,
   and with the top and front photos also read mirrored;
-- each model's inference alone (the three views' on their photos, the rump model on its
+- each model's inference alone (the three views' on their photos, the close-up model on its
   crops): the lean runtime, Ultralytics predict on the .pt and on the same NCNN export,
   with ratios;
 - a fresh process's peak RSS and its time from start to first result, lean vs Ultralytics.
@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 
 from edge.detect.detector import PoseDetector
-from edge.detect.rump import crop_around_rump
+from edge.detect.closeup import REGIONS, crop_region
 from edge.geometry.calibration import default_calibration
 from edge.geometry.camera import VIEWS
 from edge.measure.estimate import measure
@@ -66,8 +66,6 @@ def time_lean_path(detector: PoseDetector, paths: dict[str, Path]) -> float:
     found = measure_images(images, calibration, detector)
     if found.result is None:  # time the geometry too, even when the gate says retake
         measure({v: d.keypoints() for v, d in found.detections.items() if d.goats}, calibration)
-    for image in found.annotated.values():
-        cv2.imencode(".jpg", image)
     return 1000 * (time.perf_counter() - start)
 
 
@@ -83,13 +81,14 @@ def time_lean_paths(detectors: dict[str, PoseDetector], captures) -> dict[str, l
     return times_ms
 
 
-def rump_crops(detector: PoseDetector, top_photos, input_px: int) -> list:
-    """The crops the rump model reads, around the rump the top model finds in each photo."""
+def closeup_crops(detector: PoseDetector, top_photos, input_px: int) -> list:
+    """The crops the close-up model reads, around the rump and the chest the top model
+    finds in each photo."""
     crops = []
     for photo in top_photos:
         goats = detector.models["top"].predict(photo)
         if goats:
-            crops.append(crop_around_rump(photo, goats[0], input_px)[0])
+            crops += [crop_region(photo, goats[0], region, input_px)[0] for region in REGIONS]
     return crops
 
 
@@ -108,7 +107,6 @@ import time, sys
 t0 = time.perf_counter()
 import cv2
 from edge.detect.detector import PoseDetector
-from edge.detect.rump import crop_around_rump
 from edge.geometry.calibration import default_calibration
 from edge.measure.from_images import measure_images
 d = PoseDetector(sys.argv[1], winograd=sys.argv[2] == "winograd")
@@ -223,14 +221,15 @@ def main() -> None:
     mirrored = PoseDetector(args.models, threads=args.threads, mirror_average=True)
     fast = PoseDetector(args.models, threads=args.threads, winograd=True)
     off_outline = PoseDetector(args.models, threads=args.threads, snap_to_outline=False)
-    no_rump = PoseDetector(args.models, threads=args.threads, rump_crop=False)
+    no_closeups = PoseDetector(args.models, threads=args.threads, closeups=False)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         captures = write_captures(tmp, args.captures)
         print(f"| lean path, {args.captures} captures of 3 JPEGs (1280x960) | median ms | p90 ms |")
         print("|---|---|---|")
         setups = {"default": detector, "keypoints not moved onto the outline": off_outline,
-                  "hip bones from the top model alone (models.rump_crop off)": no_rump, "winograd on": fast, "top and front also read mirrored (models.mirror_average)": mirrored}
+                  "hip bones and shoulders from the top model alone (models.closeups off)": no_closeups,
+                  "winograd on": fast, "top and front also read mirrored (models.mirror_average)": mirrored}
         for label, path_ms in time_lean_paths(setups, captures).items():
             path_ms = sorted(path_ms)
             print(f"| JPEGs -> measurements + annotated images, {label} | {statistics.median(path_ms):.0f} | "
@@ -241,7 +240,8 @@ def main() -> None:
               "Ultralytics .pt ms | .pt / lean | Ultralytics NCNN / lean |")
         print("|---|---|---|---|---|---|---|---|")
         photos = {v: [cv2.imread(str(c[v])) for c in captures] for v in VIEWS}
-        inputs = {**photos, "rump": rump_crops(no_rump, photos["top"], detector.models["rump"].info.input_px)}
+        inputs = {**photos,
+                  "closeup": closeup_crops(no_closeups, photos["top"], detector.models["closeup"].info.input_px)}
         for name, images in inputs.items():
             lean = time_inference(lambda im: detector.models[name].predict(im), images)
             lean_fast = time_inference(lambda im: fast.models[name].predict(im), images)
@@ -262,7 +262,7 @@ def main() -> None:
         fast.close()
         mirrored.close()
         off_outline.close()
-        no_rump.close()
+        no_closeups.close()
         first = [str(captures[0][v]) for v in VIEWS]
         ncnn_dirs = [str(tmp / f"{v}_ncnn_model") for v in VIEWS]
         ult_s, ult_mb = child(ULTRALYTICS_CHILD, *ncnn_dirs, *first)

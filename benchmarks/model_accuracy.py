@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from edge.detect.detector import PoseDetector, ViewDetections
-from edge.detect.outline import OUTLINE_PAIRS, snap_view
+from edge.detect.outline import OUTLINE_PAIRS
 from edge.geometry.camera import VIEWS
 from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, camera_of
 from edge.measure.definitions import LENGTHS
@@ -90,7 +90,7 @@ def run(detector: PoseDetector, captures: int, empty: int) -> dict:
     for i in range(captures):
         capture = simulate_capture(HELD_OUT_SEED + i)
         measured = measure_images(capture.images, capture.calibration, detector)
-        snapped = {v: snap_view(capture.images[v], d) for v, d in measured.detections.items()}
+        snapped = {v: detector.snap(capture.images[v], d) for v, d in measured.detections.items()}
         keypoint_errors_px(capture, measured.detections, kp_errors)
         across_outline_errors_px(capture, measured.detections, snapped, across)
         if not fully_in_view(capture):
@@ -189,7 +189,7 @@ def write_cards(models: Path, s: dict, names: list[str]) -> None:
     for view in names:
         path = models / view / "card.yaml"
         card = yaml.safe_load(path.read_text()) if path.exists() else {"view": view}
-        # The rump model's keypoints are the top view's as the daemon reads them.
+        # The close-up model's keypoints are the top view's as the daemon reads them.
         errors = s["keypoint_error_px"][camera_of(view)]
         card["evaluation"] = {
             "benchmark": "benchmarks/model_accuracy.py (held-out seeds from 9,000,000,000, 1280x960)",
@@ -211,17 +211,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--mirror-average", action="store_true",
                     help="also read the top and front photos mirrored, as models.mirror_average does")
-    ap.add_argument("--no-rump-crop", action="store_true",
-                    help="hip bones from the top model alone, as models.rump_crop off does")
+    ap.add_argument("--no-closeups", action="store_true",
+                    help="hip bones and shoulders from the top model alone, as models.closeups off does")
     ap.add_argument("--no-fuse-anchors", action="store_true",
                     help="each goat's keypoints from its best anchor alone, as models.fuse_anchors off does")
     ap.add_argument("--write-cards", action="store_true", help="record the figures in each card.yaml")
     args = ap.parse_args()
-    if args.write_cards and (args.mirror_average or args.no_rump_crop or args.no_fuse_anchors):
+    if args.write_cards and (args.mirror_average or args.no_closeups or args.no_fuse_anchors):
         ap.error("the cards record the default reading: --write-cards with none of --mirror-average, "
-                 "--no-rump-crop, --no-fuse-anchors")
+                 "--no-closeups, --no-fuse-anchors")
     with PoseDetector(args.models, threads=args.threads, mirror_average=args.mirror_average,
-                      snap_to_outline=False, rump_crop=not args.no_rump_crop,
+                      snap_to_outline=False, closeups=not args.no_closeups,
                       fuse_anchors=not args.no_fuse_anchors) as detector:
         r = run(detector, args.captures, args.empty)
         s = summary(r)

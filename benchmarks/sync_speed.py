@@ -50,7 +50,7 @@ from cloud_sync.rows import Row, RowWriter  # noqa: E402
 from cloud_sync.worker import PassReport  # noqa: E402
 from edge.config import CameraConfig, SyncConfig, config_from_dict  # noqa: E402
 from edge.measure.definitions import MEASUREMENTS  # noqa: E402
-from edge.pipeline.capture import ANNOTATED_JPEG_QUALITY  # noqa: E402
+from edge.measure.from_images import ANNOTATED_JPEG_QUALITY  # noqa: E402
 from edge.sim.capture import simulate_capture  # noqa: E402
 from edge.store import Store  # noqa: E402
 from edge.store.ids import new_id  # noqa: E402

@@ -74,7 +74,7 @@ class CamerasConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    dir: Path = Field(ROOT / "models", description="one folder per model (side, top, front, rump) with the NCNN files")
+    dir: Path = Field(ROOT / "models", description="one folder per model (side, top, front, closeup) with the NCNN files")
     threads: int = Field(2, ge=1, le=16, description="CPU threads per model inference")
     winograd: bool = Field(False, description="faster inference, about 50 MB more memory")
     mirror_average: bool = Field(False, description="top and front: also read the mirror image and average "
@@ -83,8 +83,8 @@ class ModelsConfig(_Section):
                                                     "the photo's outline (chest depth, width and girth)")
     fuse_anchors: bool = Field(True, description="average each goat's keypoints over the model's anchors "
                                                  "that found it (keypoints about 10 % closer)")
-    rump_crop: bool = Field(True, description="read the top photo's rump again at full resolution with "
-                                              "models/rump (hip width)")
+    closeups: bool = Field(True, description="read the top photo's rump and chest again at full resolution "
+                                             "with models/closeup (hip width, chest width)")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="a weaker detection is not a goat")
 
 

@@ -26,18 +26,19 @@ VIEW_KEYPOINTS: dict[str, tuple[str, ...]] = {
               "fore_hoof_left", "fore_hoof_right"),
 }
 
-# The models: one per view, and the rump model, which reads the top photo again in a crop
-# around the rump at full resolution (edge/detect/rump.py).
+# The models: one per view, and the close-up model, which reads the top photo again in
+# crops around the rump and the chest at full resolution (edge/detect/closeup.py).
 MODEL_KEYPOINTS: dict[str, tuple[str, ...]] = {
     **VIEW_KEYPOINTS,
-    "rump": ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right"),
+    "closeup": ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right",
+                "shoulder_left", "shoulder_right"),
 }
 MODELS = tuple(MODEL_KEYPOINTS)
 
 
 def camera_of(model: str) -> str:
     """The camera whose photos a model reads."""
-    return "top" if model == "rump" else model
+    return "top" if model == "closeup" else model
 
 
 def _mirror(name: str) -> str:

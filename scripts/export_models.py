@@ -3,7 +3,7 @@
     .venv/bin/python scripts/export_models.py                 # models/<view>/best.pt
     .venv/bin/python scripts/export_models.py --weights side=/farm/side/best.pt
 
-The models are the three views' and the rump model (edge/detect/rump.py). Writes
+The models are the three views' and the close-up model (edge/detect/closeup.py). Writes
 models/<view>/model.ncnn.param, model.ncnn.bin and metadata.yaml (Ultralytics'
 NCNN export at half precision, offline with the pnnx and ncnn packages) and records each
 model's training data, input size and file hashes in models/<view>/card.yaml. A farm's
@@ -53,8 +53,8 @@ def training_record(model, train_args: dict) -> dict:
 def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> dict:
     model = load_pose_weights(view, weights)
     train_args = (getattr(model, "ckpt", None) or {}).get("train_args", {}) or {}
-    # The rump model reads crops of the size it was trained on (edge/sim/rump_dataset.py).
-    size = imgsz if imgsz and view != "rump" else int(train_args.get("imgsz", 640))
+    # The close-up model reads crops of the size it was trained on (edge/sim/closeup_dataset.py).
+    size = imgsz if imgsz and view != "closeup" else int(train_args.get("imgsz", 640))
     exported = Path(model.export(format="ncnn", imgsz=size, half=True, verbose=False))
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in MODEL_FILES:
@@ -76,11 +76,11 @@ def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> d
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--views", type=models, default=MODELS,
-                   help="comma-separated models: side,top,front,rump (default: all)")
+                   help="comma-separated models: side,top,front,closeup (default: all)")
     p.add_argument("--weights", type=view_path, action="append", default=[], metavar="VIEW=best.pt",
                    help="weights for a view (default: models/<view>/best.pt)")
     p.add_argument("--imgsz", type=int, help="the views' input size (default: the size each was trained at; "
-                                             "the rump model keeps its own)")
+                                             "the close-up model keeps its own)")
     p.add_argument("--models", type=Path, default=ROOT / "models", help="output root, one folder per view")
     args = p.parse_args(argv)
     given = dict(args.weights)

@@ -1,11 +1,12 @@
-"""Render a simulated YOLO-pose training set for one camera view, or the rump model.
+"""Render a simulated YOLO-pose training set for one camera view, or the close-up model.
 
     .venv/bin/python scripts/make_dataset.py --view side --count 3000 --seed 1 --out datasets/side
-    .venv/bin/python scripts/make_dataset.py --view rump --count 1600 --seed 41 --scale 1
-    .venv/bin/python scripts/make_dataset.py --view rump --from-top /farm/top/data.yaml --out /farm/rump
+    .venv/bin/python scripts/make_dataset.py --view closeup --count 1600 --seed 41 --scale 1
+    .venv/bin/python scripts/make_dataset.py --view closeup --from-top /farm/top/data.yaml --out /farm/closeup
 
-The last cuts the rump model's crops from a farm's own labelled top photos instead of
-rendering any (then train with --real-data rump=/farm/rump/data.yaml).
+The second renders full-resolution top photos and cuts a rump crop and a chest crop from
+each. The last cuts the close-up model's crops from a farm's own labelled top photos
+instead of rendering any (then train with --real-data closeup=/farm/closeup/data.yaml).
 
 Writes DIR/images, DIR/labels, DIR/data.yaml and DIR/seeds.txt (see edge/sim/dataset.py),
 then prints how fast it went.
@@ -35,20 +36,20 @@ def crops_from_top(top_yaml: Path, out: Path, seed: int) -> int:
     except (OSError, ValueError, yaml.YAMLError) as exc:
         print(f"make_dataset: error: {exc}", file=sys.stderr)
         return 2
-    write_data_yaml(out, "rump")
-    print(f"{out}: {crops} rump crops from {top_yaml}")
+    write_data_yaml(out, "closeup")
+    print(f"{out}: {crops} close-up crops from {top_yaml}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--view", choices=MODELS, required=True,
-                        help="a camera view, or rump: crops of the top photo for the rump model (--scale 1)")
+                        help="a camera view, or closeup: crops of the top photo for the close-up model (--scale 1)")
     parser.add_argument("--count", type=positive_int, help="number of images (simulated sets)")
     parser.add_argument("--seed", type=non_negative_int,
                         help="dataset seed; capture seeds, and the crops' placement, derive from it")
     parser.add_argument("--from-top", type=Path, metavar="DATA.yaml",
-                        help="with --view rump: cut the crops from this labelled top-photo dataset")
+                        help="with --view closeup: cut the crops from this labelled top-photo dataset")
     parser.add_argument("--out", type=Path, help="output folder (default: datasets/<view>-<seed>)")
     parser.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count(),
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or Path("datasets") / f"{args.view}-{args.seed}"
     if args.from_top is not None:
-        if args.view != "rump":
-            parser.error("--from-top makes the rump model's crops: use it with --view rump")
+        if args.view != "closeup":
+            parser.error("--from-top makes the close-up model's crops: use it with --view closeup")
         return crops_from_top(args.from_top, out, args.seed or 0)
     if args.count is None or args.seed is None:
         parser.error("a simulated dataset needs --count and --seed")

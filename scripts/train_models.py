@@ -26,7 +26,7 @@ import yaml  # noqa: E402
 from edge.argtypes import models, non_negative_int, positive_float, positive_int, scale, view_path  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
 from edge.sim.dataset import make_dataset, split_dirs  # noqa: E402
-from edge.sim.rump_dataset import RUMP_INPUT_PX  # noqa: E402
+from edge.sim.closeup_dataset import CLOSEUP_INPUT_PX  # noqa: E402
 from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,12 +37,12 @@ ROOT = Path(__file__).resolve().parents[1]
 # head end). Trained again without mirroring, it made no such mistake (pose mAP50-95 0.97
 # against 0.53; benchmarks/RESULTS.md). The front view's mirror is a real goat with
 # left and right swapped (flip_idx), so it keeps the augmentation.
-FLIP_LR = {"side": 0.0, "top": 0.0, "front": 0.5, "rump": 0.0}
-# The rump model reads one rump per crop, always at about the photo's own scale
-# (edge/detect/rump.py): a mosaic of four crops, or a goat at half or twice its size, is
+FLIP_LR = {"side": 0.0, "top": 0.0, "front": 0.5, "closeup": 0.0}
+# The close-up model reads one rump or chest per crop, always at about the photo's own
+# scale (edge/detect/closeup.py): a mosaic of four crops, or a goat at half or twice its size, is
 # nothing it will see; and its keypoints are all it is for, so their loss counts double
 # (Ultralytics' pose gain, 12 by default). The views' models keep Ultralytics' defaults.
-MODEL_SETTINGS = {"rump": {"mosaic": 0.0, "scale": 0.15, "translate": 0.05, "pose": 24.0}}
+MODEL_SETTINGS = {"closeup": {"mosaic": 0.0, "scale": 0.15, "translate": 0.05, "pose": 24.0}}
 
 
 class TrainingError(Exception):
@@ -51,7 +51,7 @@ class TrainingError(Exception):
 
 def simulated_dataset(view: str, args) -> Path:
     """The simulated dataset for this view and seed, made once and reused after."""
-    scale = 1.0 if view == "rump" else args.scale  # rump crops come from the full-resolution photo
+    scale = 1.0 if view == "closeup" else args.scale  # close-ups come from the full-resolution photo
     out = args.datasets / f"{view}-seed{args.seed}-n{args.count}-s{scale:g}"
     if not (out / "data.yaml").exists():
         summary = make_dataset(out, view, args.count, args.seed, scale=scale, workers=args.workers)
@@ -118,7 +118,7 @@ def budget(args) -> dict:
 
 
 def starting_model(view: str, args):
-    """The model to train and Ultralytics' `pretrained`: the --fine-tune weights; for the rump
+    """The model to train and Ultralytics' `pretrained`: the --fine-tune weights; for the close-up
     model without them, the top model's (models/top/best.pt), of which all but the keypoint
     head carries over, as it already knows a goat seen from above; else from scratch."""
     from ultralytics import YOLO
@@ -128,7 +128,7 @@ def starting_model(view: str, args):
         print(f"{view}: fine-tuning {start}")
         return load_pose_weights(view, start), True
     top = args.models / "top" / "best.pt"
-    if view == "rump" and top.is_file():
+    if view == "closeup" and top.is_file():
         load_pose_weights("top", top)  # names the problem if it is not a top model
         print(f"{view}: starting from {top} (all but its keypoint head)")
         return YOLO(MODEL_YAML), str(top)
@@ -153,7 +153,7 @@ def train_view(view: str, args) -> Path:
         # amp=False: Ultralytics' mixed-precision self-check downloads a model, which an
         # offline machine cannot, and a nano model at 320 px does not need it even on a GPU.
         settings = {"fliplr": FLIP_LR[view], "mosaic": 1.0, **MODEL_SETTINGS.get(view, {}), **budget(args)}
-        model.train(data=str(data), epochs=args.epochs, imgsz=RUMP_INPUT_PX if view == "rump" else args.imgsz,
+        model.train(data=str(data), epochs=args.epochs, imgsz=CLOSEUP_INPUT_PX if view == "closeup" else args.imgsz,
                     batch=args.batch, device=args.device, workers=args.workers, project=str(args.runs.resolve()),
                     name=view, exist_ok=True, pretrained=pretrained, amp=False, plots=False, seed=args.seed,
                     deterministic=True, patience=args.patience, verbose=False, **settings)
@@ -169,13 +169,13 @@ def train_view(view: str, args) -> Path:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--views", type=models, default=MODELS,
-                   help="models to train, in this order: side,top,front,rump (default: all)")
+                   help="models to train, in this order: side,top,front,closeup (default: all)")
     p.add_argument("--count", type=positive_int, default=2000, help="simulated images per view")
     p.add_argument("--seed", type=non_negative_int, default=1, help="simulated dataset seed")
     p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     p.add_argument("--epochs", type=positive_int, default=40)
     p.add_argument("--imgsz", type=positive_int, default=640, help="the views' model input size, a multiple of 32 "
-                   f"(the rump model reads {RUMP_INPUT_PX}-px crops)")
+                   f"(the close-up model reads {CLOSEUP_INPUT_PX}-px crops)")
     p.add_argument("--batch", type=positive_int, default=16)
     p.add_argument("--patience", type=positive_int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")

@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from edge.argtypes import models, positive_int  # noqa: E402
 from edge.detect.letterbox import letterbox  # noqa: E402
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel, read_metadata  # noqa: E402
-from edge.detect.rump import TOP_RUMP_INDEX, crop, rump_window  # noqa: E402
+from edge.detect.closeup import REGIONS, closeup_window, crop  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS  # noqa: E402
 from pose_weights import MODEL_YAML  # noqa: E402
 
@@ -193,17 +193,18 @@ def calibrate_norms(model, pairs: list, batch) -> None:
 
 def calibration_images(view: str, count: int, input_px: int) -> list[np.ndarray]:
     """Letterboxed BGR renders of simulated captures, as the training data is rendered; for
-    the rump model, the crops around the rump of full-resolution top photos."""
+    the close-up model, crops around the rump and the chest of full-resolution top photos, in turn."""
     from edge.sim.capture import simulate_capture
 
-    if view != "rump":
+    if view != "closeup":
         return [letterbox(simulate_capture(CALIBRATION_SEED + i, scale=0.5).images[view], input_px)[0]
                 for i in range(count)]
     crops = []
     for i in range(count):
         capture = simulate_capture(CALIBRATION_SEED + i, views=("top",))
-        truth = capture.labels["top"][0].keypoints.keypoints[TOP_RUMP_INDEX, :2] + 0.5
-        crops.append(crop(capture.images["top"], rump_window(truth, input_px)))
+        region = REGIONS[i % len(REGIONS)]
+        truth = capture.labels["top"][0].keypoints.keypoints[region.top_index, :2] + 0.5
+        crops.append(crop(capture.images["top"], closeup_window(truth, input_px)))
     return crops
 
 
@@ -262,7 +263,7 @@ def recover(view: str, model_dir: Path, out: Path, images: int, tolerance_px: fl
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", type=models, default=MODELS, help="models to rebuild: side,top,front,rump")
+    p.add_argument("--views", type=models, default=MODELS, help="models to rebuild: side,top,front,closeup")
     p.add_argument("--models", type=Path, default=ROOT / "models", help="folder with <view>/model.ncnn.*")
     p.add_argument("--images", type=positive_int, default=32,
                    help="simulated captures for the batch norms and the check")

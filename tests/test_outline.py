@@ -8,7 +8,8 @@ import pytest
 
 from edge.detect.decode import PoseDetection
 from edge.detect.detector import PoseDetector
-from edge.detect.outline import OUTLINE_PAIRS, VIEW_SETTINGS, snap_to_outline, snap_view, strongest_edge
+from edge.detect.outline import (CLOSEUP_TOP_SETTINGS, OUTLINE_PAIRS, VIEW_SETTINGS, snap_to_outline,
+                                  strongest_edge)
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint
 from edge.measure.estimate import measure
@@ -109,6 +110,17 @@ def test_of_two_equal_edges_the_one_nearer_the_models_keypoint_is_the_outline():
     assert edge.offset_px == pytest.approx(2.5, abs=0.3) and edge.contrast > 2
 
 
+def test_after_the_closeup_model_a_shoulders_outline_beats_a_stronger_rail_edge_further_out():
+    """The close-up model puts a shoulder about a pixel from the outline; a rail's edge 7 px
+    further out and 2.5 times as strong takes the outline step searching as far as the top
+    model misses, and not as far as the close-up model does."""
+    colours = np.full((33, 3), (110.0, 115.0, 120.0))  # the keypoint is sample 16: a grey coat
+    colours[18:] = (40.0, 90.0, 95.0)  # the floor, 1.5 samples out: the outline
+    colours[25:] = (230.0, 60.0, 40.0)  # a painted rail beyond: a change 2.5 times as strong
+    assert strongest_edge(colours, VIEW_SETTINGS["top"]).offset_px == pytest.approx(8.5, abs=0.3)
+    assert strongest_edge(colours, CLOSEUP_TOP_SETTINGS).offset_px == pytest.approx(1.5, abs=0.3)
+
+
 def test_the_front_view_keeps_its_keypoints():
     assert "front" not in OUTLINE_PAIRS  # its shoulders hide behind the head
     photo = with_goat(barn_photo(), (320, 240), (150, 70), 0)
@@ -135,7 +147,7 @@ def test_top_shoulders_precise_across_the_chest_decide_its_width_over_a_front_vi
 
 def test_views_that_disagree_are_still_refused_when_one_of_them_is_on_the_outline():
     _, keypoints = simulated(15)
-    left, right = keypoints["top"]["shoulder_left"], keypoints["top"]["shoulder_right"]
+    left = keypoints["top"]["shoulder_left"]
     keypoints["top"]["shoulder_left"] = Keypoint(left.x_px, left.y_px, 1.0, (0.0, -1.0))
     miss = keypoints["front"]["shoulder_left"]
     keypoints["front"]["shoulder_left"] = Keypoint(miss.x_px + 80, miss.y_px)
@@ -155,7 +167,7 @@ def test_on_rendered_captures_the_shipped_models_keypoints_land_nearer_the_outli
                 found = plain.detect(view, image)
                 snapped = snapping.detect(view, image)
                 np.testing.assert_array_equal(snapped.goats[0].keypoints,
-                                              snap_view(image, found).goats[0].keypoints)
+                                              snapping.snap(image, found).goats[0].keypoints)
                 truth = capture.labels[view][0].keypoints.keypoints
                 names = VIEW_KEYPOINTS[view]
                 for name, partner in pairs:

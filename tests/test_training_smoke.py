@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel
-from edge.detect.rump import RUMP_KEYPOINTS
+from edge.detect.closeup import CLOSEUP_KEYPOINTS
 from edge.keypoints import VIEW_KEYPOINTS
-from edge.sim.rump_dataset import RUMP_INPUT_PX
+from edge.sim.closeup_dataset import CLOSEUP_INPUT_PX
 
 ROOT = Path(__file__).resolve().parents[1]
 IMGSZ = 160
@@ -33,7 +33,7 @@ def script(name: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """Train each model (the views' and the rump's) for one epoch on 8 simulated images,
+    """Train each model (the views' and the close-up model) for one epoch on 8 simulated images,
     then export them to NCNN."""
     root = tmp_path_factory.mktemp("train")
     done = script("train_models.py", "--count", "8", "--seed", "3", "--scale", "0.25",
@@ -57,16 +57,16 @@ def test_training_then_export_writes_the_ncnn_files_and_a_model_card(exported):
     assert len(card["files"]["model.ncnn.bin"]) == 64
 
 
-def test_the_rump_model_starts_from_the_top_models_weights_and_reads_its_own_crops(exported):
+def test_the_closeup_model_starts_from_the_top_models_weights_and_reads_its_own_crops(exported):
     import torch
 
     top = exported / "models" / "top" / "best.pt"
-    rump = torch.load(exported / "models" / "rump" / "best.pt", weights_only=False)
-    assert rump["train_args"]["pretrained"] == str(top)
-    assert rump["train_args"]["mosaic"] == 0.0
-    card = yaml.safe_load((exported / "models" / "rump" / "card.yaml").read_text())
-    assert card["input_px"] == RUMP_INPUT_PX and card["keypoints"] == list(RUMP_KEYPOINTS)
-    assert card["training"]["data"] == "rump-seed3-n8-s1"
+    closeup = torch.load(exported / "models" / "closeup" / "best.pt", weights_only=False)
+    assert closeup["train_args"]["pretrained"] == str(top)
+    assert closeup["train_args"]["mosaic"] == 0.0
+    card = yaml.safe_load((exported / "models" / "closeup" / "card.yaml").read_text())
+    assert card["input_px"] == CLOSEUP_INPUT_PX and card["keypoints"] == list(CLOSEUP_KEYPOINTS)
+    assert card["training"]["data"] == "closeup-seed3-n8-s1"
 
 
 def test_the_lean_runtime_matches_ultralytics_on_the_same_export_within_a_pixel(exported, tmp_path):
@@ -188,7 +188,7 @@ def test_measure_runs_the_three_models_on_photos_and_writes_annotated_copies(exp
     assert out["status"] == "retake", out
     assert "camera: no goat in view" in out["reason"]
     assert all(v is None for v in out["measurements"].values())
-    assert set(out["model_versions"]) == {"side", "top", "front", "rump"}
+    assert set(out["model_versions"]) == {"side", "top", "front", "closeup"}
     assert all(len(v) == 16 for v in out["model_versions"].values())
     for view in ("side", "top", "front"):
         assert (capture / f"{view}.annotated.jpg").is_file()

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge.detect.closeup import REGIONS
 from edge.detect.ncnn_pose import MODEL_FILES, NcnnPoseModel
 from tests.test_training_smoke import script
 
@@ -58,21 +59,22 @@ def test_a_bin_file_that_does_not_match_its_param_file_is_named(shipped_top):
     assert not (shipped_top / "top" / "best.pt").exists()
 
 
-def test_the_rump_models_weights_rebuild_from_crops_of_the_top_photo(tmp_path):
+@pytest.mark.parametrize("region", REGIONS, ids=lambda r: r.name)
+def test_the_closeup_models_weights_rebuild_from_crops_of_the_top_photo(tmp_path, region):
     from ultralytics import YOLO
 
-    from edge.detect.rump import TOP_RUMP_INDEX, crop, rump_window
+    from edge.detect.closeup import closeup_window, crop
     from edge.sim.capture import simulate_capture
 
-    (tmp_path / "rump").mkdir()
+    (tmp_path / "closeup").mkdir()
     for name in MODEL_FILES:
-        shutil.copyfile(ROOT / "models" / "rump" / name, tmp_path / "rump" / name)
-    done = script("weights_from_ncnn.py", "--views", "rump", "--models", str(tmp_path), "--images", "4")
+        shutil.copyfile(ROOT / "models" / "closeup" / name, tmp_path / "closeup" / name)
+    done = script("weights_from_ncnn.py", "--views", "closeup", "--models", str(tmp_path), "--images", "4")
     assert done.returncode == 0, done.stderr[-3000:]
     capture = simulate_capture(9_000_000_022, views=("top",))
-    truth = capture.labels["top"][0].keypoints.keypoints[TOP_RUMP_INDEX, :2] + 0.5
-    image = crop(capture.images["top"], rump_window(truth, 256))
-    theirs = YOLO(str(tmp_path / "rump" / "best.pt"), task="pose").predict(image, imgsz=256, verbose=False)[0]
-    pi = NcnnPoseModel(tmp_path / "rump").predict(image)
+    truth = capture.labels["top"][0].keypoints.keypoints[region.top_index, :2] + 0.5
+    image = crop(capture.images["top"], closeup_window(truth, 256))
+    theirs = YOLO(str(tmp_path / "closeup" / "best.pt"), task="pose").predict(image, imgsz=256, verbose=False)[0]
+    pi = NcnnPoseModel(tmp_path / "closeup").predict(image)
     assert len(theirs.boxes) == len(pi) == 1
     np.testing.assert_allclose(theirs.keypoints.xy[0].numpy(), pi[0].keypoints[:, :2], atol=0.5)

@@ -59,7 +59,7 @@ def build_context(config: EdgeConfig) -> EdgeContext:
                                 conf_threshold=config.models.conf_threshold, winograd=config.models.winograd,
                                 mirror_average=config.models.mirror_average,
                                 snap_to_outline=config.models.snap_to_outline,
-                                rump_crop=config.models.rump_crop, fuse_anchors=config.models.fuse_anchors)
+                                closeups=config.models.closeups, fuse_anchors=config.models.fuse_anchors)
     except BaseException:
         store.close()
         raise

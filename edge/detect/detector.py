@@ -15,8 +15,8 @@ import numpy as np
 from edge.detect.decode import PoseDetection
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
-from edge.detect.outline import snap_view
-from edge.detect.rump import refine_rump
+from edge.detect.outline import CLOSEUP_TOP_SETTINGS, snap_view
+from edge.detect.closeup import refine_top
 from edge.geometry.camera import VIEWS, Camera
 from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
 
@@ -60,8 +60,8 @@ def model_version(model_dir: Path) -> str:
 
 
 class PoseDetector:
-    """One NCNN pose model per view, from models/<view>/, and the rump model (models/rump/)
-    that reads the top photo's rump again (edge/detect/rump.py).
+    """One NCNN pose model per view, from models/<view>/, and the close-up model
+    (models/closeup/) that reads the top photo's rump and chest again (edge/detect/closeup.py).
 
     The models run one after another, so they share ncnn's memory pools: about 40 MB
     less than three separate pools (benchmarks/RESULTS.md). Close it (or use `with`) when
@@ -70,8 +70,9 @@ class PoseDetector:
 
     def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
                  winograd: bool = False, mirror_average: bool = False, snap_to_outline: bool = True,
-                 rump_crop: bool = True, fuse_anchors: bool = True):
-        """rump_crop: read the top photo's rump again with models/rump (edge/detect/rump.py).
+                 closeups: bool = True, fuse_anchors: bool = True):
+        """closeups: read the top photo's rump and chest again with models/closeup
+        (edge/detect/closeup.py).
         fuse_anchors: average each goat's keypoints over the anchors that found it
         (edge/detect/decode.py) instead of taking its best anchor's alone."""
         import ncnn
@@ -85,13 +86,13 @@ class PoseDetector:
         self.versions: dict[str, str] = {}
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
         atexit.register(self.close)
-        for name in VIEWS + (("rump",) if rump_crop else ()):
+        for name in VIEWS + (("closeup",) if closeups else ()):
             self._load(name, threads, winograd)
 
     def _load(self, name: str, threads: int, winograd: bool) -> None:
         folder = self.models_dir / name
-        if name == "rump" and not folder.is_dir():
-            raise ModelFileError(f"{folder}: rump model not found; without it, turn models.rump_crop off")
+        if name == "closeup" and not folder.is_dir():
+            raise ModelFileError(f"{folder}: close-up model not found; without it, turn models.closeups off")
         model = NcnnPoseModel(folder, threads=threads, allocators=self._allocators, winograd=winograd)
         want = len(MODEL_KEYPOINTS[name])
         if model.info.num_keypoints != want:
@@ -117,9 +118,10 @@ class PoseDetector:
     def detect(self, view: str, image_bgr: np.ndarray, camera: Camera | None = None) -> ViewDetections:
         """The goats in one photo. With mirror_average on and the view's calibrated camera
         given, the top and front views also run on the photo's mirror image and average
-        the two (edge/detect/mirror.py). With the rump model loaded, the top view's rump
-        keypoints are read again from a crop (edge/detect/rump.py). With snap_to_outline on,
-        the keypoints that lie on the animal's outline move onto it (edge/detect/outline.py)."""
+        the two (edge/detect/mirror.py). With the close-up model loaded, the top view's
+        rump and shoulder keypoints are read again from crops (edge/detect/closeup.py).
+        With snap_to_outline on, the keypoints that lie on the animal's outline move onto
+        it (edge/detect/outline.py)."""
         model = self.models[view]
         found = model.predict(image_bgr, conf_threshold=self.conf_threshold, fuse_iou=self.fuse_iou)
         h, w = image_bgr.shape[:2]
@@ -129,8 +131,14 @@ class PoseDetector:
                                      fuse_iou=self.fuse_iou)
             swap = flip_idx(view)
             found = average_with_mirror(found, [unflip(d, axis, (w, h), swap) for d in mirrored])
-        if view == "top" and "rump" in self.models:
-            found = [refine_rump(self.models["rump"], image_bgr, d, conf_threshold=self.conf_threshold,
-                                 fuse_iou=self.fuse_iou) for d in found]
+        if view == "top" and "closeup" in self.models:
+            found = [refine_top(self.models["closeup"], image_bgr, d, conf_threshold=self.conf_threshold,
+                                fuse_iou=self.fuse_iou) for d in found]
         found = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
-        return snap_view(image_bgr, found) if self.snap_to_outline else found
+        return self.snap(image_bgr, found) if self.snap_to_outline else found
+
+    def snap(self, image_bgr: np.ndarray, found: ViewDetections) -> ViewDetections:
+        """The detections with their outline keypoints moved onto the outline, searching as
+        far as the model that placed them misses (edge/detect/outline.py)."""
+        closeup = found.view == "top" and "closeup" in self.models
+        return snap_view(image_bgr, found, CLOSEUP_TOP_SETTINGS if closeup else None)

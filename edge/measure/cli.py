@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="keypoints.json with each view's keypoints (see docs/keypoints.md); "
                         "without it the models find them in the images")
     p.add_argument("--models", type=Path, default=ModelsConfig().dir,
-                   help="folder with side/, top/, front/ and rump/ NCNN pose models (default: the shipped ones)")
+                   help="folder with side/, top/, front/ and closeup/ NCNN pose models (default: the shipped ones)")
     p.add_argument("--threads", type=positive_int, default=2, help="threads per model inference")
     p.add_argument("--winograd", action="store_true",
                    help="ncnn Winograd convolutions: faster, about 50 MB more memory for the four models")
@@ -47,9 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-outline", action="store_true",
                    help="keep the models' keypoints as they are, instead of moving the withers, sternum "
                         "and top shoulders onto the photo's outline")
-    p.add_argument("--no-rump-crop", action="store_true",
-                   help="take the hip bones from the top model alone, instead of reading the rump again "
-                        "from a full-resolution crop with models/rump")
+    p.add_argument("--no-closeups", action="store_true",
+                   help="take the hip bones and shoulders from the top model alone, instead of reading the "
+                        "rump and chest again from full-resolution crops with models/closeup")
     p.add_argument("--weight-formula", type=Path,
                    help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)")
     p.add_argument("--min-confidence", type=fraction, default=MeasureSettings.min_confidence,
@@ -112,13 +112,15 @@ def _measure_from_images(images: dict[str, Path], calibration, formula, settings
     pixels = {v: _read_image(v, p, calibration) for v, p in images.items()}
     detector = PoseDetector(args.models, threads=args.threads, winograd=args.winograd,
                             mirror_average=args.mirror_average, snap_to_outline=not args.no_outline,
-                            rump_crop=not args.no_rump_crop)
+                            closeups=not args.no_closeups)
     found = measure_images(pixels, calibration, detector, formula, settings)
     annotated = {}
     for view, path in images.items():
         target = path.with_name(f"{path.stem}.annotated.jpg")
-        if not cv2.imwrite(str(target), found.annotated[view]):
-            raise MeasureInputError(f"{target}: cannot write the annotated image")
+        try:
+            target.write_bytes(found.annotated[view])
+        except OSError as exc:
+            raise MeasureInputError(f"{target}: cannot write the annotated image ({exc.strerror})") from None
         annotated[view] = str(target)
     if found.result is None:
         out = {"status": "retake", "reason": found.gate.reason,

@@ -11,8 +11,6 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import cv2
-
 from edge.camera.rig import CameraRig
 from edge.detect.detector import PoseDetector
 from edge.detect.quality import GateSettings
@@ -28,7 +26,6 @@ from edge.store.ids import new_id
 from edge.store.records import CaptureRecord, ImageFile
 
 log = logging.getLogger(__name__)
-ANNOTATED_JPEG_QUALITY = 88  # for a tablet screen; the raw image keeps the camera's quality
 
 
 class CaptureBusyError(GoatEdgeError):
@@ -93,12 +90,7 @@ class CapturePipeline:
     def _record(self, capture_id: str, captured_at: datetime, trigger: str, goat_tag: str | None,
                 frames, measured: ImageMeasurement) -> CaptureRecord:
         images = [ImageFile(v, "raw", frames[v].jpeg) for v in VIEWS]
-        for view in VIEWS:
-            ok, jpeg = cv2.imencode(".jpg", measured.annotated[view],
-                                    [cv2.IMWRITE_JPEG_QUALITY, ANNOTATED_JPEG_QUALITY])
-            if not ok:
-                raise GoatEdgeError(f"{view} camera: cannot encode the annotated image")
-            images.append(ImageFile(view, "annotated", jpeg.tobytes()))
+        images += [ImageFile(v, "annotated", measured.annotated[v]) for v in VIEWS]
         result = measured.result
         formula = result.weight_formula if result else self.settings.weight_formula
         return CaptureRecord(

@@ -29,7 +29,7 @@ from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, camera_of, f
 from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.render import ray_grid
-from edge.sim.rump_dataset import rump_example
+from edge.sim.closeup_dataset import closeup_examples
 from edge.sim.truth import NOT_IN_IMAGE
 
 SEED_STRIDE = 1_000_003
@@ -88,9 +88,9 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
         raise ValueError("val_fraction, empty_fraction and two_goat_fraction must lie in [0, 1)")
     if empty_fraction + two_goat_fraction >= 1:
         raise ValueError("empty_fraction and two_goat_fraction leave no single-goat images")
-    if view == "rump":  # crops are taken around a goat the top model found, one goat each
+    if view == "closeup":  # crops are taken around a goat the top model found, one goat each
         if scale != 1.0:
-            raise ValueError("the rump model reads crops of the full-resolution top photo: "
+            raise ValueError("the close-up model reads crops of the full-resolution top photo: "
                              f"scale must be 1, got {scale:g}")
         empty_fraction = two_goat_fraction = 0.0
     rng = np.random.default_rng([seed, 0x5EED])
@@ -113,19 +113,16 @@ def _write_one(plan: Plan, index: int) -> int:
     seed = plan.seeds[index]
     capture = simulate_capture(seed, dataset_calibration(seed), scale=plan.scale, goats=plan.goats[index],
                                views=(camera_of(plan.view),))
-    if plan.view == "rump":
-        example = rump_example(capture.images["top"], capture.labels["top"][0].keypoints.keypoints,
-                               np.random.default_rng([seed, 0x7275]))
-        if example is None:  # the rump is cut off by the frame: no crop to learn from
-            return 0
-        jpeg, lines = example.jpeg, [example.label_line]
+    if plan.view == "closeup":  # a region cut off by the frame gives no crop to learn from
+        files = [(f"closeup_{e.region}_{seed}", e.jpeg, [e.label_line])
+                 for e in closeup_examples(capture.images["top"], capture.labels["top"][0].keypoints.keypoints, seed)]
     else:
-        jpeg, lines = capture.jpegs[plan.view], label_lines(capture, plan.view)
-    stem = f"{plan.view}_{seed}"
+        files = [(f"{plan.view}_{seed}", capture.jpegs[plan.view], label_lines(capture, plan.view))]
     split = plan.split[index]
-    (plan.out_dir / "images" / split / f"{stem}.jpg").write_bytes(jpeg)
-    (plan.out_dir / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
-    return len(lines)
+    for stem, jpeg, lines in files:
+        (plan.out_dir / "images" / split / f"{stem}.jpg").write_bytes(jpeg)
+        (plan.out_dir / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
+    return sum(len(lines) for _, _, lines in files)
 
 
 _WORKER_PLAN: Plan | None = None
@@ -226,26 +223,25 @@ def split_dirs(data_yaml: Path, data: dict, split: str) -> list[str]:
 
 
 def crops_from_top_dataset(data_yaml: Path, out_dir: Path, seed: int = 0) -> int:
-    """Rump crops, for the rump model, from a labelled YOLO-pose dataset of top photos (a
-    farm's own): one crop per labelled goat whose rump is in the photo. Writes the layout
-    above and returns the number of crops."""
+    """Close-up crops, for the close-up model, from a labelled YOLO-pose dataset of top
+    photos (a farm's own): a rump crop and a chest crop per labelled goat, each where that
+    region is in the photo. Writes the layout above and returns the number of crops."""
     data = yaml.safe_load(Path(data_yaml).read_text())
     want = [len(VIEW_KEYPOINTS["top"]), 3]
     if not isinstance(data, dict) or data.get("kpt_shape") != want:
         raise ValueError(f"{data_yaml}: kpt_shape is {data.get('kpt_shape') if isinstance(data, dict) else None}, "
                          f"but top photos have {want} (docs/keypoints.md)")
-    rng = np.random.default_rng([seed, 0x7275])
     written = 0
     for split in ("train", "val"):
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
         (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
         for folder in split_dirs(Path(data_yaml), data, split):
             for image_path in sorted(Path(folder).glob("*.jpg")):
-                written += _crop_labelled_photo(image_path, out_dir, split, rng)
+                written += _crop_labelled_photo(image_path, out_dir, split, seed)
     return written
 
 
-def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, rng: np.random.Generator) -> int:
+def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, seed: int) -> int:
     # Ultralytics finds a photo's labels by swapping its last 'images' folder for 'labels'.
     parts = list(image_path.parts)
     at = len(parts) - 1 - parts[::-1].index("images")
@@ -259,11 +255,9 @@ def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, rng: np.ra
         values = np.array(line.split()[5:], float).reshape(-1, 3)
         keypoints = np.column_stack([values[:, 0] * w - 0.5, values[:, 1] * h - 0.5, values[:, 2]])
         keypoints[values[:, 2] == 0] = (0.0, 0.0, NOT_IN_IMAGE)
-        example = rump_example(image, keypoints, rng)
-        if example is None:
-            continue
-        stem = f"rump_{image_path.stem}_{i}"
-        (out_dir / "images" / split / f"{stem}.jpg").write_bytes(example.jpeg)
-        (out_dir / "labels" / split / f"{stem}.txt").write_text(example.label_line + "\n")
-        written += 1
+        for example in closeup_examples(image, keypoints, [seed, *image_path.stem.encode(), i]):
+            stem = f"closeup_{example.region}_{image_path.stem}_{i}"
+            (out_dir / "images" / split / f"{stem}.jpg").write_bytes(example.jpeg)
+            (out_dir / "labels" / split / f"{stem}.txt").write_text(example.label_line + "\n")
+            written += 1
     return written

@@ -32,8 +32,8 @@ from pathlib import Path
 
 import cv2
 
-from edge.detect.detector import PoseDetector
 from edge.detect.closeup import REGIONS, crop_region
+from edge.detect.detector import PoseDetector
 from edge.geometry.calibration import default_calibration
 from edge.geometry.camera import VIEWS
 from edge.measure.estimate import measure

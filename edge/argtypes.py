@@ -81,14 +81,14 @@ def views(text: str) -> tuple[str, ...]:
 
 
 def models(text: str) -> tuple[str, ...]:
-    """Comma-separated pose models: the three views' and rump (edge/detect/rump.py), in that order."""
+    """Comma-separated pose models: the three views' and closeup (edge/detect/closeup.py), in that order."""
     from edge.keypoints import MODELS
 
     return _chosen(text, MODELS, "model")
 
 
 def view_path(text: str) -> tuple[str, Path]:
-    """MODEL=PATH, such as side=/farm/side/best.pt; MODEL is a view or rump."""
+    """MODEL=PATH, such as side=/farm/side/best.pt; MODEL is a view or closeup."""
     from edge.keypoints import MODELS
 
     view, _, path = text.partition("=")

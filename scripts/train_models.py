@@ -25,8 +25,8 @@ import yaml  # noqa: E402
 
 from edge.argtypes import models, non_negative_int, positive_float, positive_int, scale, view_path  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
-from edge.sim.dataset import make_dataset, split_dirs  # noqa: E402
 from edge.sim.closeup_dataset import CLOSEUP_INPUT_PX  # noqa: E402
+from edge.sim.dataset import make_dataset, split_dirs  # noqa: E402
 from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -34,9 +34,9 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 import numpy as np  # noqa: E402
 
 from edge.argtypes import models, positive_int  # noqa: E402
+from edge.detect.closeup import REGIONS, closeup_window, crop  # noqa: E402
 from edge.detect.letterbox import letterbox  # noqa: E402
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel, read_metadata  # noqa: E402
-from edge.detect.closeup import REGIONS, closeup_window, crop  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS  # noqa: E402
 from pose_weights import MODEL_YAML  # noqa: E402
 

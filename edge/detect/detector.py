@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
+from edge.detect.closeup import refine_top
 from edge.detect.decode import PoseDetection
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
 from edge.detect.outline import CLOSEUP_TOP_SETTINGS, snap_view
-from edge.detect.closeup import refine_top
 from edge.geometry.camera import VIEWS, Camera
 from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
 
@@ -131,7 +131,7 @@ class PoseDetector:
                                      fuse_iou=self.fuse_iou)
             swap = flip_idx(view)
             found = average_with_mirror(found, [unflip(d, axis, (w, h), swap) for d in mirrored])
-        if view == "top" and "closeup" in self.models:
+        if self._reads_closeups(view):
             found = [refine_top(self.models["closeup"], image_bgr, d, conf_threshold=self.conf_threshold,
                                 fuse_iou=self.fuse_iou) for d in found]
         found = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
@@ -140,5 +140,8 @@ class PoseDetector:
     def snap(self, image_bgr: np.ndarray, found: ViewDetections) -> ViewDetections:
         """The detections with their outline keypoints moved onto the outline, searching as
         far as the model that placed them misses (edge/detect/outline.py)."""
-        closeup = found.view == "top" and "closeup" in self.models
-        return snap_view(image_bgr, found, CLOSEUP_TOP_SETTINGS if closeup else None)
+        return snap_view(image_bgr, found, CLOSEUP_TOP_SETTINGS if self._reads_closeups(found.view) else None)
+
+    def _reads_closeups(self, view: str) -> bool:
+        """Whether this view's rump and shoulders come from the close-up model."""
+        return view == "top" and "closeup" in self.models

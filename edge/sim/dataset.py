@@ -28,8 +28,8 @@ from edge.errors import GoatEdgeError
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, camera_of, flip_idx
 from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import SimCapture, simulate_capture
-from edge.sim.render import ray_grid
 from edge.sim.closeup_dataset import closeup_examples
+from edge.sim.render import ray_grid
 from edge.sim.truth import NOT_IN_IMAGE
 
 SEED_STRIDE = 1_000_003
@@ -118,11 +118,14 @@ def _write_one(plan: Plan, index: int) -> int:
                  for e in closeup_examples(capture.images["top"], capture.labels["top"][0].keypoints.keypoints, seed)]
     else:
         files = [(f"{plan.view}_{seed}", capture.jpegs[plan.view], label_lines(capture, plan.view))]
-    split = plan.split[index]
     for stem, jpeg, lines in files:
-        (plan.out_dir / "images" / split / f"{stem}.jpg").write_bytes(jpeg)
-        (plan.out_dir / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in lines))
+        _write_example(plan.out_dir, plan.split[index], stem, jpeg, lines)
     return sum(len(lines) for _, _, lines in files)
+
+
+def _write_example(out_dir: Path, split: str, stem: str, jpeg: bytes, label_lines: list[str]) -> None:
+    (out_dir / "images" / split / f"{stem}.jpg").write_bytes(jpeg)
+    (out_dir / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in label_lines))
 
 
 _WORKER_PLAN: Plan | None = None
@@ -256,8 +259,7 @@ def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, seed: int)
         keypoints = np.column_stack([values[:, 0] * w - 0.5, values[:, 1] * h - 0.5, values[:, 2]])
         keypoints[values[:, 2] == 0] = (0.0, 0.0, NOT_IN_IMAGE)
         for example in closeup_examples(image, keypoints, [seed, *image_path.stem.encode(), i]):
-            stem = f"closeup_{example.region}_{image_path.stem}_{i}"
-            (out_dir / "images" / split / f"{stem}.jpg").write_bytes(example.jpeg)
-            (out_dir / "labels" / split / f"{stem}.txt").write_text(example.label_line + "\n")
+            _write_example(out_dir, split, f"closeup_{example.region}_{image_path.stem}_{i}", example.jpeg,
+                           [example.label_line])
             written += 1
     return written

@@ -81,14 +81,15 @@ def time_lean_paths(detectors: dict[str, PoseDetector], captures) -> dict[str, l
     return times_ms
 
 
-def closeup_crops(detector: PoseDetector, top_photos, input_px: int) -> list:
-    """The crops the close-up model reads, around the rump and the chest the top model
-    finds in each photo."""
+def closeup_crops(detector: PoseDetector, photos: dict, input_px: int) -> list:
+    """The crops the close-up model reads, around each region (edge/detect/closeup.py) that
+    the view models find in each capture's photos."""
     crops = []
-    for photo in top_photos:
-        goats = detector.models["top"].predict(photo)
-        if goats:
-            crops += [crop_region(photo, goats[0], region, input_px)[0] for region in REGIONS]
+    for region in REGIONS:
+        for photo in photos[region.view]:
+            goats = detector.models[region.view].predict(photo)
+            if goats:
+                crops.append(crop_region(photo, goats[0], region, input_px)[0])
     return crops
 
 
@@ -228,7 +229,7 @@ def main() -> None:
         print(f"| lean path, {args.captures} captures of 3 JPEGs (1280x960) | median ms | p90 ms |")
         print("|---|---|---|")
         setups = {"default": detector, "keypoints not moved onto the outline": off_outline,
-                  "hip bones and shoulders from the top model alone (models.closeups off)": no_closeups,
+                  "close-up regions from the view models alone (models.closeups off)": no_closeups,
                   "winograd on": fast, "top and front also read mirrored (models.mirror_average)": mirrored}
         for label, path_ms in time_lean_paths(setups, captures).items():
             path_ms = sorted(path_ms)
@@ -241,7 +242,7 @@ def main() -> None:
         print("|---|---|---|---|---|---|---|---|")
         photos = {v: [cv2.imread(str(c[v])) for c in captures] for v in VIEWS}
         inputs = {**photos,
-                  "closeup": closeup_crops(no_closeups, photos["top"], detector.models["closeup"].info.input_px)}
+                  "closeup": closeup_crops(no_closeups, photos, detector.models["closeup"].info.input_px)}
         for name, images in inputs.items():
             lean = time_inference(lambda im: detector.models[name].predict(im), images)
             lean_fast = time_inference(lambda im: fast.models[name].predict(im), images)

@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edge.detect.closeup import REGIONS
 from edge.detect.detector import PoseDetector, ViewDetections
 from edge.detect.outline import OUTLINE_PAIRS
 from edge.geometry.camera import VIEWS
-from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, camera_of
+from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS
 from edge.measure.definitions import LENGTHS
 from edge.measure.estimate import measure
 from edge.measure.from_images import measure_images
@@ -185,17 +186,24 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
+def model_keypoint_errors(errors_by_view: dict, model: str) -> dict:
+    """A model's keypoint errors as the daemon reads them; the close-up model's are those of
+    its regions' views' keypoints (edge/detect/closeup.py)."""
+    if model != "closeup":
+        return {n: e for n, e in errors_by_view[model].items() if n in MODEL_KEYPOINTS[model]}
+    return {n: errors_by_view[r.view][n] for r in REGIONS for n in r.keypoints if n in errors_by_view[r.view]}
+
+
 def write_cards(models: Path, s: dict, names: list[str]) -> None:
     for view in names:
         path = models / view / "card.yaml"
         card = yaml.safe_load(path.read_text()) if path.exists() else {"view": view}
-        # The close-up model's keypoints are the top view's as the daemon reads them.
-        errors = s["keypoint_error_px"][camera_of(view)]
+        errors = model_keypoint_errors(s["keypoint_error_px"], view)
         card["evaluation"] = {
             "benchmark": "benchmarks/model_accuracy.py (held-out seeds from 9,000,000,000, 1280x960)",
             "measurements_read": "as the daemon reads them: outline keypoints moved onto the outline "
                                  "(models.snap_to_outline); without_outline: as the models found them",
-            "keypoint_error_px": {n: e for n, e in errors.items() if n in MODEL_KEYPOINTS[view]},
+            "keypoint_error_px": errors,
             "with_the_other_shipped_models": {k: s[k] for k in (
                 "held_out_captures", "good_captures", "retake_rate_good_pct", "empty_captures",
                 "retake_rate_empty_pct", "mape_pct", "null_rate_pct", "without_outline")},
@@ -212,7 +220,7 @@ def main() -> None:
     ap.add_argument("--mirror-average", action="store_true",
                     help="also read the top and front photos mirrored, as models.mirror_average does")
     ap.add_argument("--no-closeups", action="store_true",
-                    help="hip bones and shoulders from the top model alone, as models.closeups off does")
+                    help="close-up regions from the view models alone, as models.closeups off does")
     ap.add_argument("--no-fuse-anchors", action="store_true",
                     help="each goat's keypoints from its best anchor alone, as models.fuse_anchors off does")
     ap.add_argument("--write-cards", action="store_true", help="record the figures in each card.yaml")

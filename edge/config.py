@@ -83,8 +83,9 @@ class ModelsConfig(_Section):
                                                     "the photo's outline (chest depth, width and girth)")
     fuse_anchors: bool = Field(True, description="average each goat's keypoints over the model's anchors "
                                                  "that found it (keypoints about 10 % closer)")
-    closeups: bool = Field(True, description="read the top photo's rump and chest again at full resolution "
-                                             "with models/closeup (hip width, chest width)")
+    closeups: bool = Field(True, description="read the top photo's rump and chest and the side photo's chest "
+                                             "again at full resolution with models/closeup (hip width, "
+                                             "chest width, chest depth)")
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="a weaker detection is not a goat")
 
 

@@ -26,19 +26,20 @@ VIEW_KEYPOINTS: dict[str, tuple[str, ...]] = {
               "fore_hoof_left", "fore_hoof_right"),
 }
 
-# The models: one per view, and the close-up model, which reads the top photo again in
-# crops around the rump and the chest at full resolution (edge/detect/closeup.py).
+# The models: one per view, and the close-up model, which reads parts of the photos again
+# in crops at full resolution (edge/detect/closeup.py): the top photo's rump and chest,
+# and the side photo's chest (withers to sternum).
 MODEL_KEYPOINTS: dict[str, tuple[str, ...]] = {
     **VIEW_KEYPOINTS,
     "closeup": ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right",
-                "shoulder_left", "shoulder_right"),
+                "shoulder_left", "shoulder_right", "withers", "sternum"),
 }
 MODELS = tuple(MODEL_KEYPOINTS)
 
 
-def camera_of(model: str) -> str:
-    """The camera whose photos a model reads."""
-    return "top" if model == "closeup" else model
+def cameras_of(model: str) -> tuple[str, ...]:
+    """The cameras whose photos a model reads."""
+    return ("top", "side") if model == "closeup" else (model,)
 
 
 def _mirror(name: str) -> str:

@@ -2,11 +2,13 @@
 
     .venv/bin/python scripts/make_dataset.py --view side --count 3000 --seed 1 --out datasets/side
     .venv/bin/python scripts/make_dataset.py --view closeup --count 1600 --seed 41 --scale 1
-    .venv/bin/python scripts/make_dataset.py --view closeup --from-top /farm/top/data.yaml --out /farm/closeup
+    .venv/bin/python scripts/make_dataset.py --view closeup --from-top /farm/top/data.yaml \
+        --from-side /farm/side/data.yaml --out /farm/closeup
 
-The second renders full-resolution top photos and cuts a rump crop and a chest crop from
-each. The last cuts the close-up model's crops from a farm's own labelled top photos
-instead of rendering any (then train with --real-data closeup=/farm/closeup/data.yaml).
+The second renders full-resolution top and side photos and cuts a rump crop and a chest
+crop from each top photo and a chest crop from each side photo. The last cuts the
+close-up model's crops from a farm's own labelled photos (either view, or both) instead
+of rendering any (then train with --real-data closeup=/farm/closeup/data.yaml).
 
 Writes DIR/images, DIR/labels, DIR/data.yaml and DIR/seeds.txt (see edge/sim/dataset.py),
 then prints how fast it went.
@@ -23,33 +25,38 @@ import yaml
 from edge.argtypes import fraction, non_negative_int, positive_int, scale
 from edge.errors import GoatEdgeError
 from edge.keypoints import MODELS
-from edge.sim.dataset import crops_from_top_dataset, make_dataset, write_data_yaml
+from edge.sim.dataset import crops_from_view_dataset, make_dataset, write_data_yaml
 
 
-def crops_from_top(top_yaml: Path, out: Path, seed: int) -> int:
+def crops_from_photos(sources: dict[str, Path], out: Path, seed: int) -> int:
+    """sources: the labelled dataset yaml of each view the crops are cut from."""
     if (out / "data.yaml").exists():
         print(f"make_dataset: error: {out} already holds a dataset; choose another --out or delete it",
               file=sys.stderr)
         return 2
-    try:
-        crops = crops_from_top_dataset(top_yaml, out, seed)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
-        print(f"make_dataset: error: {exc}", file=sys.stderr)
-        return 2
+    for view, data_yaml in sources.items():
+        try:
+            crops = crops_from_view_dataset(view, data_yaml, out, seed)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            print(f"make_dataset: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{out}: {crops} close-up crops from {data_yaml}")
     write_data_yaml(out, "closeup")
-    print(f"{out}: {crops} close-up crops from {top_yaml}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--view", choices=MODELS, required=True,
-                        help="a camera view, or closeup: crops of the top photo for the close-up model (--scale 1)")
+                        help="a camera view, or closeup: crops of the top and side photos for the close-up model "
+                             "(--scale 1)")
     parser.add_argument("--count", type=positive_int, help="number of images (simulated sets)")
     parser.add_argument("--seed", type=non_negative_int,
                         help="dataset seed; capture seeds, and the crops' placement, derive from it")
     parser.add_argument("--from-top", type=Path, metavar="DATA.yaml",
-                        help="with --view closeup: cut the crops from this labelled top-photo dataset")
+                        help="with --view closeup: cut crops from this labelled top-photo dataset")
+    parser.add_argument("--from-side", type=Path, metavar="DATA.yaml",
+                        help="with --view closeup: cut crops from this labelled side-photo dataset")
     parser.add_argument("--out", type=Path, help="output folder (default: datasets/<view>-<seed>)")
     parser.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count(),
@@ -58,10 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--empty-fraction", type=fraction, default=0.05, help="share of empty-chute images")
     args = parser.parse_args(argv)
     out = args.out or Path("datasets") / f"{args.view}-{args.seed}"
-    if args.from_top is not None:
+    sources = {view: path for view, path in (("top", args.from_top), ("side", args.from_side)) if path is not None}
+    if sources:
         if args.view != "closeup":
-            parser.error("--from-top makes the close-up model's crops: use it with --view closeup")
-        return crops_from_top(args.from_top, out, args.seed or 0)
+            parser.error("--from-top and --from-side make the close-up model's crops: use them with --view closeup")
+        return crops_from_photos(sources, out, args.seed or 0)
     if args.count is None or args.seed is None:
         parser.error("a simulated dataset needs --count and --seed")
     try:

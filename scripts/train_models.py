@@ -153,6 +153,8 @@ def train_view(view: str, args) -> Path:
         # amp=False: Ultralytics' mixed-precision self-check downloads a model, which an
         # offline machine cannot, and a nano model at 320 px does not need it even on a GPU.
         settings = {"fliplr": FLIP_LR[view], "mosaic": 1.0, **MODEL_SETTINGS.get(view, {}), **budget(args)}
+        if pretrained is True:  # fine-tuning trained weights: three epochs of warm-up would mostly undo them
+            settings["warmup_epochs"] = 1
         model.train(data=str(data), epochs=args.epochs, imgsz=CLOSEUP_INPUT_PX if view == "closeup" else args.imgsz,
                     batch=args.batch, device=args.device, workers=args.workers, project=str(args.runs.resolve()),
                     name=view, exist_ok=True, pretrained=pretrained, amp=False, plots=False, seed=args.seed,

@@ -193,7 +193,8 @@ def calibrate_norms(model, pairs: list, batch) -> None:
 
 def calibration_images(view: str, count: int, input_px: int) -> list[np.ndarray]:
     """Letterboxed BGR renders of simulated captures, as the training data is rendered; for
-    the close-up model, crops around the rump and the chest of full-resolution top photos, in turn."""
+    the close-up model, crops around each of its regions (the top photo's rump and chest, the
+    side photo's chest) of full-resolution photos, in turn."""
     from edge.sim.capture import simulate_capture
 
     if view != "closeup":
@@ -201,10 +202,10 @@ def calibration_images(view: str, count: int, input_px: int) -> list[np.ndarray]
                 for i in range(count)]
     crops = []
     for i in range(count):
-        capture = simulate_capture(CALIBRATION_SEED + i, views=("top",))
         region = REGIONS[i % len(REGIONS)]
-        truth = capture.labels["top"][0].keypoints.keypoints[region.top_index, :2] + 0.5
-        crops.append(crop(capture.images["top"], closeup_window(truth, input_px)))
+        capture = simulate_capture(CALIBRATION_SEED + i, views=(region.view,))
+        truth = capture.labels[region.view][0].keypoints.keypoints[region.view_index, :2] + 0.5
+        crops.append(crop(capture.images[region.view], closeup_window(truth, input_px)))
     return crops
 
 

@@ -1,5 +1,5 @@
-"""The top photo's rump and chest read again from full-resolution crops: the crops, their
-training set, and what the detector does with them."""
+"""The top photo's rump and chest, and the side photo's chest, read again from
+full-resolution crops: the crops, their training set, and what the detector does with them."""
 from __future__ import annotations
 
 import shutil
@@ -14,7 +14,7 @@ import yaml
 
 from edge.detect.detector import PoseDetector
 from edge.detect.ncnn_pose import ModelFileError
-from edge.detect.closeup import CLOSEUP_KEYPOINTS, REGIONS, closeup_window, crop
+from edge.detect.closeup import CLOSEUP_KEYPOINTS, REGIONS, closeup_window, crop, regions_of
 from edge.keypoints import VIEW_KEYPOINTS
 from edge.sim.capture import simulate_capture
 from edge.sim.dataset import make_dataset
@@ -50,12 +50,16 @@ def test_the_crop_is_never_finer_than_the_photo_and_grows_with_a_bigger_goat():
     assert big.side_px == pytest.approx(1.6 * 400) and big.gain < 1
 
 
-
 @pytest.fixture(scope="module")
 def closeup_set(tmp_path_factory):
     out = tmp_path_factory.mktemp("closeup") / "set"
     summary = make_dataset(out, "closeup", 4, seed=11, scale=1.0, workers=2, val_fraction=0.25)
     return out, summary
+
+
+def crops_of(labels: list[Path], region: str) -> list[Path]:
+    """The labels of one region's crops, named closeup_<region>_<capture seed>."""
+    return [p for p in labels if p.stem.rsplit("_", 1)[0] == f"closeup_{region}"]
 
 
 def label_keypoints(label_text: str) -> np.ndarray:
@@ -64,41 +68,46 @@ def label_keypoints(label_text: str) -> np.ndarray:
     return values[5:].reshape(-1, 3)
 
 
-def test_a_closeup_training_set_has_a_rump_and_a_chest_crop_of_each_goat(closeup_set):
+def test_a_closeup_training_set_has_a_crop_of_each_region_of_each_goat(closeup_set):
     out, summary = closeup_set
     data = yaml.safe_load((out / "data.yaml").read_text())
-    assert data["kpt_shape"] == [8, 3]
+    assert data["kpt_shape"] == [10, 3]
     assert [CLOSEUP_KEYPOINTS[i] for i in data["flip_idx"]] == [
-        "hip", "tail_head", "hook_right", "hook_left", "pin_right", "pin_left", "shoulder_right", "shoulder_left"]
-    assert summary.empty == 0 and summary.goat_labels == 8
+        "hip", "tail_head", "hook_right", "hook_left", "pin_right", "pin_left", "shoulder_right", "shoulder_left",
+        "withers", "sternum"]
+    assert summary.empty == 0 and summary.goat_labels == 12
     labels = sorted(out.glob("labels/*/*.txt"))
-    assert len(labels) == 8
+    assert len(labels) == 12
     for region in REGIONS:
-        crops = [p for p in labels if p.stem.startswith(f"closeup_{region.name}_")]
+        crops = crops_of(labels, region.name)
         assert len(crops) == 4
         for label in crops:
             image = cv2.imread(str(label.parent.parent.parent / "images" / label.parent.name / f"{label.stem}.jpg"))
             assert image.shape == (256, 256, 3)
             keypoints = label_keypoints(label.read_text())
-            # The region's own keypoints are labelled inside the crop; the other region's are not there.
+            # The region's own keypoints are labelled inside the crop; the other regions' are not there.
             own = keypoints[region.closeup_index]
             assert (own[:, 2] > 0).all() and ((own[:, :2] > 0) & (own[:, :2] < 1)).all()
             others = np.delete(keypoints, region.closeup_index, axis=0)
             assert (others == 0).all()
 
 
-def test_the_chest_crops_box_is_a_square_around_both_shoulders(closeup_set):
-    """Two shoulders in a line would make a box with no height, which Ultralytics' keypoint
-    loss cannot use; the chest's box is the square of their spread."""
+@pytest.mark.parametrize("region", ["chest", "chest_side"])
+def test_a_chest_crops_box_is_a_square_around_its_two_keypoints(closeup_set, region):
+    """Two shoulders in a line (or the withers above the sternum) would make a box with no
+    height (or width), which Ultralytics' keypoint loss cannot use; the box is the square
+    of their spread."""
     out, _ = closeup_set
-    for label in out.glob("labels/*/closeup_chest_*.txt"):
+    (own,) = [r for r in REGIONS if r.name == region]
+    labels = crops_of(list(out.glob("labels/*/*.txt")), region)
+    assert len(labels) == 4
+    for label in labels:
         values = np.array(label.read_text().split(), float)
         cx, cy, w, h = values[1:5]
-        shoulders = label_keypoints(label.read_text())[[CLOSEUP_KEYPOINTS.index("shoulder_left"),
-                                                       CLOSEUP_KEYPOINTS.index("shoulder_right")], :2]
+        points = label_keypoints(label.read_text())[own.closeup_index, :2]
         assert w == pytest.approx(h, abs=1e-5)
-        assert ((shoulders > [cx - w / 2, cy - h / 2]) & (shoulders < [cx + w / 2, cy + h / 2])).all()
-        assert w >= np.ptp(shoulders, axis=0).max()
+        assert ((points > [cx - w / 2, cy - h / 2]) & (points < [cx + w / 2, cy + h / 2])).all()
+        assert w >= np.ptp(points, axis=0).max()
 
 
 def test_each_label_points_at_the_goat_in_its_crop():
@@ -106,39 +115,43 @@ def test_each_label_points_at_the_goat_in_its_crop():
     (the pin bones and shoulders on its outline, where the cropped mask is partly goat), and
     the crop is the photo's own pixels there."""
     for seed in (3, 4, 5):
-        capture = simulate_capture(seed, views=("top",))
-        examples = closeup_examples(capture.images["top"], capture.labels["top"][0].keypoints.keypoints, seed)
-        assert [e.region for e in examples] == ["rump", "chest"]
-        for example in examples:
-            on_goat = crop(capture.masks["top"][..., None].repeat(3, axis=2) * 255, example.window)[..., 0] > 0
-            for x, y, v in label_keypoints(example.label_line):
-                if v > 0:
-                    assert on_goat[int(y * 256), int(x * 256)]
-            photo = cv2.imdecode(np.frombuffer(example.jpeg, np.uint8), cv2.IMREAD_COLOR).astype(float)
-            assert np.abs(photo - crop(capture.images["top"], example.window)).mean() < 3  # JPEG's loss only
+        capture = simulate_capture(seed, views=("top", "side"))
+        for view, regions in (("top", ["rump", "chest"]), ("side", ["chest_side"])):
+            examples = closeup_examples(view, capture.images[view], capture.labels[view][0].keypoints.keypoints, seed)
+            assert [e.region for e in examples] == regions
+            for example in examples:
+                on_goat = crop(capture.masks[view][..., None].repeat(3, axis=2) * 255, example.window)[..., 0] > 0
+                for x, y, v in label_keypoints(example.label_line):
+                    if v > 0:
+                        assert on_goat[int(y * 256), int(x * 256)]
+                photo = cv2.imdecode(np.frombuffer(example.jpeg, np.uint8), cv2.IMREAD_COLOR).astype(float)
+                assert np.abs(photo - crop(capture.images[view], example.window)).mean() < 3  # JPEG's loss only
 
 
-def test_a_farms_labelled_top_photos_give_the_closeup_models_crops(tmp_path):
-    """The farm's top labels stand in here as a small simulated top set at full resolution."""
-    top = tmp_path / "top"
-    make_dataset(top, "top", 3, seed=12, scale=1.0, workers=1, val_fraction=0.34, empty_fraction=0.0)
+def test_a_farms_labelled_top_and_side_photos_give_the_closeup_models_crops(tmp_path):
+    """The farm's labels stand in here as small simulated top and side sets at full resolution."""
+    sets = {view: tmp_path / view for view in ("top", "side")}
+    for view, folder in sets.items():
+        make_dataset(folder, view, 3, seed=12, scale=1.0, workers=1, val_fraction=0.34, empty_fraction=0.0)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_dataset.py"), "--view", "closeup",
-                           "--from-top", str(top / "data.yaml"), "--out", str(tmp_path / "closeup")],
+                           "--from-top", str(sets["top"] / "data.yaml"), "--from-side", str(sets["side"] / "data.yaml"),
+                           "--out", str(tmp_path / "closeup")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "6 close-up crops" in done.stdout
-    assert yaml.safe_load((tmp_path / "closeup" / "data.yaml").read_text())["kpt_shape"] == [8, 3]
-    for label in (top / "labels").rglob("*.txt"):
-        photo = cv2.imread(str(top / "images" / label.parent.name / f"{label.stem}.jpg"))
-        top_kpts = np.array(label.read_text().split()[5:], float).reshape(10, 3)
-        w, h = photo.shape[1], photo.shape[0]
-        for region in REGIONS:
+    assert "6 close-up crops from" in done.stdout and "3 close-up crops from" in done.stdout
+    assert yaml.safe_load((tmp_path / "closeup" / "data.yaml").read_text())["kpt_shape"] == [10, 3]
+    assert len(list((tmp_path / "closeup" / "labels").rglob("*.txt"))) == 9
+    for region in REGIONS:
+        for label in (sets[region.view] / "labels").rglob("*.txt"):
+            photo = cv2.imread(str(sets[region.view] / "images" / label.parent.name / f"{label.stem}.jpg"))
+            view_kpts = np.array(label.read_text().split()[5:], float).reshape(len(VIEW_KEYPOINTS[region.view]), 3)
+            w, h = photo.shape[1], photo.shape[0]
             crop_label = tmp_path / "closeup" / "labels" / label.parent.name / f"closeup_{region.name}_{label.stem}_0.txt"
             crop_image = cv2.imread(str(crop_label).replace("/labels/", "/images/").replace(".txt", ".jpg"))
-            # Where the top label puts the region's keypoints, the crop's label does too, through one window.
-            in_photo = top_kpts[region.top_index, :2] * [w, h]
+            # Where the view's label puts the region's keypoints, the crop's label does too, through one window.
+            in_photo = view_kpts[region.view_index, :2] * [w, h]
             in_crop = label_keypoints(crop_label.read_text())[region.closeup_index, :2] * 256
-            gain = np.ptp(in_crop[:, 0]) / np.ptp(in_photo[:, 0])
+            gain = np.ptp(in_crop, axis=0).max() / np.ptp(in_photo, axis=0).max()
             origin = in_photo - in_crop / gain
             assert np.ptp(origin, axis=0).max() < 0.01 and crop_image.shape == (256, 256, 3)
 
@@ -154,7 +167,7 @@ def test_a_top_set_with_other_keypoints_is_refused_by_name(tmp_path):
 
 
 def test_the_closeup_set_is_refused_at_any_scale_but_the_photos_own(tmp_path):
-    with pytest.raises(ValueError, match="full-resolution top photo: scale must be 1"):
+    with pytest.raises(ValueError, match="full-resolution photos: scale must be 1"):
         make_dataset(tmp_path / "half", "closeup", 2, seed=1, scale=0.5)
 
 
@@ -167,26 +180,30 @@ def test_a_models_folder_without_the_closeup_model_is_named_with_the_way_out(tmp
         assert set(detector.models) == {"side", "top", "front"}
 
 
-def test_the_detector_reads_the_top_views_rump_and_shoulders_from_the_closeup_model():
-    """The top view's hip, tail head, hooks, pins and shoulders are the close-up model's,
-    found in the crops around the top model's rump and chest and put back in the photo;
-    its other keypoints stay."""
+@pytest.mark.parametrize("view, kept", [
+    ("top", ["withers", "nose"]),
+    ("side", ["hip", "point_of_shoulder_left", "pin_left", "nose", "tail_head", "fore_hoof_left", "hind_hoof_left"]),
+])
+def test_the_detector_reads_each_regions_keypoints_from_the_closeup_model(view, kept):
+    """The top view's hip, tail head, hooks, pins and shoulders, and the side view's withers
+    and sternum, are the close-up model's, found in the crops around what the view model
+    found and put back in the photo; the view's other keypoints stay."""
     from edge.detect.detector import _ULTRALYTICS_TO_CALIBRATION_PX
 
-    photo = simulate_capture(9_100_000_000).images["top"]
+    photo = simulate_capture(9_100_000_000).images[view]
     with PoseDetector(ROOT / "models", snap_to_outline=False) as detector:
         closeup = detector.models["closeup"]
-        top_alone = detector.models["top"].predict(photo, fuse_iou=detector.fuse_iou)[0]
-        read = detector.detect("top", photo).goats[0].keypoints
+        view_alone = detector.models[view].predict(photo, fuse_iou=detector.fuse_iou)[0]
+        read = detector.detect(view, photo).goats[0].keypoints
         replaced = []
-        for region in REGIONS:
-            window = closeup_window(top_alone.keypoints[region.top_index, :2], closeup.info.input_px)
+        for region in regions_of(view):
+            window = closeup_window(view_alone.keypoints[region.view_index, :2], closeup.info.input_px)
             found = closeup.predict(crop(photo, window), fuse_iou=detector.fuse_iou)[0]
             expected = window.to_photo(found.keypoints[region.closeup_index, :2]) + _ULTRALYTICS_TO_CALIBRATION_PX
-            np.testing.assert_allclose(read[region.top_index, :2], expected, atol=1e-6)
-            assert np.abs(read[region.top_index, :2] - top_alone.keypoints[region.top_index, :2]).max() > 0.5
-            replaced += region.top_index
+            np.testing.assert_allclose(read[region.view_index, :2], expected, atol=1e-6)
+            assert np.abs(read[region.view_index, :2] - view_alone.keypoints[region.view_index, :2]).max() > 0.5
+            replaced += region.view_index
     others = [i for i in range(len(read)) if i not in replaced]
-    assert [VIEW_KEYPOINTS["top"][i] for i in others] == ["withers", "nose"]
-    np.testing.assert_allclose(read[others, :2], top_alone.keypoints[others, :2] + _ULTRALYTICS_TO_CALIBRATION_PX,
+    assert [VIEW_KEYPOINTS[view][i] for i in others] == kept
+    np.testing.assert_allclose(read[others, :2], view_alone.keypoints[others, :2] + _ULTRALYTICS_TO_CALIBRATION_PX,
                                atol=1e-6)

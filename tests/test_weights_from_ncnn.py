@@ -60,7 +60,7 @@ def test_a_bin_file_that_does_not_match_its_param_file_is_named(shipped_top):
 
 
 @pytest.mark.parametrize("region", REGIONS, ids=lambda r: r.name)
-def test_the_closeup_models_weights_rebuild_from_crops_of_the_top_photo(tmp_path, region):
+def test_the_closeup_models_weights_rebuild_from_crops_of_its_regions(tmp_path, region):
     from ultralytics import YOLO
 
     from edge.detect.closeup import closeup_window, crop
@@ -71,9 +71,9 @@ def test_the_closeup_models_weights_rebuild_from_crops_of_the_top_photo(tmp_path
         shutil.copyfile(ROOT / "models" / "closeup" / name, tmp_path / "closeup" / name)
     done = script("weights_from_ncnn.py", "--views", "closeup", "--models", str(tmp_path), "--images", "4")
     assert done.returncode == 0, done.stderr[-3000:]
-    capture = simulate_capture(9_000_000_022, views=("top",))
-    truth = capture.labels["top"][0].keypoints.keypoints[region.top_index, :2] + 0.5
-    image = crop(capture.images["top"], closeup_window(truth, 256))
+    capture = simulate_capture(9_000_000_022, views=(region.view,))
+    truth = capture.labels[region.view][0].keypoints.keypoints[region.view_index, :2] + 0.5
+    image = crop(capture.images[region.view], closeup_window(truth, 256))
     theirs = YOLO(str(tmp_path / "closeup" / "best.pt"), task="pose").predict(image, imgsz=256, verbose=False)[0]
     pi = NcnnPoseModel(tmp_path / "closeup").predict(image)
     assert len(theirs.boxes) == len(pi) == 1

@@ -1,5 +1,5 @@
-"""The top photo read a second time in close-ups: the rump and the chest, from crops at
-full resolution.
+"""Parts of the photos read a second time in close-ups, from crops at full resolution:
+the top photo's rump and chest, and the side photo's chest.
 
 The top model reads the whole 1280x960 photo at 320 px, a quarter of its resolution. It
 misses the hip bones (hooks) by 4-5 photo pixels, and they lie 80-180 pixels apart, so
@@ -8,7 +8,10 @@ chest's width the same way. A second model, the close-up model, trained on crops
 (edge/sim/closeup_dataset.py), reads a square around each region the top model found, at
 about the photo's own resolution, and its keypoints there replace the top model's: the
 hip, tail head, hooks and pins from the rump's square, the two shoulders from the chest's.
-One model reads both squares, so the daemon holds one more set of weights, not two.
+The side model, at the same quarter resolution, misses the sternum by 5-6 photo pixels
+in the median, and the chest is 90-260 pixels deep, so the side photo's chest (withers
+to sternum) is read again the same way. One model reads all three squares, so the daemon
+holds one more set of weights, not three.
 
 Coordinates here are Ultralytics' (the image spans 0..width, a pixel centre at +0.5), the
 same as the models' own output before the detector shifts it to calibration pixels.
@@ -24,25 +27,26 @@ from edge.detect.decode import PoseDetection
 from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS
 
 CLOSEUP_KEYPOINTS = MODEL_KEYPOINTS["closeup"]
-# The square's side over its keypoints' spread: room for the top model's miss and for
+# The square's side over its keypoints' spread: room for the view model's miss and for
 # the body around the outermost keypoints.
 SIDE_PER_SPREAD = 1.6
 
 
 @dataclass(frozen=True)
 class Region:
-    """A part of the top photo that the close-up model reads in its own square."""
+    """A part of a view's photo that the close-up model reads in its own square."""
 
     name: str
+    view: str
     keypoints: tuple[str, ...]
     # Two keypoints in a line have a box with no height, and Ultralytics' keypoint loss
     # divides a miss by the box's area: such a region's box is the square of its spread.
     square_box: bool
 
     @property
-    def top_index(self) -> list[int]:
-        """Where the region's keypoints are among the top model's."""
-        return [VIEW_KEYPOINTS["top"].index(n) for n in self.keypoints]
+    def view_index(self) -> list[int]:
+        """Where the region's keypoints are among its view model's."""
+        return [VIEW_KEYPOINTS[self.view].index(n) for n in self.keypoints]
 
     @property
     def closeup_index(self) -> list[int]:
@@ -51,9 +55,16 @@ class Region:
 
 
 REGIONS = (
-    Region("rump", ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right"), square_box=False),
-    Region("chest", ("shoulder_left", "shoulder_right"), square_box=True),
+    Region("rump", "top", ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right"),
+           square_box=False),
+    Region("chest", "top", ("shoulder_left", "shoulder_right"), square_box=True),
+    Region("chest_side", "side", ("withers", "sternum"), square_box=True),
 )
+CLOSEUP_VIEWS = tuple(dict.fromkeys(r.view for r in REGIONS))
+
+
+def regions_of(view: str) -> tuple[Region, ...]:
+    return tuple(r for r in REGIONS if r.view == view)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ def closeup_window(points_px: np.ndarray, input_px: int, *, shift=(0.0, 0.0),
                    side_factor: float = 1.0) -> CloseupWindow:
     """The square around these keypoints (N, 2), never finer than the photo's pixels.
 
-    Training shifts it (by fractions of its side) and resizes it a little, as the top
+    Training shifts it (by fractions of its side) and resizes it a little, as the view
     model's misses would."""
     points = np.asarray(points_px, float)
     side = max(float(input_px), SIDE_PER_SPREAD * float(np.ptp(points, axis=0).max())) * side_factor
@@ -98,25 +109,26 @@ def crop(image_bgr: np.ndarray, window: CloseupWindow) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(114, 114, 114))
 
 
-def crop_region(image_bgr: np.ndarray, top: PoseDetection, region: Region,
+def crop_region(image_bgr: np.ndarray, detection: PoseDetection, region: Region,
                 input_px: int) -> tuple[np.ndarray, CloseupWindow]:
-    """The crop the close-up model reads around one region of a top-view detection, and its window."""
-    window = closeup_window(top.keypoints[region.top_index, :2], input_px)
+    """The crop the close-up model reads around one region of a detection in the region's
+    view, and its window."""
+    window = closeup_window(detection.keypoints[region.view_index, :2], input_px)
     return crop(image_bgr, window), window
 
 
-def refine_top(model, image_bgr: np.ndarray, top: PoseDetection, *, conf_threshold: float = 0.25,
-               fuse_iou: float | None = None) -> PoseDetection:
-    """The top view's detection with each region's keypoints read again from a crop by
-    `model` (an NcnnPoseModel for CLOSEUP_KEYPOINTS). A region stays as the top model
-    found it when its crop shows no goat."""
-    keypoints = top.keypoints.astype(float).copy()
-    for region in REGIONS:
-        image, window = crop_region(image_bgr, top, region, model.info.input_px)
+def refine(model, view: str, image_bgr: np.ndarray, detection: PoseDetection, *,
+           conf_threshold: float = 0.25, fuse_iou: float | None = None) -> PoseDetection:
+    """A view's detection with each of the view's regions' keypoints read again from a
+    crop by `model` (an NcnnPoseModel for CLOSEUP_KEYPOINTS). A region stays as the view
+    model found it when its crop shows no goat."""
+    keypoints = detection.keypoints.astype(float).copy()
+    for region in regions_of(view):
+        image, window = crop_region(image_bgr, detection, region, model.info.input_px)
         found = model.predict(image, conf_threshold=conf_threshold, max_detections=1, fuse_iou=fuse_iou)
         if not found:
             continue
         read = found[0].keypoints[region.closeup_index]
-        keypoints[region.top_index, :2] = window.to_photo(read[:, :2])
-        keypoints[region.top_index, 2] = read[:, 2]
-    return PoseDetection(top.box_px, top.score, keypoints, top.across_outline)
+        keypoints[region.view_index, :2] = window.to_photo(read[:, :2])
+        keypoints[region.view_index, 2] = read[:, 2]
+    return PoseDetection(detection.box_px, detection.score, keypoints, detection.across_outline)

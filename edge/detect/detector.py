@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge.detect.closeup import refine_top
+from edge.detect.closeup import CLOSEUP_VIEWS, refine
 from edge.detect.decode import PoseDetection
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
-from edge.detect.outline import CLOSEUP_TOP_SETTINGS, snap_view
+from edge.detect.outline import CLOSEUP_SETTINGS, snap_view
 from edge.geometry.camera import VIEWS, Camera
 from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
 
@@ -61,7 +61,8 @@ def model_version(model_dir: Path) -> str:
 
 class PoseDetector:
     """One NCNN pose model per view, from models/<view>/, and the close-up model
-    (models/closeup/) that reads the top photo's rump and chest again (edge/detect/closeup.py).
+    (models/closeup/) that reads the top photo's rump and chest and the side photo's chest
+    again (edge/detect/closeup.py).
 
     The models run one after another, so they share ncnn's memory pools: about 40 MB
     less than three separate pools (benchmarks/RESULTS.md). Close it (or use `with`) when
@@ -71,8 +72,8 @@ class PoseDetector:
     def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
                  winograd: bool = False, mirror_average: bool = False, snap_to_outline: bool = True,
                  closeups: bool = True, fuse_anchors: bool = True):
-        """closeups: read the top photo's rump and chest again with models/closeup
-        (edge/detect/closeup.py).
+        """closeups: read the top photo's rump and chest and the side photo's chest again
+        with models/closeup (edge/detect/closeup.py).
         fuse_anchors: average each goat's keypoints over the anchors that found it
         (edge/detect/decode.py) instead of taking its best anchor's alone."""
         import ncnn
@@ -119,7 +120,8 @@ class PoseDetector:
         """The goats in one photo. With mirror_average on and the view's calibrated camera
         given, the top and front views also run on the photo's mirror image and average
         the two (edge/detect/mirror.py). With the close-up model loaded, the top view's
-        rump and shoulder keypoints are read again from crops (edge/detect/closeup.py).
+        rump and shoulder keypoints and the side view's withers and sternum are read again
+        from crops (edge/detect/closeup.py).
         With snap_to_outline on, the keypoints that lie on the animal's outline move onto
         it (edge/detect/outline.py)."""
         model = self.models[view]
@@ -132,16 +134,16 @@ class PoseDetector:
             swap = flip_idx(view)
             found = average_with_mirror(found, [unflip(d, axis, (w, h), swap) for d in mirrored])
         if self._reads_closeups(view):
-            found = [refine_top(self.models["closeup"], image_bgr, d, conf_threshold=self.conf_threshold,
-                                fuse_iou=self.fuse_iou) for d in found]
+            found = [refine(self.models["closeup"], view, image_bgr, d, conf_threshold=self.conf_threshold,
+                            fuse_iou=self.fuse_iou) for d in found]
         found = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
         return self.snap(image_bgr, found) if self.snap_to_outline else found
 
     def snap(self, image_bgr: np.ndarray, found: ViewDetections) -> ViewDetections:
         """The detections with their outline keypoints moved onto the outline, searching as
         far as the model that placed them misses (edge/detect/outline.py)."""
-        return snap_view(image_bgr, found, CLOSEUP_TOP_SETTINGS if self._reads_closeups(found.view) else None)
+        return snap_view(image_bgr, found, CLOSEUP_SETTINGS if self._reads_closeups(found.view) else None)
 
     def _reads_closeups(self, view: str) -> bool:
-        """Whether this view's rump and shoulders come from the close-up model."""
-        return view == "top" and "closeup" in self.models
+        """Whether some of this view's keypoints come from the close-up model."""
+        return view in CLOSEUP_VIEWS and "closeup" in self.models

@@ -59,11 +59,12 @@ VIEW_SETTINGS: dict[str, OutlineSettings] = {
     "side": OutlineSettings(search_px=22.0, model_error_px=8.0),
     "top": OutlineSettings(),
 }
-# The close-up model (edge/detect/closeup.py) places the top view's shoulders across the
-# outline to about 1 px in the median and 3 px at p90, so after it the step takes an edge
-# near them over a stronger one further off (a rail, a shadow, a coat spot). The strip
-# stays as long: it is also what tells an edge from the coat's texture.
-CLOSEUP_TOP_SETTINGS = OutlineSettings(model_error_px=3.0)
+# The close-up model (edge/detect/closeup.py) places the top view's shoulders and the side
+# view's withers and sternum across the outline to about 1-2 px in the median and 3-4 px
+# at p90, so after it the step takes an edge near them over a stronger one further off (a
+# rail, a shadow, a coat spot), in either view. The strip stays as long: it is also what
+# tells an edge from the coat's texture.
+CLOSEUP_SETTINGS = OutlineSettings(model_error_px=3.0)
 
 
 @dataclass(frozen=True)

@@ -48,8 +48,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="keep the models' keypoints as they are, instead of moving the withers, sternum "
                         "and top shoulders onto the photo's outline")
     p.add_argument("--no-closeups", action="store_true",
-                   help="take the hip bones and shoulders from the top model alone, instead of reading the "
-                        "rump and chest again from full-resolution crops with models/closeup")
+                   help="take the hip bones, shoulders, withers and sternum from the view models alone, instead "
+                        "of reading them again from full-resolution crops with models/closeup")
     p.add_argument("--weight-formula", type=Path,
                    help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)")
     p.add_argument("--min-confidence", type=fraction, default=MeasureSettings.min_confidence,

@@ -1,11 +1,12 @@
-"""Training crops for the close-up model (edge/detect/closeup.py), from full-resolution top photos.
+"""Training crops for the close-up model (edge/detect/closeup.py), from full-resolution photos.
 
-Each example is the square that the daemon would crop around one region (the rump or the
-chest), placed from the true keypoints and then shifted and resized a little, as the top
-model's misses would place it, so that the model learns to read any such square. A label
-line has the layout of edge/sim/dataset.py: `0 cx cy w h` and `x y v` for each of
-CLOSEUP_KEYPOINTS, normalised by the crop's size; the other region's keypoints, and any
-outside the crop, are `0 0 0` (Ultralytics leaves them out of the loss).
+Each example is the square that the daemon would crop around one region (the top photo's
+rump or chest, the side photo's chest), placed from the true keypoints and then shifted
+and resized a little, as the view model's misses would place it, so that the model learns
+to read any such square. A label line has the layout of edge/sim/dataset.py: `0 cx cy w h`
+and `x y v` for each of CLOSEUP_KEYPOINTS, normalised by the crop's size; the other
+regions' keypoints, and any outside the crop, are `0 0 0` (Ultralytics leaves them out of
+the loss).
 """
 from __future__ import annotations
 
@@ -14,12 +15,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.detect.closeup import CLOSEUP_KEYPOINTS, REGIONS, CloseupWindow, Region, closeup_window, crop
+from edge.detect.closeup import CLOSEUP_KEYPOINTS, CloseupWindow, Region, closeup_window, crop, regions_of
 from edge.sim.truth import NOT_IN_IMAGE
 
 CLOSEUP_INPUT_PX = 256
-# How far the top model's keypoints, and so its crops, miss: the rump keypoints' mean is
-# about 4 photo px off at the median and 9 at p90 (benchmarks/RESULTS.md); trained a little wider.
+# How far the view models' keypoints, and so their crops, miss: the rump keypoints' mean is
+# about 4 photo px off at the median and 9 at p90, the side's withers and sternum's about
+# as much (benchmarks/RESULTS.md); trained a little wider.
 CENTRE_SHIFT_SIGMA = 0.03  # of the crop's side
 SIDE_JITTER = 0.08  # the side varies by up to this fraction either way
 # The box: its keypoints' box (or square, Region.square_box) grown by this fraction of the
@@ -30,7 +32,7 @@ BOX_MARGIN = 0.02
 JPEG_QUALITY = 92
 # Each region draws its crops' shifts from its own stream, so that adding a region left
 # the rump's crops of a dataset seed as they were.
-_RNG_TAGS = {"rump": 0x7275, "chest": 0x5407}
+_RNG_TAGS = {"rump": 0x7275, "chest": 0x5407, "chest_side": 0x5d57}
 
 
 @dataclass(frozen=True)
@@ -45,19 +47,19 @@ def region_rng(seed, region: Region) -> np.random.Generator:
     return np.random.default_rng([seed, _RNG_TAGS[region.name]])
 
 
-def closeup_examples(image_bgr: np.ndarray, top_keypoints: np.ndarray, seed,
+def closeup_examples(view: str, image_bgr: np.ndarray, view_keypoints: np.ndarray, seed,
                      input_px: int = CLOSEUP_INPUT_PX) -> list[CloseupExample]:
-    """A crop and its label for each region whose keypoints are all in the photo, from a
-    top photo and its labelled keypoints (K, 3) in calibration pixels. `seed` (an int or a
-    sequence of them) places the crops."""
-    return [e for e in (closeup_example(image_bgr, top_keypoints, region, region_rng(seed, region), input_px)
-                        for region in REGIONS) if e is not None]
+    """A crop and its label for each of the view's regions whose keypoints are all in the
+    photo, from one view's photo and its labelled keypoints (K, 3) in calibration pixels.
+    `seed` (an int or a sequence of them) places the crops."""
+    return [e for e in (closeup_example(image_bgr, view_keypoints, region, region_rng(seed, region), input_px)
+                        for region in regions_of(view)) if e is not None]
 
 
-def closeup_example(image_bgr: np.ndarray, top_keypoints: np.ndarray, region: Region,
+def closeup_example(image_bgr: np.ndarray, view_keypoints: np.ndarray, region: Region,
                     rng: np.random.Generator, input_px: int = CLOSEUP_INPUT_PX) -> CloseupExample | None:
     """One region's crop and label; None when one of its keypoints is out of the photo."""
-    found = top_keypoints[region.top_index]
+    found = view_keypoints[region.view_index]
     if (found[:, 2] == NOT_IN_IMAGE).any():
         return None
     points = found[:, :2] + 0.5  # calibration pixels to the crop's convention (edge/detect/closeup.py)

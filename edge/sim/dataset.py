@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from edge.errors import GoatEdgeError
-from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, camera_of, flip_idx
+from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, cameras_of, flip_idx
 from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.closeup_dataset import closeup_examples
@@ -88,9 +88,9 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
         raise ValueError("val_fraction, empty_fraction and two_goat_fraction must lie in [0, 1)")
     if empty_fraction + two_goat_fraction >= 1:
         raise ValueError("empty_fraction and two_goat_fraction leave no single-goat images")
-    if view == "closeup":  # crops are taken around a goat the top model found, one goat each
+    if view == "closeup":  # crops are taken around a goat the view models found, one goat each
         if scale != 1.0:
-            raise ValueError("the close-up model reads crops of the full-resolution top photo: "
+            raise ValueError("the close-up model reads crops of the full-resolution photos: "
                              f"scale must be 1, got {scale:g}")
         empty_fraction = two_goat_fraction = 0.0
     rng = np.random.default_rng([seed, 0x5EED])
@@ -112,10 +112,12 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
 def _write_one(plan: Plan, index: int) -> int:
     seed = plan.seeds[index]
     capture = simulate_capture(seed, dataset_calibration(seed), scale=plan.scale, goats=plan.goats[index],
-                               views=(camera_of(plan.view),))
+                               views=cameras_of(plan.view))
     if plan.view == "closeup":  # a region cut off by the frame gives no crop to learn from
         files = [(f"closeup_{e.region}_{seed}", e.jpeg, [e.label_line])
-                 for e in closeup_examples(capture.images["top"], capture.labels["top"][0].keypoints.keypoints, seed)]
+                 for view in cameras_of(plan.view)
+                 for e in closeup_examples(view, capture.images[view], capture.labels[view][0].keypoints.keypoints,
+                                           seed)]
     else:
         files = [(f"{plan.view}_{seed}", capture.jpegs[plan.view], label_lines(capture, plan.view))]
     for stem, jpeg, lines in files:
@@ -196,7 +198,8 @@ def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale
     # Worker processes forked from here inherit the cameras' ray grids instead of each
     # spending a second undistorting every pixel.
     for variant in range(CAMERA_VARIANTS):
-        ray_grid(camera_variant(variant).scaled(scale)[camera_of(view)])
+        for camera in cameras_of(view):
+            ray_grid(camera_variant(variant).scaled(scale)[camera])
     if workers == 1:
         goat_labels = [_write_one(plan, i) for i in range(count)]
     else:
@@ -225,26 +228,27 @@ def split_dirs(data_yaml: Path, data: dict, split: str) -> list[str]:
     return [str(base / e) for e in ([entries] if isinstance(entries, str) else entries)]
 
 
-def crops_from_top_dataset(data_yaml: Path, out_dir: Path, seed: int = 0) -> int:
-    """Close-up crops, for the close-up model, from a labelled YOLO-pose dataset of top
-    photos (a farm's own): a rump crop and a chest crop per labelled goat, each where that
-    region is in the photo. Writes the layout above and returns the number of crops."""
+def crops_from_view_dataset(view: str, data_yaml: Path, out_dir: Path, seed: int = 0) -> int:
+    """Close-up crops, for the close-up model, from a labelled YOLO-pose dataset of one
+    view's photos (a farm's own): for each labelled goat, a crop of each of the view's
+    regions (edge/detect/closeup.py) that is in the photo. Writes the layout above and
+    returns the number of crops."""
     data = yaml.safe_load(Path(data_yaml).read_text())
-    want = [len(VIEW_KEYPOINTS["top"]), 3]
+    want = [len(VIEW_KEYPOINTS[view]), 3]
     if not isinstance(data, dict) or data.get("kpt_shape") != want:
         raise ValueError(f"{data_yaml}: kpt_shape is {data.get('kpt_shape') if isinstance(data, dict) else None}, "
-                         f"but top photos have {want} (docs/keypoints.md)")
+                         f"but {view} photos have {want} (docs/keypoints.md)")
     written = 0
     for split in ("train", "val"):
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
         (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
         for folder in split_dirs(Path(data_yaml), data, split):
             for image_path in sorted(Path(folder).glob("*.jpg")):
-                written += _crop_labelled_photo(image_path, out_dir, split, seed)
+                written += _crop_labelled_photo(view, image_path, out_dir, split, seed)
     return written
 
 
-def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, seed: int) -> int:
+def _crop_labelled_photo(view: str, image_path: Path, out_dir: Path, split: str, seed: int) -> int:
     # Ultralytics finds a photo's labels by swapping its last 'images' folder for 'labels'.
     parts = list(image_path.parts)
     at = len(parts) - 1 - parts[::-1].index("images")
@@ -258,7 +262,7 @@ def _crop_labelled_photo(image_path: Path, out_dir: Path, split: str, seed: int)
         values = np.array(line.split()[5:], float).reshape(-1, 3)
         keypoints = np.column_stack([values[:, 0] * w - 0.5, values[:, 1] * h - 0.5, values[:, 2]])
         keypoints[values[:, 2] == 0] = (0.0, 0.0, NOT_IN_IMAGE)
-        for example in closeup_examples(image, keypoints, [seed, *image_path.stem.encode(), i]):
+        for example in closeup_examples(view, image, keypoints, [seed, *image_path.stem.encode(), i]):
             _write_example(out_dir, split, f"closeup_{example.region}_{image_path.stem}_{i}", example.jpeg,
                            [example.label_line])
             written += 1

@@ -5,7 +5,7 @@
 Prints markdown tables:
 - one capture from three JPEG files to measurements with annotated images (the lean path),
   median and 90th percentile, as configured by default, with keypoints left off the outline,
-  with the hip bones and shoulders from the top model alone (no close-ups), with Winograd convolutions,
+  with the close-up regions from the view models alone (no close-ups), with Winograd convolutions,
   and with the top and front photos also read mirrored;
 - each model's inference alone (the three views' on their photos, the close-up model on its
   crops): the lean runtime, Ultralytics predict on the .pt and on the same NCNN export,

@@ -37,11 +37,6 @@ MODEL_KEYPOINTS: dict[str, tuple[str, ...]] = {
 MODELS = tuple(MODEL_KEYPOINTS)
 
 
-def cameras_of(model: str) -> tuple[str, ...]:
-    """The cameras whose photos a model reads."""
-    return ("top", "side") if model == "closeup" else (model,)
-
-
 def _mirror(name: str) -> str:
     if name.endswith("_left"):
         return name[: -len("_left")] + "_right"

@@ -24,8 +24,9 @@ import cv2
 import numpy as np
 import yaml
 
+from edge.detect.closeup import CLOSEUP_VIEWS
 from edge.errors import GoatEdgeError
-from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, cameras_of, flip_idx
+from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, flip_idx
 from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.closeup_dataset import closeup_examples
@@ -107,6 +108,11 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
     goats[order[:n_empty]] = 0
     goats[order[n_empty:n_empty + n_two]] = 2
     return Plan(Path(out_dir), view, scale, tuple(capture_seeds(seed, count)), tuple(split), tuple(goats))
+
+
+def cameras_of(model: str) -> tuple[str, ...]:
+    """The cameras whose photos a model's training set is cut from."""
+    return CLOSEUP_VIEWS if model == "closeup" else (model,)
 
 
 def _write_one(plan: Plan, index: int) -> int:

@@ -3,10 +3,11 @@
 Prints a markdown table of the mean absolute percentage error (MAPE) and the maximum
 error for each measurement over random simulated goats (lateral offset and yaw
 included), and beside it the alternative of measuring from the side photo alone.
-Weight has no ground truth of its own (the simulator has no scale), so it is not listed. The keypoints are the simulator's projections of the 3D landmarks, the same
-labels the renderer writes; noise is Gaussian with the given sigma on each coordinate.
+Weight has no ground truth of its own (the simulator has no scale), so it is not listed. The
+keypoints are the simulator's projections of the 3D landmarks, the same labels the renderer
+writes; noise is Gaussian with the given sigma on each coordinate.
 
-    python benchmarks/accuracy.py --goats 300 --seed 1000
+    python -m benchmarks.accuracy --goats 300 --seed 1000
 """
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ import dataclasses
 import numpy as np
 
 from edge.geometry.calibration import default_calibration
-from edge.measure.definitions import LENGTHS, length_from_landmarks
+from edge.geometry.triangulate import Plane, intersect_plane, pixel_ray
 from edge.measure.estimate import measure
-from edge.measure.geometry import Plane, intersect_plane, pixel_ray
+from edge.measurements import LENGTHS, length_from_landmarks
 from edge.sim.goat import build_goat, sample_goat_params
 from edge.sim.truth import all_keypoint_truth, as_view_keypoints, true_measurements
 

@@ -5,7 +5,7 @@ calibrates them, and prints a markdown table of focal-length and camera-position
 per camera, for two session sizes side by side: the minimum of 8 lens photos per camera
 and the recommended 15.
 
-    python benchmarks/calibration_accuracy.py --sets 5
+    python -m benchmarks.calibration_accuracy --sets 5
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import tempfile
 import numpy as np
 
 from edge.calibrate.board import BoardSpec
-from edge.calibrate.photo_set import write_photo_set
 from edge.calibrate.solve import calibrate_photos
 from edge.geometry.calibration import default_calibration
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
+from edge.sim.calibration_photos import write_photo_set
 
 
 def errors(photos_per_camera: int, seeds: range):

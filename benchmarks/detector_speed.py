@@ -1,6 +1,6 @@
 """Speed, memory and start-up of the lean NCNN runtime against Ultralytics, in one run.
 
-    python benchmarks/detector_speed.py --models models --captures 10
+    python -m benchmarks.detector_speed --models models --captures 10
 
 Prints markdown tables:
 - one capture from three JPEG files to measurements with annotated images (the lean path),
@@ -32,16 +32,15 @@ from pathlib import Path
 
 import cv2
 
+from edge.config import ModelsConfig
 from edge.detect.closeup import REGIONS, crop_region
-from edge.detect.detector import PoseDetector
+from edge.detect.detector import NcnnDetector
 from edge.geometry.calibration import default_calibration
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 from edge.measure.estimate import measure
-from edge.measure.from_images import measure_images
+from edge.pipeline.from_images import measure_images
 from edge.sim.capture import simulate_capture
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from daemon_helpers import free_port, write_config  # noqa: E402  (the tests' daemon config)
+from tests.support.daemon_helpers import free_port, write_config
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
@@ -58,7 +57,7 @@ def write_captures(folder: Path, count: int) -> list[dict[str, Path]]:
     return captures
 
 
-def time_lean_path(detector: PoseDetector, paths: dict[str, Path]) -> float:
+def time_lean_path(detector: NcnnDetector, paths: dict[str, Path]) -> float:
     """JPEG files -> detections -> gate -> measurements -> annotated JPEGs, one capture, ms."""
     calibration = default_calibration()
     start = time.perf_counter()
@@ -69,7 +68,7 @@ def time_lean_path(detector: PoseDetector, paths: dict[str, Path]) -> float:
     return 1000 * (time.perf_counter() - start)
 
 
-def time_lean_paths(detectors: dict[str, PoseDetector], captures) -> dict[str, list[float]]:
+def time_lean_paths(detectors: dict[str, NcnnDetector], captures) -> dict[str, list[float]]:
     """Each setup on each capture in turn, after one warm-up each, so that the machine's
     drift during the run falls on all of them alike."""
     for detector in detectors.values():
@@ -81,7 +80,7 @@ def time_lean_paths(detectors: dict[str, PoseDetector], captures) -> dict[str, l
     return times_ms
 
 
-def closeup_crops(detector: PoseDetector, photos: dict, input_px: int) -> list:
+def closeup_crops(detector: NcnnDetector, photos: dict, input_px: int) -> list:
     """The crops the close-up model reads, around each region (edge/detect/closeup.py) that
     the view models find in each capture's photos."""
     crops = []
@@ -107,10 +106,11 @@ LEAN_CHILD = """
 import time, sys
 t0 = time.perf_counter()
 import cv2
-from edge.detect.detector import PoseDetector
+from edge.config import ModelsConfig
+from edge.detect.detector import NcnnDetector
 from edge.geometry.calibration import default_calibration
-from edge.measure.from_images import measure_images
-d = PoseDetector(sys.argv[1], winograd=sys.argv[2] == "winograd")
+from edge.pipeline.from_images import measure_images
+d = NcnnDetector(ModelsConfig(dir=sys.argv[1], winograd=sys.argv[2] == "winograd"))
 images = {v: cv2.imread(p) for v, p in zip(("side", "top", "front"), sys.argv[3:6])}
 measure_images(images, default_calibration(), d)
 print(time.perf_counter() - t0, peak_rss_mb())
@@ -218,11 +218,12 @@ def main() -> None:
     args = ap.parse_args()
     from ultralytics import YOLO
 
-    detector = PoseDetector(args.models, threads=args.threads)
-    mirrored = PoseDetector(args.models, threads=args.threads, mirror_average=True)
-    fast = PoseDetector(args.models, threads=args.threads, winograd=True)
-    off_outline = PoseDetector(args.models, threads=args.threads, snap_to_outline=False)
-    no_closeups = PoseDetector(args.models, threads=args.threads, closeups=False)
+    default = ModelsConfig(dir=args.models, threads=args.threads)
+    detector = NcnnDetector(default)
+    mirrored = NcnnDetector(default.model_copy(update={"mirror_average": True}))
+    fast = NcnnDetector(default.model_copy(update={"winograd": True}))
+    off_outline = NcnnDetector(default.model_copy(update={"snap_to_outline": False}))
+    no_closeups = NcnnDetector(default.model_copy(update={"closeups": False}))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         captures = write_captures(tmp, args.captures)
@@ -244,21 +245,22 @@ def main() -> None:
         inputs = {**photos,
                   "closeup": closeup_crops(no_closeups, photos, detector.models["closeup"].info.input_px)}
         for name, images in inputs.items():
-            lean = time_inference(lambda im: detector.models[name].predict(im), images)
-            lean_fast = time_inference(lambda im: fast.models[name].predict(im), images)
+            lean = time_inference(detector.models[name].predict, images)
+            lean_fast = time_inference(fast.models[name].predict, images)
             size = detector.models[name].info.input_px
             ncnn_dir = tmp / f"{name}_ncnn_model"  # Ultralytics knows NCNN by this folder name
             shutil.copytree(args.models / name, ncnn_dir)
             theirs_ncnn = YOLO(str(ncnn_dir), task="pose")
-            ult_ncnn = time_inference(lambda im: theirs_ncnn.predict(im, imgsz=size, verbose=False), images)
+            ult_ncnn = time_inference(lambda im, m=theirs_ncnn, s=size: m.predict(im, imgsz=s, verbose=False), images)
             pt_path = args.models / name / "best.pt"
             if pt_path.exists():
                 theirs_pt = YOLO(str(pt_path), task="pose")
-                ult_pt = time_inference(lambda im: theirs_pt.predict(im, imgsz=size, verbose=False), images)
+                ult_pt = time_inference(lambda im, m=theirs_pt, s=size: m.predict(im, imgsz=s, verbose=False), images)
                 pt_cells = f"{ult_pt:.1f} | {ult_pt / lean:.2f}"
             else:
                 pt_cells = "— | —"
-            print(f"| {name} | {size} | {lean:.1f} | {lean_fast:.1f} | {ult_ncnn:.1f} | {pt_cells} | {ult_ncnn / lean:.2f} |")
+            print(f"| {name} | {size} | {lean:.1f} | {lean_fast:.1f} | {ult_ncnn:.1f} | {pt_cells} | "
+                  f"{ult_ncnn / lean:.2f} |")
 
         fast.close()
         mirrored.close()
@@ -276,7 +278,8 @@ def main() -> None:
         print(f"| Ultralytics on the same NCNN files | {ult_s:.2f} | {ult_mb:.0f} |")
 
         print("\n| the daemon, goat-edge run (API, store, replay cameras), 9 captures: malloc | "
-              "start to first result s | later captures, median ms | peak RSS MB | at the end: own + library pages MB |")
+              "start to first result s | later captures, median ms | peak RSS MB | "
+              "at the end: own + library pages MB |")
         print("|---|---|---|---|---|")
         for label, setup in MALLOC_SETUPS.items():
             daemon_s, later_ms, mb = daemon_run(args.models, captures, tmp, malloc_setup=setup)

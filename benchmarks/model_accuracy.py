@@ -1,6 +1,6 @@
 """Accuracy of the shipped pose models end to end, on held-out simulated captures.
 
-    python benchmarks/model_accuracy.py --models models --captures 300 --empty 50 [--write-cards]
+    python -m benchmarks.model_accuracy --models models --captures 300 --empty 50 [--write-cards]
 
 Each held-out capture (seeds from 9,000,000,000, far from every dataset's seeds) is
 rendered at the cameras' full 1280x960 and goes through the daemon's own path: the three
@@ -23,14 +23,15 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edge.config import ModelsConfig
 from edge.detect.closeup import REGIONS
-from edge.detect.detector import PoseDetector, ViewDetections
+from edge.detect.detector import NcnnDetector
 from edge.detect.outline import OUTLINE_PAIRS
-from edge.geometry.camera import VIEWS
-from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS
-from edge.measure.definitions import LENGTHS
+from edge.detect.types import ViewDetections
+from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, VIEWS
 from edge.measure.estimate import measure
-from edge.measure.from_images import measure_images
+from edge.measurements import LENGTHS
+from edge.pipeline.from_images import measure_images
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.truth import NOT_IN_IMAGE, as_view_keypoints
 
@@ -80,7 +81,7 @@ def percent_errors(values: dict, truth: dict, into: dict, nulls: Counter) -> Non
             into[name].append(100 * abs(values[name] - truth[name]) / truth[name])
 
 
-def run(detector: PoseDetector, captures: int, empty: int) -> dict:
+def run(detector: NcnnDetector, captures: int, empty: int) -> dict:
     """detector must leave the keypoints as the models found them: the outline is added here."""
     kp_errors = {v: {n: [] for n in VIEW_KEYPOINTS[v]} for v in VIEWS}
     across = {key: {(v, n): [] for v, pairs in OUTLINE_PAIRS.items() for n, _ in pairs}
@@ -148,7 +149,7 @@ def _null_rates(nulls: Counter, measured: int) -> dict:
     return {n: round(100 * nulls[n] / max(measured, 1), 2) for n in NAMES}
 
 
-def tables(r: dict, s: dict, detector: PoseDetector) -> str:
+def tables(r: dict, s: dict, detector: NcnnDetector) -> str:
     lines = [f"{r['captures']} held-out captures (1280x960), {r['good']} with one goat fully in view; "
              f"{r['empty']} empty chutes.", "",
              "| view | input px | version |", "|---|---|---|"]
@@ -228,9 +229,10 @@ def main() -> None:
     if args.write_cards and (args.mirror_average or args.no_closeups or args.no_fuse_anchors):
         ap.error("the cards record the default reading: --write-cards with none of --mirror-average, "
                  "--no-closeups, --no-fuse-anchors")
-    with PoseDetector(args.models, threads=args.threads, mirror_average=args.mirror_average,
-                      snap_to_outline=False, closeups=not args.no_closeups,
-                      fuse_anchors=not args.no_fuse_anchors) as detector:
+    settings = ModelsConfig(dir=args.models, threads=args.threads, mirror_average=args.mirror_average,
+                            snap_to_outline=False, closeups=not args.no_closeups,
+                            fuse_anchors=not args.no_fuse_anchors)
+    with NcnnDetector(settings) as detector:
         r = run(detector, args.captures, args.empty)
         s = summary(r)
         print(tables(r, s, detector))

@@ -3,7 +3,7 @@
 Prints a markdown table. The ray grids (one undistortion per pixel, once per camera) are
 built before timing, as a dataset run or the daemon does once at start-up.
 
-    python benchmarks/render_speed.py --captures 10 --dataset-images 100
+    python -m benchmarks.render_speed --captures 10 --dataset-images 100
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import tempfile
 import time
 
 from edge.geometry.calibration import default_calibration
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 from edge.sim.capture import simulate_capture
-from edge.sim.dataset import make_dataset
 from edge.sim.render import ray_grid
+from edge.training.dataset import make_dataset
 
 
 def view_times_ms(scale: float, captures: int) -> dict[str, float]:

@@ -1,9 +1,9 @@
 """Sync throughput: a full outbox to S3 and PostgreSQL, batched rows against one row per
 transaction and parallel uploads against one at a time, in one run.
 
-    python benchmarks/sync_speed.py --captures 60
+    python -m benchmarks.sync_speed --captures 60
 
-Starts a throwaway SeaweedFS (S3) and PostgreSQL on loopback (tests/services.py), fills an
+Starts a throwaway SeaweedFS (S3) and PostgreSQL on loopback (tests/support/services.py), fills an
 edge store with N captures of realistic photos (1280x960 renders of the simulated chute:
 3 raw JPEGs at the cameras' quality and 3 annotated ones at the pipeline's), then prints
 markdown tables:
@@ -28,33 +28,29 @@ import queue
 import shutil
 import socket
 import statistics
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from services import PostgresServer, SeaweedS3  # noqa: E402  (tests/services.py)
-from sync_helpers import DEVICE_ID, VIEWS, aws_test_env, row_counts  # noqa: E402
-
-from cloud_sync.cli import close_worker, make_worker  # noqa: E402
-from cloud_sync.migrate import migrate  # noqa: E402
-from cloud_sync.rows import Row, RowWriter  # noqa: E402
-from cloud_sync.worker import PassReport  # noqa: E402
-from edge.config import CameraConfig, SyncConfig, config_from_dict  # noqa: E402
-from edge.measure.definitions import MEASUREMENTS  # noqa: E402
-from edge.measure.from_images import ANNOTATED_JPEG_QUALITY  # noqa: E402
-from edge.sim.capture import simulate_capture  # noqa: E402
-from edge.store import Store  # noqa: E402
-from edge.store.ids import new_id  # noqa: E402
-from edge.store.records import CaptureRecord, ImageFile  # noqa: E402
+from cloud_sync.cli import close_worker, make_worker
+from cloud_sync.migrate import migrate
+from cloud_sync.rows import Row, RowWriter
+from cloud_sync.worker import PassReport
+from edge.config import CameraConfig, SyncConfig, config_from_dict
+from edge.measurements import MEASUREMENTS
+from edge.pipeline.from_images import ANNOTATED_JPEG_QUALITY
+from edge.sim.capture import simulate_capture
+from edge.store import Store
+from edge.store.ids import new_id
+from edge.store.records import CaptureRecord, ImageFile
+from tests.support.services import PostgresServer, SeaweedS3
+from tests.support.sync_helpers import DEVICE_ID, VIEWS, aws_test_env, row_counts
 
 WARM_KEY = "bench-warm-up"
 TABLES = ("devices", "goats", "captures", "measurements", "scale_weights")
@@ -100,7 +96,7 @@ def photo_sets(renders: int) -> list[tuple[ImageFile, ...]]:
 def fill_store(data_dir: Path, captures: int, photos: list[tuple[ImageFile, ...]]) -> None:
     """`captures` captures as the daemon stores them, for a herd of captures // 10 goats, each
     with one scale weight: everything in the outbox, nothing sent."""
-    base = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     tags = [f"G{n:03d}" for n in range(max(1, captures // 10))]
     with Store.open(data_dir) as store:
         for tag in tags:
@@ -165,7 +161,7 @@ def group_cpu_s(pgid: int) -> float:
     return total / tick
 
 
-def cpu_now(cloud: "Cloud") -> tuple[float, float, float]:
+def cpu_now(cloud: Cloud) -> tuple[float, float, float]:
     """(this process, SeaweedFS, PostgreSQL) CPU seconds so far."""
     return time.process_time(), group_cpu_s(cloud.s3.proc.pid), group_cpu_s(cloud.postgres.proc.pid)
 
@@ -289,7 +285,8 @@ def sync_all(cloud: Cloud, template: Path, work: Path, captures: int, rtt_ms: fl
     assert rows["captures"] == rows["measurements"] == captures, rows
     assert [len(objects[k]) for k in ("raw", "annotated", "measurements")] == [3 * captures, 3 * captures, captures]
     shutil.rmtree(data_dir)
-    return {"wall_s": wall_s, **stages, "cpu": cpu, "passes": passes, "entries": pending0, "rows": rows, "objects": objects}
+    return {"wall_s": wall_s, **stages, "cpu": cpu, "passes": passes, "entries": pending0, "rows": rows,
+            "objects": objects}
 
 
 # -- rows alone -------------------------------------------------------------------------------
@@ -321,7 +318,7 @@ def replicate(rows: list[Row], copies: int) -> list[Row]:
     for k in range(copies):
         ids: dict[str, str] = {}
 
-        def remap(value):
+        def remap(value, ids=ids):
             if value is None:
                 return None
             return ids.setdefault(str(value), str(uuid.uuid4()))
@@ -359,17 +356,20 @@ def time_rows(url: str, rows: list[Row], per_txn: int) -> float:
 # -- report -----------------------------------------------------------------------------------
 
 def print_end_to_end(title: str, runs: dict[str, list[dict]], captures: int) -> None:
-    base = statistics.median(r["wall_s"] for r in next(iter(runs.values())))
-    print(f"| end to end, full outbox to empty ({title}) | s{' (min–max)' if len(next(iter(runs.values()))) > 1 else ''} | captures/s | photos MB/s | photos stage s | "
-          f"rows stage s | of which in PostgreSQL s | CPU s: worker / SeaweedFS / PostgreSQL | time / default |")
+    first = next(iter(runs.values()))
+    base = statistics.median(r["wall_s"] for r in first)
+    spread_title = " (min–max)" if len(first) > 1 else ""
+    print(f"| end to end, full outbox to empty ({title}) | s{spread_title} | captures/s | photos MB/s | "
+          "photos stage s | rows stage s | of which in PostgreSQL s | CPU s: worker / SeaweedFS / PostgreSQL | "
+          "time / default |")
     print("|---|---|---|---|---|---|---|---|---|")
     for label, rs in runs.items():
         wall, files, rows, pg = (statistics.median(r[k] for r in rs) for k in ("wall_s", "files_s", "rows_s", "pg_s"))
         photo_bytes = sum(sum(rs[0]["objects"][k].values()) for k in ("raw", "annotated"))
         cpu = " / ".join(f"{statistics.median(r['cpu'][i] for r in rs):.1f}" for i in range(3))
         spread = f" ({min(r['wall_s'] for r in rs):.2f}–{max(r['wall_s'] for r in rs):.2f})" if len(rs) > 1 else ""
-        print(f"| {label} | {wall:.2f}{spread} | {captures / wall:.1f} | {photo_bytes / wall / 1e6:.1f} | {files:.2f} | "
-              f"{rows:.2f} | {pg:.2f} | {cpu} | {wall / base:.2f} |")
+        print(f"| {label} | {wall:.2f}{spread} | {captures / wall:.1f} | {photo_bytes / wall / 1e6:.1f} | "
+              f"{files:.2f} | {rows:.2f} | {pg:.2f} | {cpu} | {wall / base:.2f} |")
     print()
 
 
@@ -385,7 +385,7 @@ def main() -> None:
     ap.add_argument("--renders", type=int, default=3, help="distinct rendered captures whose photos are reused")
     ap.add_argument("--row-copies", type=int, default=10,
                     help="rows-only test: the store's rows this many times, with fresh ids (default 10)")
-    ap.add_argument("--rtt-ms", type=float, default=20.0, 
+    ap.add_argument("--rtt-ms", type=float, default=20.0,
                     help="round trip of the delayed runs (end to end and rows only; default 20); 0: skip them")
     args = ap.parse_args()
 
@@ -456,7 +456,8 @@ def main() -> None:
             print(f"\noutbox entries per run: {first['entries']}, passes: {first['passes']}")
         finally:
             cloud.cleanup()
-    print(json.dumps({"captures": args.captures, "repeats": args.repeats, "elapsed_s": round(time.perf_counter() - started),
+    print(json.dumps({"captures": args.captures, "repeats": args.repeats,
+                      "elapsed_s": round(time.perf_counter() - started),
                       "load_before": [round(x, 2) for x in load_before],
                       "load_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}))
 

@@ -16,9 +16,9 @@ import threading
 from pathlib import Path
 
 from edge.config import EdgeConfig, load_config
-from edge.daemon import systemd
-from edge.daemon.run import configure_logging
 from edge.errors import GoatEdgeError
+from edge.service import systemd
+from edge.service.logs import configure_logging
 
 log = logging.getLogger("goat-sync")
 

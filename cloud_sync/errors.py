@@ -10,7 +10,6 @@ import botocore.exceptions
 import psycopg
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-
 _TRANSIENT_S3_CODES = {"RequestTimeout", "RequestTimeTooSkewed", "SlowDown", "Throttling",
                        "ThrottlingException", "InternalError", "ServiceUnavailable", "BadDigest"}
 

@@ -11,8 +11,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from cloud_sync.errors import retry_transient
-from edge.measure.definitions import MEASUREMENTS
-
+from edge.measurements import MEASUREMENTS
 
 UPSERT = {
     "goats": """

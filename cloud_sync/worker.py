@@ -11,7 +11,7 @@ import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cloud_sync.errors import describe, is_transient
 from cloud_sync.keys import capture_key, image_key, measurements_key
@@ -256,7 +256,7 @@ class SyncWorker:
         oldest = self.store.oldest_pending_at()
         age_s = None
         if oldest is not None:
-            age_s = (datetime.now(timezone.utc) - datetime.fromisoformat(oldest)).total_seconds()
+            age_s = (datetime.now(UTC) - datetime.fromisoformat(oldest)).total_seconds()
         try:
             self.rows.heartbeat(self.device_id, report.pending, age_s)
         except Exception as exc:

@@ -75,7 +75,7 @@ def _chosen(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 def views(text: str) -> tuple[str, ...]:
     """Comma-separated camera views, such as side,top; returned in side, top, front order."""
-    from edge.geometry.camera import VIEWS
+    from edge.keypoints import VIEWS
 
     return _chosen(text, VIEWS, "camera")
 

@@ -10,7 +10,7 @@ from edge.errors import GoatEdgeError
 def build_parser() -> argparse.ArgumentParser:
     from edge.calibrate import cli as calibrate_cli
     from edge.daemon import cli as daemon_cli
-    from edge.measure import cli as measure_cli
+    from edge.pipeline import cli as measure_cli
     from edge.sim import cli as simulate_cli
 
     parser = argparse.ArgumentParser(prog="goat-edge", description="Goat measurement chute")

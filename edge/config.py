@@ -53,7 +53,8 @@ class CameraConfig(_Section):
     camera_id: str | None = Field(None, description="picamera2: the camera's stable Id, preferred to camera_num")
     device: str = Field("0", description="opencv: a V4L2 device path or index")
     folder: Path | None = Field(None, description="replay: folder of captures, each with side/top/front JPEGs")
-    seed: int | None = Field(None, ge=0, description="simulated: the same goat every capture; none: a new one each time")
+    seed: int | None = Field(None, ge=0,
+                             description="simulated: the same goat every capture; none: a new one each time")
     jpeg_quality: int = Field(92, ge=50, le=100, description="of the stored raw photos")
 
     @model_validator(mode="after")
@@ -74,7 +75,8 @@ class CamerasConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    dir: Path = Field(ROOT / "models", description="one folder per model (side, top, front, closeup) with the NCNN files")
+    dir: Path = Field(ROOT / "models",
+                      description="one folder per model (side, top, front, closeup) with the NCNN files")
     threads: int = Field(2, ge=1, le=16, description="CPU threads per model inference")
     winograd: bool = Field(False, description="faster inference, about 50 MB more memory")
     mirror_average: bool = Field(False, description="top and front: also read the mirror image and average "

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The three cameras of the chute, in the order they are shown and stored.
+VIEWS = ("side", "top", "front")
+
 # 3D landmarks of the goat. "left" is the animal's own left, the side the side camera sees.
 LANDMARKS = (
     "withers", "hip", "tail_head", "sternum", "nose", "poll",

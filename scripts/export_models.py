@@ -21,11 +21,11 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import yaml  # noqa: E402
+from pose_weights import WeightsError, load_pose_weights  # noqa: E402
 
 from edge.argtypes import models, view_path  # noqa: E402
 from edge.detect.ncnn_pose import MODEL_FILES  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS  # noqa: E402
-from pose_weights import WeightsError, load_pose_weights  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def training_record(model, train_args: dict) -> dict:
 def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> dict:
     model = load_pose_weights(view, weights)
     train_args = (getattr(model, "ckpt", None) or {}).get("train_args", {}) or {}
-    # The close-up model reads crops of the size it was trained on (edge/sim/closeup_dataset.py).
+    # The close-up model reads crops of the size it was trained on (edge/training/closeup_crops.py).
     size = imgsz if imgsz and view != "closeup" else int(train_args.get("imgsz", 640))
     exported = Path(model.export(format="ncnn", imgsz=size, half=True, verbose=False))
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ crop from each top photo and a chest crop from each side photo. The last cuts th
 close-up model's crops from a farm's own labelled photos (either view, or both) instead
 of rendering any (then train with --real-data closeup=/farm/closeup/data.yaml).
 
-Writes DIR/images, DIR/labels, DIR/data.yaml and DIR/seeds.txt (see edge/sim/dataset.py),
+Writes DIR/images, DIR/labels, DIR/data.yaml and DIR/seeds.txt (see edge/training/dataset.py),
 then prints how fast it went.
 """
 from __future__ import annotations
@@ -25,7 +25,8 @@ import yaml
 from edge.argtypes import fraction, non_negative_int, positive_int, scale
 from edge.errors import GoatEdgeError
 from edge.keypoints import MODELS
-from edge.sim.dataset import crops_from_view_dataset, make_dataset, write_data_yaml
+from edge.training.dataset import make_dataset, write_data_yaml
+from edge.training.farm_photos import crops_from_view_dataset
 
 
 def crops_from_photos(sources: dict[str, Path], out: Path, seed: int) -> int:

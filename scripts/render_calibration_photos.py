@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from edge.calibrate.board import BoardSpec
-from edge.calibrate.photo_set import write_photo_set
 from edge.geometry.calibration import default_calibration
+from edge.sim.calibration_photos import write_photo_set
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,8 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edge.geometry.camera import VIEWS
-from edge.keypoints import VIEW_KEYPOINTS
+from edge.keypoints import VIEW_KEYPOINTS, VIEWS
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.truth import NOT_IN_IMAGE, VISIBLE
 
@@ -31,7 +30,8 @@ def _place_label(anchor, size, taken, width, height):
     x, y = anchor
     w, h = size
     for r in (8, 20, 34, 50):
-        for dx, dy in ((r, 0), (-r - w, 0), (r, -r), (-r - w, -r), (r, r), (-r - w, r), (-w // 2, -r), (-w // 2, r + h)):
+        for dx, dy in ((r, 0), (-r - w, 0), (r, -r), (-r - w, -r), (r, r), (-r - w, r),
+                       (-w // 2, -r), (-w // 2, r + h)):
             x0, y0 = int(x + dx), int(y + dy)
             rect = (x0 - 1, y0 - h - 1, x0 + w + 1, y0 + 3)
             if rect[0] < 0 or rect[1] < 0 or rect[2] >= width or rect[3] >= height:
@@ -63,7 +63,7 @@ def draw_view(capture: SimCapture, view: str, width_px: int) -> np.ndarray:
             x1, y1 = to_out(*entry.box_px[2:])
             cv2.rectangle(out, (int(x0), int(y0)), (int(x1), int(y1)), BOX, 1, cv2.LINE_AA)
     labels = []
-    for name, px, py, flag in points:
+    for name, px, py, _ in points:
         (tw, th), _ = cv2.getTextSize(name, FONT, SIZE, 1)
         lx, ly = _place_label((px, py), (tw, th), taken, out.shape[1], height)
         if abs(lx - px) > 14 or abs(ly - py) > 14:

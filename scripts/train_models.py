@@ -22,12 +22,12 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")  # before Ultralytics is imported anywhere
 
 import yaml  # noqa: E402
+from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E402
 
 from edge.argtypes import models, non_negative_int, positive_float, positive_int, scale, view_path  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
-from edge.sim.closeup_dataset import CLOSEUP_INPUT_PX  # noqa: E402
-from edge.sim.dataset import make_dataset, split_dirs  # noqa: E402
-from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E402
+from edge.training.closeup_crops import CLOSEUP_INPUT_PX  # noqa: E402
+from edge.training.dataset import make_dataset, split_dirs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Goats in the chute always face the front gate, so a left-right mirror of the side or top

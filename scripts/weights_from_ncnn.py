@@ -32,13 +32,13 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
+from pose_weights import MODEL_YAML  # noqa: E402
 
 from edge.argtypes import models, positive_int  # noqa: E402
 from edge.detect.closeup import REGIONS, closeup_window, crop  # noqa: E402
 from edge.detect.letterbox import letterbox  # noqa: E402
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel, read_metadata  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS  # noqa: E402
-from pose_weights import MODEL_YAML  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # ncnn's tags in front of a weight blob (src/modelbin.cpp): fp16 values, or plain fp32.
@@ -235,7 +235,6 @@ def keypoint_gap_px(model, ncnn_model: NcnnPoseModel, images: list[np.ndarray], 
 
 def save(model, path: Path, input_px: int, source: Path) -> None:
     import torch
-
     from ultralytics import __version__
 
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """Real servers for the tests that ask for them: `postgres` and `s3` start on first use, once per
-session, and are killed and deleted at its end (tests/services.py)."""
+session, and are killed and deleted at its end (tests/support/services.py)."""
 from __future__ import annotations
 
 import os
@@ -7,7 +7,17 @@ import uuid
 
 import pytest
 
-from services import PostgresServer, SeaweedS3, ServiceUnavailable
+from tests.support.services import PostgresServer, SeaweedS3, ServiceUnavailable
+
+SERVICE_FIXTURES = {"postgres", "s3", "cloud"}
+
+
+def pytest_collection_modifyitems(items):
+    """A test that asks for a real server is marked `services`, so `-m "not services"` runs
+    without PostgreSQL and SeaweedFS."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
 
 
 def _serve(factory):
@@ -41,7 +51,7 @@ def cloud(postgres, s3, monkeypatch):
     """This test's own database (migrated) and pair of buckets on the session's servers, and
     the AWS environment that signs requests to them (sync_helpers.Cloud)."""
     from cloud_sync.migrate import migrate
-    from sync_helpers import Cloud, aws_test_env
+    from tests.support.sync_helpers import Cloud, aws_test_env
 
     name = f"t{uuid.uuid4().hex[:10]}"
     url = postgres.create_database(name)

@@ -13,13 +13,13 @@ import pytest
 
 from edge.calibrate.board import BoardSpec
 from edge.calibrate.errors import ReprojectionError
-from edge.calibrate.photo_set import write_photo_set
 from edge.calibrate.positions import STANDARD_POSITIONS
-from edge.calibrate.render_board import render_board_photo
 from edge.calibrate.solve import calibrate_photos
 from edge.cli import main
 from edge.geometry.calibration import default_calibration, load_calibration, save_calibration
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
+from edge.sim.board import render_board_photo
+from edge.sim.calibration_photos import write_photo_set
 
 PHOTOS_PER_CAMERA = 12
 
@@ -53,6 +53,7 @@ def blank_folder(folder, names):
                     .astype(np.uint8))
 
 
+@pytest.mark.slow
 def test_the_renderer_draws_board_corners_where_the_true_camera_projects_them(truth):
     board = BoardSpec()
     for view in VIEWS:
@@ -91,6 +92,7 @@ def test_standard_positions_stand_where_the_docs_say(truth):
             assert (px < camera.size_px).all(), (view, position.photo)
 
 
+@pytest.mark.slow
 def test_calibrate_recovers_every_simulated_camera(photos, truth, tmp_path, capsys):
     out = tmp_path / "calibration.json"
     code, stdout, err = run(capsys, "--photos", photos, "--out", out)

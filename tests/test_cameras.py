@@ -15,7 +15,7 @@ from edge.camera.base import frame_from_bgr, frame_from_jpeg, now_utc
 from edge.cli import main
 from edge.config import CameraConfig, CamerasConfig
 from edge.geometry.calibration import default_calibration, save_calibration
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 from edge.sim.capture import simulate_capture
 
 SMALL_PX = (320, 240)  # a quarter-size simulated chute: the same goats, rendered 16x faster

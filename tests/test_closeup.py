@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.detect.detector import PoseDetector
-from edge.detect.ncnn_pose import ModelFileError
+from edge.config import ModelsConfig
 from edge.detect.closeup import CLOSEUP_KEYPOINTS, REGIONS, closeup_window, crop, regions_of
+from edge.detect.detector import NcnnDetector
+from edge.detect.ncnn_pose import ModelFileError
 from edge.keypoints import VIEW_KEYPOINTS
 from edge.sim.capture import simulate_capture
-from edge.sim.dataset import make_dataset
-from edge.sim.closeup_dataset import closeup_examples
+from edge.training.closeup_crops import closeup_examples
+from edge.training.dataset import make_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +69,7 @@ def label_keypoints(label_text: str) -> np.ndarray:
     return values[5:].reshape(-1, 3)
 
 
+@pytest.mark.slow
 def test_a_closeup_training_set_has_a_crop_of_each_region_of_each_goat(closeup_set):
     out, summary = closeup_set
     data = yaml.safe_load((out / "data.yaml").read_text())
@@ -128,6 +130,7 @@ def test_each_label_points_at_the_goat_in_its_crop():
                 assert np.abs(photo - crop(capture.images[view], example.window)).mean() < 3  # JPEG's loss only
 
 
+@pytest.mark.slow
 def test_a_farms_labelled_top_and_side_photos_give_the_closeup_models_crops(tmp_path):
     """The farm's labels stand in here as small simulated top and side sets at full resolution."""
     sets = {view: tmp_path / view for view in ("top", "side")}
@@ -146,7 +149,8 @@ def test_a_farms_labelled_top_and_side_photos_give_the_closeup_models_crops(tmp_
             photo = cv2.imread(str(sets[region.view] / "images" / label.parent.name / f"{label.stem}.jpg"))
             view_kpts = np.array(label.read_text().split()[5:], float).reshape(len(VIEW_KEYPOINTS[region.view]), 3)
             w, h = photo.shape[1], photo.shape[0]
-            crop_label = tmp_path / "closeup" / "labels" / label.parent.name / f"closeup_{region.name}_{label.stem}_0.txt"
+            crop_name = f"closeup_{region.name}_{label.stem}_0.txt"
+            crop_label = tmp_path / "closeup" / "labels" / label.parent.name / crop_name
             crop_image = cv2.imread(str(crop_label).replace("/labels/", "/images/").replace(".txt", ".jpg"))
             # Where the view's label puts the region's keypoints, the crop's label does too, through one window.
             in_photo = view_kpts[region.view_index, :2] * [w, h]
@@ -175,8 +179,8 @@ def test_a_models_folder_without_the_closeup_model_is_named_with_the_way_out(tmp
     for view in ("side", "top", "front"):
         shutil.copytree(ROOT / "models" / view, tmp_path / view)
     with pytest.raises(ModelFileError, match="close-up model not found; without it, turn models.closeups off"):
-        PoseDetector(tmp_path)
-    with PoseDetector(tmp_path, closeups=False) as detector:
+        NcnnDetector(ModelsConfig(dir=tmp_path))
+    with NcnnDetector(ModelsConfig(dir=tmp_path, closeups=False)) as detector:
         assert set(detector.models) == {"side", "top", "front"}
 
 
@@ -188,10 +192,10 @@ def test_the_detector_reads_each_regions_keypoints_from_the_closeup_model(view, 
     """The top view's hip, tail head, hooks, pins and shoulders, and the side view's withers
     and sternum, are the close-up model's, found in the crops around what the view model
     found and put back in the photo; the view's other keypoints stay."""
-    from edge.detect.detector import _ULTRALYTICS_TO_CALIBRATION_PX
+    from edge.detect.types import ULTRALYTICS_TO_CALIBRATION_PX
 
     photo = simulate_capture(9_100_000_000).images[view]
-    with PoseDetector(ROOT / "models", snap_to_outline=False) as detector:
+    with NcnnDetector(ModelsConfig(dir=ROOT / "models", snap_to_outline=False)) as detector:
         closeup = detector.models["closeup"]
         view_alone = detector.models[view].predict(photo, fuse_iou=detector.fuse_iou)[0]
         read = detector.detect(view, photo).goats[0].keypoints
@@ -199,11 +203,11 @@ def test_the_detector_reads_each_regions_keypoints_from_the_closeup_model(view, 
         for region in regions_of(view):
             window = closeup_window(view_alone.keypoints[region.view_index, :2], closeup.info.input_px)
             found = closeup.predict(crop(photo, window), fuse_iou=detector.fuse_iou)[0]
-            expected = window.to_photo(found.keypoints[region.closeup_index, :2]) + _ULTRALYTICS_TO_CALIBRATION_PX
+            expected = window.to_photo(found.keypoints[region.closeup_index, :2]) + ULTRALYTICS_TO_CALIBRATION_PX
             np.testing.assert_allclose(read[region.view_index, :2], expected, atol=1e-6)
             assert np.abs(read[region.view_index, :2] - view_alone.keypoints[region.view_index, :2]).max() > 0.5
             replaced += region.view_index
     others = [i for i in range(len(read)) if i not in replaced]
     assert [VIEW_KEYPOINTS[view][i] for i in others] == kept
-    np.testing.assert_allclose(read[others, :2], view_alone.keypoints[others, :2] + _ULTRALYTICS_TO_CALIBRATION_PX,
+    np.testing.assert_allclose(read[others, :2], view_alone.keypoints[others, :2] + ULTRALYTICS_TO_CALIBRATION_PX,
                                atol=1e-6)

@@ -12,11 +12,21 @@ import random
 import threading
 import time
 
+import pytest
 import requests
 
-from daemon_helpers import Daemon, assert_complete, free_port, simulate_captures, stored_files, write_config
 from edge.config import load_config
 from edge.store import Store
+from tests.support.daemon_helpers import (
+    Daemon,
+    assert_complete,
+    free_port,
+    simulate_captures,
+    stored_files,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
 
 TRIALS = 20
 

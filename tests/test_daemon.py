@@ -17,13 +17,20 @@ import pytest
 import requests
 from gpiozero.pins.mock import MockFactory
 
-from daemon_helpers import (Daemon, ROOT, assert_complete, free_port, simulate_captures, stored_files,
-                            write_config)
 from edge.cli import main as goat_edge
 from edge.config import load_config
-from edge.daemon.context import build_context
 from edge.daemon.run import start_button
+from edge.pipeline.context import build_context
 from edge.store import Store
+from tests.support.daemon_helpers import (
+    ROOT,
+    Daemon,
+    assert_complete,
+    free_port,
+    simulate_captures,
+    stored_files,
+    write_config,
+)
 
 BUTTON_PIN, LED_PIN = 17, 27  # the config's default LED pin
 

@@ -10,10 +10,10 @@ import pytest
 import yaml
 
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx
-from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
 from edge.sim.capture import simulate_capture
-from edge.sim.dataset import DatasetExistsError, capture_seeds, make_dataset
 from edge.sim.truth import NOT_IN_IMAGE
+from edge.training.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
+from edge.training.dataset import DatasetExistsError, capture_seeds, make_dataset
 
 SCALE = 0.25
 WIDTH, HEIGHT = 320, 240

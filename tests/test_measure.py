@@ -8,9 +8,9 @@ import pytest
 
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import LANDMARKS, VIEW_KEYPOINTS, Keypoint
-from edge.measure.definitions import LENGTHS, MEASUREMENTS
 from edge.measure.estimate import measure
 from edge.measure.weight import WSU_DIVISOR_CM3_PER_KG, WeightFormula, ellipse_perimeter_cm
+from edge.measurements import LENGTHS, MEASUREMENTS
 from edge.sim.capture import simulate_capture
 from edge.sim.goat import build_goat, sample_goat_params
 from edge.sim.truth import all_keypoint_truth, as_view_keypoints, true_measurements
@@ -25,6 +25,7 @@ def simulated(seed: int, **overrides):
     return goat, keypoints
 
 
+@pytest.mark.slow
 def test_rendered_true_keypoints_recover_every_measurement_of_200_random_goats_within_half_a_percent():
     worst = dict.fromkeys(LENGTHS + ("heart_girth_cm",), 0.0)
     offsets, yaws = [], []
@@ -179,7 +180,7 @@ def test_the_goat_model_builds_every_landmark_of_the_schema_and_the_views_ask_fo
 
 
 def test_annotated_images_draw_each_measurement_where_its_landmarks_are():
-    from edge.measure.annotate import annotate
+    from edge.pipeline.annotate import annotate
 
     capture = simulate_capture(12, scale=0.5)
     labels = {v: entries[0].keypoints for v, entries in capture.labels.items()}

@@ -10,10 +10,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from edge.detect.decode import PoseDetection
-from edge.detect.detector import PoseDetector
-from edge.detect.mirror import (FLIP_LEFT_RIGHT, FLIP_UP_DOWN, average_with_mirror, flip_image, mirror_axis,
-                                unflip)
+from edge.config import ModelsConfig
+from edge.detect.detector import NcnnDetector
+from edge.detect.mirror import FLIP_LEFT_RIGHT, FLIP_UP_DOWN, average_with_mirror, flip_image, mirror_axis, unflip
+from edge.detect.types import PoseDetection
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEW_KEYPOINTS, flip_idx
 from edge.sim.capture import simulate_capture
@@ -65,7 +65,7 @@ def test_the_shipped_model_reads_the_mirror_image_as_the_same_goat(view):
     calibration = default_calibration()
     photo = simulate_capture(9_000_000_003, views=(view,)).images[view]
     axis = mirror_axis(calibration[view], view)
-    with PoseDetector("models", mirror_average=False) as detector:
+    with NcnnDetector(ModelsConfig(dir="models", mirror_average=False)) as detector:
         model = detector.models[view]
         direct = model.predict(photo)[0]
         mirrored = model.predict(flip_image(photo, axis))[0]
@@ -84,7 +84,7 @@ def test_the_shipped_model_reads_the_mirror_image_as_the_same_goat(view):
 def test_with_mirror_averaging_on_the_top_and_front_photos_are_read_twice(monkeypatch, mirror_average, reads):
     calibration = default_calibration()
     capture = simulate_capture(9_000_000_003)
-    with PoseDetector("models", mirror_average=mirror_average) as detector:
+    with NcnnDetector(ModelsConfig(dir="models", mirror_average=mirror_average)) as detector:
         calls = {view: 0 for view in detector.models}
         for view, model in detector.models.items():
             original = model.predict

@@ -6,10 +6,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edge.detect.decode import PoseDetection
-from edge.detect.detector import PoseDetector
-from edge.detect.outline import (CLOSEUP_SETTINGS, OUTLINE_PAIRS, VIEW_SETTINGS, snap_to_outline,
-                                  strongest_edge)
+from edge.config import ModelsConfig
+from edge.detect.detector import NcnnDetector
+from edge.detect.outline import CLOSEUP_SETTINGS, OUTLINE_PAIRS, VIEW_SETTINGS, snap_to_outline, strongest_edge
+from edge.detect.types import PoseDetection
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint
 from edge.measure.estimate import measure
@@ -160,8 +160,8 @@ def across_outline_misses(closeups: bool) -> tuple[list[float], list[float]]:
     """How far the outline keypoints of a few rendered captures are from the truth across
     the outline, px: as the shipped models read them, and after the outline step."""
     before, after = [], []
-    with PoseDetector("models", snap_to_outline=False, closeups=closeups) as plain, \
-            PoseDetector("models", closeups=closeups) as snapping:
+    with NcnnDetector(ModelsConfig(dir="models", snap_to_outline=False, closeups=closeups)) as plain, \
+            NcnnDetector(ModelsConfig(dir="models", closeups=closeups)) as snapping:
         for seed in range(9_000_000_010, 9_000_000_016):
             capture = simulate_capture(seed)
             for view, pairs in OUTLINE_PAIRS.items():
@@ -181,6 +181,7 @@ def across_outline_misses(closeups: bool) -> tuple[list[float], list[float]]:
     return before, after
 
 
+@pytest.mark.slow
 def test_on_rendered_captures_the_view_models_keypoints_land_nearer_the_outline():
     before, after = across_outline_misses(closeups=False)
     # Across the outline the view models miss by a few pixels; the photo's edge is about one.
@@ -188,6 +189,7 @@ def test_on_rendered_captures_the_view_models_keypoints_land_nearer_the_outline(
     assert np.median(after) < 1.5
 
 
+@pytest.mark.slow
 def test_after_the_closeup_model_the_outline_keypoints_stay_within_a_pixel_of_the_outline():
     """The close-up model already reads them to about a pixel; the outline step, weighing
     edges by that smaller miss, does not move them off it."""

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.detect.decode import PoseDetection
-from edge.detect.detector import ViewDetections
-from edge.detect.quality import gate, view_problems
+from edge.detect.types import PoseDetection, ViewDetections
 from edge.keypoints import VIEW_KEYPOINTS
+from edge.pipeline.gate import gate, view_problems
 
 SIZE = (1280, 960)
 

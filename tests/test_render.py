@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
+from functools import cache
 
 import cv2
 import numpy as np
 import pytest
 
 from edge.geometry.calibration import default_calibration
-from edge.geometry.camera import VIEWS
-from edge.keypoints import VIEW_KEYPOINTS
+from edge.keypoints import VIEW_KEYPOINTS, VIEWS
 from edge.sim.capture import simulate_capture
 from edge.sim.goat import build_goat, sample_goat_params
 from edge.sim.render import Renderer
@@ -20,7 +19,7 @@ from edge.sim.truth import NOT_IN_IMAGE, VISIBLE
 SMALL = 0.25  # 320x240: enough to check geometry, fast enough to render many
 
 
-@lru_cache(maxsize=None)
+@cache
 def small_capture(seed: int, goats: int = 1):
     return simulate_capture(seed, scale=SMALL, goats=goats)
 

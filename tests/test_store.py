@@ -16,20 +16,38 @@ import sys
 import textwrap
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from edge.measure.definitions import MEASUREMENTS
-from edge.store import (CaptureNotFoundError, CaptureRecord, DiskFullError, DuplicateCaptureError, DuplicateTagError,
-                        FileWriteError, ImageFile, InvalidIdError, InvalidRecordError, MigrationError,
-                        OutboxEntryNotFoundError, SchemaTooNewError, Store, StoreError, UnknownGoatError,
-                        check_free_disk, free_disk_mb, id_timestamp, new_id, write_file_atomic)
+from edge.measurements import MEASUREMENTS
+from edge.store import (
+    CaptureNotFoundError,
+    CaptureRecord,
+    DiskFullError,
+    DuplicateCaptureError,
+    DuplicateTagError,
+    FileWriteError,
+    ImageFile,
+    InvalidIdError,
+    InvalidRecordError,
+    MigrationError,
+    OutboxEntryNotFoundError,
+    SchemaTooNewError,
+    Store,
+    StoreError,
+    UnknownGoatError,
+    check_free_disk,
+    free_disk_mb,
+    id_timestamp,
+    new_id,
+    write_file_atomic,
+)
 from edge.store.migrations import MIGRATIONS, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
-T0 = datetime(2024, 6, 1, 8, 30, tzinfo=timezone.utc)
+T0 = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
 
 
 def jpegs(seed: int) -> tuple[ImageFile, ...]:
@@ -369,7 +387,7 @@ def test_goats_are_added_checked_and_updated_with_every_change_queued(store):
     with pytest.raises(InvalidRecordError, match="14/03/2022"):
         store.add_goat("B7", birth_date="14/03/2022")
     with pytest.raises(InvalidRecordError, match="in the future"):
-        store.add_goat("B7", birth_date=(datetime.now(timezone.utc) + timedelta(days=3)).date().isoformat())
+        store.add_goat("B7", birth_date=(datetime.now(UTC) + timedelta(days=3)).date().isoformat())
 
     store.add_goat("B7")
     with pytest.raises(DuplicateTagError, match="goat tag 'A12' already exists"):
@@ -497,12 +515,12 @@ def test_ids_are_uuid7_sorted_by_time_and_give_back_their_timestamp():
     parsed = uuid.UUID(ids[0])
     assert parsed.version == 7 and parsed.variant == uuid.RFC_4122
 
-    moment = datetime(2024, 6, 1, 8, 30, 0, 123456, tzinfo=timezone.utc)
+    moment = datetime(2024, 6, 1, 8, 30, 0, 123456, tzinfo=UTC)
     same_ms = [new_id(moment) for _ in range(50)]
     assert sorted(same_ms) == same_ms and len(set(same_ms)) == 50
     assert id_timestamp(same_ms[0]) == moment.replace(microsecond=123000)
     assert new_id(moment - timedelta(days=1)) < same_ms[0] < new_id(moment + timedelta(milliseconds=1))
-    assert abs(id_timestamp(new_id()) - datetime.now(timezone.utc)) < timedelta(seconds=1)
+    assert abs(id_timestamp(new_id()) - datetime.now(UTC)) < timedelta(seconds=1)
     with pytest.raises(InvalidIdError, match="not a UUIDv7"):
         id_timestamp(str(uuid.uuid4()))
     with pytest.raises(InvalidIdError, match="no timezone"):

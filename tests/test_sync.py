@@ -12,9 +12,19 @@ import pytest
 
 from cloud_sync.cli import main as goat_sync
 from edge.store import Store
-from services import free_ports
-from sync_helpers import (DEVICE_ID, Cloud, assert_cloud_matches, farm, once, record_captures, row_counts, s3_objects,
-                          sync_config, write_config_file)
+from tests.support.services import free_ports
+from tests.support.sync_helpers import (
+    DEVICE_ID,
+    Cloud,
+    assert_cloud_matches,
+    farm,
+    once,
+    record_captures,
+    row_counts,
+    s3_objects,
+    sync_config,
+    write_config_file,
+)
 
 
 def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(tmp_path, cloud, capsys):

@@ -21,11 +21,21 @@ import pytest
 
 from cloud_sync.keys import capture_key, image_key, measurements_key
 from edge.store import Store
-from sync_helpers import (assert_cloud_matches, farm, object_sha256, once, record_captures, row_counts,
-                          s3_keys, write_config_file)
+from tests.support.sync_helpers import (
+    assert_cloud_matches,
+    farm,
+    object_sha256,
+    once,
+    record_captures,
+    row_counts,
+    s3_keys,
+    write_config_file,
+)
+
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-CRASH_CHILD = Path(__file__).resolve().parent / "sync_crash_child.py"
+CRASH_CHILD = Path(__file__).resolve().parent / "support" / "sync_crash_child.py"
 SYNCED_TABLES = ("goats", "captures", "measurements", "scale_weights")
 KILLED = -signal.SIGKILL
 
@@ -60,7 +70,7 @@ def kill_if_running(proc: subprocess.Popen) -> None:
 
 
 def crash_child(config: Path, crash: str, marker: Path, nth: int = 1) -> tuple[int, dict, str]:
-    """One pass of the worker that SIGKILLs itself at `crash` (tests/sync_crash_child.py)."""
+    """One pass of the worker that SIGKILLs itself at `crash` (tests/support/sync_crash_child.py)."""
     marker.unlink(missing_ok=True)
     done = subprocess.run([sys.executable, str(CRASH_CHILD), "--config", str(config), "--crash", crash,
                            "--nth", str(nth), "--marker", str(marker)],
@@ -192,9 +202,11 @@ def test_kill_9_of_the_worker_anywhere_loses_and_duplicates_nothing(tmp_path, cl
             rc, found, output = crash_child(fast, "tx", marker)
             assert rc == KILLED and found.get("point") == "tx", f"{trial}: rc {rc}, marker {found}\n{output}"
             assert found["ids"] and found["visible_in_transaction"] == len(found["ids"]), trial
-            status = wait_for("the killed worker's transaction to end",
-                              lambda: (s := transaction_status(cloud.database_url, found["xid"])) != "in progress"
-                              and s, timeout_s=15)
+            def ended(xid=found["xid"]):
+                status = transaction_status(cloud.database_url, xid)
+                return status != "in progress" and status
+
+            status = wait_for("the killed worker's transaction to end", ended, timeout_s=15)
             assert status == "aborted", f"{trial}: the transaction {found['xid']} is {status}"
             with Store.open(data) as store:
                 assert {(found["table"], i) for i in found["ids"]} <= pending_rows(store), trial

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from edge.config import ROOT, load_config
-from edge.daemon import systemd
+from edge.service import systemd
 
 UNITS = ROOT / "systemd"
 
@@ -66,7 +66,7 @@ def test_abstract_socket(monkeypatch):
 
 def test_a_socket_nobody_listens_on_is_logged_not_raised(tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "gone.sock"))
-    with caplog.at_level(logging.WARNING, logger="edge.daemon.systemd"):
+    with caplog.at_level(logging.WARNING, logger="edge.service.systemd"):
         assert systemd.ready() is False
     assert "could not notify systemd" in caplog.text and "READY=1" in caplog.text
 
@@ -126,7 +126,7 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     # at /bin/true and let verify judge everything else.
     for unit in ("goat-edge.service", "goat-sync.service"):
         text = (UNITS / unit).read_text()
-        lines = ["ExecStart=/bin/true" if l.startswith("ExecStart=") else l for l in text.splitlines()]
+        lines = ["ExecStart=/bin/true" if line.startswith("ExecStart=") else line for line in text.splitlines()]
         (tmp_path / unit).write_text("\n".join(lines) + "\n")
     result = subprocess.run(["systemd-analyze", "verify", *sorted(map(str, tmp_path.glob("*.service")))],
                             capture_output=True, text=True, timeout=60)

@@ -16,10 +16,12 @@ import numpy as np
 import pytest
 import yaml
 
-from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel
 from edge.detect.closeup import CLOSEUP_KEYPOINTS
+from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel
 from edge.keypoints import VIEW_KEYPOINTS
-from edge.sim.closeup_dataset import CLOSEUP_INPUT_PX
+from edge.training.closeup_crops import CLOSEUP_INPUT_PX
+
+pytestmark = [pytest.mark.train, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 IMGSZ = 160
@@ -91,6 +93,32 @@ def test_the_lean_runtime_matches_ultralytics_on_the_same_export_within_a_pixel(
             np.testing.assert_allclose(mine.keypoints[:, :2], kpts[:, :2], atol=1.0)
             np.testing.assert_allclose(mine.keypoints[:, 2], kpts[:, 2], atol=0.01)
             compared += 1
+    assert compared > 0
+
+
+def test_the_ncnn_detector_finds_what_the_ultralytics_detector_finds(exported):
+    """The same goats and keypoints, in calibration pixels, through both Detector
+    implementations on the same NCNN export."""
+    from edge.config import ModelsConfig
+    from edge.detect.detector import NcnnDetector
+    from edge.detect.ultralytics_detector import UltralyticsDetector
+    from edge.sim.capture import simulate_capture
+
+    models = exported / "models"
+    lean_settings = ModelsConfig(dir=models, conf_threshold=0.001, closeups=False, snap_to_outline=False,
+                                 fuse_anchors=False)
+    compared = 0
+    with NcnnDetector(lean_settings) as lean, \
+            UltralyticsDetector(models, source="ncnn", conf_threshold=0.001) as reference:
+        assert set(reference.versions) == {"side", "top", "front"}
+        for view in ("side", "front"):
+            image = simulate_capture(103, scale=0.5, views=(view,)).images[view]
+            ours, theirs = lean.detect(view, image), reference.detect(view, image)
+            assert ours.image_size_px == theirs.image_size_px
+            for mine, other in zip(ours.goats[:3], theirs.goats[:3]):
+                np.testing.assert_allclose(mine.box_px, other.box_px, atol=1.0)
+                np.testing.assert_allclose(mine.keypoints[:, :2], other.keypoints[:, :2], atol=1.0)
+                compared += 1
     assert compared > 0
 
 

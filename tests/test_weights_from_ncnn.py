@@ -12,6 +12,8 @@ from edge.detect.closeup import REGIONS
 from edge.detect.ncnn_pose import MODEL_FILES, NcnnPoseModel
 from tests.test_training_smoke import script
 
+pytestmark = [pytest.mark.train, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

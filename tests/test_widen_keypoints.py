@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = [pytest.mark.train, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parents[1]
 torch = pytest.importorskip("torch")
 

@@ -17,9 +17,9 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.camera.base import CameraError
-from edge.daemon.context import EdgeContext
 from edge.errors import GoatEdgeError
 from edge.pipeline.capture import CaptureBusyError
+from edge.pipeline.context import EdgeContext
 from edge.store.errors import DiskFullError, DuplicateTagError, NotFoundError
 
 STATIC = Path(__file__).parent / "static"

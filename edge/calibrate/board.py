@@ -87,7 +87,7 @@ class BoardSpec:
                                      cv2.BORDER_CONSTANT, value=255)
         return img
 
-    def detect(self, image: np.ndarray) -> "BoardDetection":
+    def detect(self, image: np.ndarray) -> BoardDetection:
         """The ChArUco corners visible in a photo (possibly none)."""
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         corners, ids, _, _ = self.detector.detectBoard(gray)

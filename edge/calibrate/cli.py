@@ -13,7 +13,7 @@ from edge.calibrate.errors import IncompleteCalibrationError, InvalidBoardError
 from edge.calibrate.solve import DEFAULT_MAX_ERROR_PX, MIN_PHOTOS, CameraSolution, calibrate_photos
 from edge.geometry.calibration import Calibration, CalibrationError, load_calibration, save_calibration
 from edge.jsonfile import check_writable
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -14,11 +14,17 @@ import cv2
 import numpy as np
 
 from edge.calibrate.board import MIN_CORNERS, BoardDetection, BoardSpec
-from edge.calibrate.errors import (BoardNotFoundError, LensSolveError, PhotoFolderMissingError,
-                                   PhotoUnreadableError, ReferencePhotoMissingError,
-                                   ReprojectionError, TooFewPhotosError)
+from edge.calibrate.errors import (
+    BoardNotFoundError,
+    LensSolveError,
+    PhotoFolderMissingError,
+    PhotoUnreadableError,
+    ReferencePhotoMissingError,
+    ReprojectionError,
+    TooFewPhotosError,
+)
 from edge.calibrate.positions import STANDARD_POSITIONS, StandardPosition
-from edge.geometry.camera import Camera
+from edge.geometry.lens import Lens
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 REFERENCE_STEM = "reference"
@@ -30,7 +36,7 @@ DEFAULT_MAX_ERROR_PX = 1.0
 class CameraSolution:
     """One camera's calibration and the evidence for it."""
 
-    camera: Camera
+    camera: Lens
     reprojection_error_px: float  # RMS over the board corners of all lens photos
     reference_error_px: float  # RMS of the reference photos' corners under the solved pose
     photos_used: int
@@ -157,7 +163,7 @@ def calibrate_view(view: str, folder: Path, board: BoardSpec, *,
             f"{view} camera: reprojection error {reference_rms:.3f} px in reference photos "
             f"{names} is above the limit of {max_error_px:g} px (is the board flat and at its "
             f"standard position?)")
-    camera = Camera(view, K, dist, R, t, size_px[0], size_px[1])
+    camera = Lens(view, K, dist, R, t, size_px[0], size_px[1])
     return CameraSolution(camera, rms, reference_rms, len(detections), len(photo_paths))
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edge.errors import GoatEdgeError
+from edge.jpeg import JpegError, decode_jpeg, encode_jpeg
 
 
 class CameraError(GoatEdgeError):
@@ -43,7 +43,7 @@ class Camera(ABC):
 
     view: str
 
-    def open(self) -> None:
+    def open(self) -> None:  # noqa: B027 (optional: most backends have nothing to acquire)
         """Acquire the device and configure it once; override when there is one to acquire."""
 
     @abstractmethod
@@ -54,10 +54,10 @@ class Camera(ABC):
         CameraError, naming the view, when there is no usable picture.
         """
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional, as open is)
         """Release the device; override when `open` acquired one."""
 
-    def __enter__(self) -> "Camera":
+    def __enter__(self) -> Camera:
         self.open()
         return self
 
@@ -66,7 +66,7 @@ class Camera(ABC):
 
 
 def now_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def check_size(view: str, size_px: tuple[int, int], expected_px: tuple[int, int]) -> None:
@@ -79,12 +79,11 @@ def check_size(view: str, size_px: tuple[int, int], expected_px: tuple[int, int]
 def frame_from_jpeg(view: str, jpeg: bytes, expected_px: tuple[int, int], captured_at: datetime,
                     source: Path | str | None = None) -> Frame:
     """A Frame from a JPEG, refused if it does not decode or has the wrong size."""
-    image = None
-    if jpeg:
-        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if image is None:
+    try:
+        image = decode_jpeg(jpeg)
+    except JpegError:
         where = f": {source}" if source is not None else ""
-        raise CameraError(f"{view} camera returned a corrupt image{where}")
+        raise CameraError(f"{view} camera returned a corrupt image{where}") from None
     check_size(view, (image.shape[1], image.shape[0]), expected_px)
     return Frame(view, bytes(jpeg), image, captured_at)
 
@@ -97,7 +96,8 @@ def frame_from_bgr(view: str, image_bgr: np.ndarray, expected_px: tuple[int, int
         shape = None if image_bgr is None else image_bgr.shape
         raise CameraError(f"{view} camera returned a corrupt image (array of shape {shape}, expected colour)")
     check_size(view, (image_bgr.shape[1], image_bgr.shape[0]), expected_px)
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image_bgr), [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
-    if not ok:
-        raise CameraError(f"{view} camera: its picture could not be encoded as JPEG")
-    return frame_from_jpeg(view, buf.tobytes(), expected_px, captured_at)
+    try:
+        jpeg = encode_jpeg(image_bgr, jpeg_quality)
+    except JpegError:
+        raise CameraError(f"{view} camera: its picture could not be encoded as JPEG") from None
+    return frame_from_jpeg(view, jpeg, expected_px, captured_at)

@@ -9,7 +9,7 @@ from edge.camera.picamera2_backend import Picamera2Camera
 from edge.camera.replay import ReplayCamera
 from edge.camera.simulated import SimulatedCamera
 from edge.config import CameraConfig
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 
 
 class CameraFactory(Protocol):

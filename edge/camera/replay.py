@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.camera.base import Camera, CameraError, Frame, frame_from_jpeg, now_utc
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 
 
 def list_captures(folder: Path) -> list[Path]:

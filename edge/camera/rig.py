@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from edge.camera.base import Camera, CameraError, Frame, check_size
 from edge.camera.factory import CameraFactory, make_camera
 from edge.config import CamerasConfig
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class CameraRig:
             for thread in closing:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
-    def __enter__(self) -> "CameraRig":
+    def __enter__(self) -> CameraRig:
         return self
 
     def __exit__(self, *exc) -> None:

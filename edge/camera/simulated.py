@@ -1,13 +1,14 @@
 """The simulated chute as a camera: each shot renders one goat through this view's lens.
 
 The goat depends only on the seed, so three SimulatedCameras given the same shot (and the
-same seed base) show the same animal from three sides, as real cameras would.
+same seed base) show the same animal from three sides, as real cameras would. The
+renderer is imported when a simulated camera is made, so a daemon with real cameras
+never loads it.
 """
 from __future__ import annotations
 
 from edge.camera.base import Camera, CameraError, Frame, frame_from_jpeg, now_utc
 from edge.geometry.calibration import default_calibration
-from edge.sim.capture import simulate_capture
 
 
 def _scale_for(view: str, size_px: tuple[int, int]) -> float:
@@ -24,6 +25,9 @@ def _scale_for(view: str, size_px: tuple[int, int]) -> float:
 class SimulatedCamera(Camera):
     def __init__(self, view: str, size_px: tuple[int, int], *, seed: int | None = None, seed_base: int = 0):
         """seed: the same goat every shot; None: seed_base + shot, a new goat each shot."""
+        from edge.sim.capture import simulate_capture
+
+        self._simulate = simulate_capture
         self.view = view
         self.size_px = tuple(size_px)
         self.seed = seed
@@ -37,6 +41,6 @@ class SimulatedCamera(Camera):
         seed = self.seed_for(shot)
         if seed < 0:
             raise CameraError(f"{self.view} camera (simulated): shot {shot} gives a negative seed {seed}")
-        rendered = simulate_capture(seed, scale=self._scale, views=(self.view,))
+        rendered = self._simulate(seed, scale=self._scale, views=(self.view,))
         # The simulator's own JPEG, untouched, so a frame equals `goat-edge simulate --seed` output.
         return frame_from_jpeg(self.view, rendered.jpegs[self.view], self.size_px, now_utc())

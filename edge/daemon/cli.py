@@ -8,7 +8,7 @@ from pathlib import Path
 
 from edge.config import EdgeConfig, load_config
 from edge.errors import GoatEdgeError
-from edge.measure.definitions import MEASUREMENTS
+from edge.measurements import MEASUREMENTS
 
 
 def add_parsers(sub) -> None:
@@ -24,7 +24,8 @@ def add_parsers(sub) -> None:
 
 
 def run_command(args) -> int:
-    from edge.daemon.run import configure_logging, run_daemon
+    from edge.daemon.run import run_daemon
+    from edge.service.logs import configure_logging
 
     config = load_config(args.config)
     configure_logging()
@@ -52,7 +53,7 @@ def _via_daemon(config: EdgeConfig, goat_tag: str | None) -> dict | None:
 
 
 def _in_process(config: EdgeConfig, goat_tag: str | None) -> dict:
-    from edge.daemon.context import build_context
+    from edge.pipeline.context import build_context
 
     ctx = build_context(config)
     try:

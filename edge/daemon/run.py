@@ -10,28 +10,18 @@ import ctypes
 import logging
 import os
 import signal
-import sys
 import threading
 
 from edge.config import EdgeConfig
-from edge.daemon import systemd
-from edge.daemon.context import EdgeContext, build_context
 from edge.errors import GoatEdgeError
 from edge.pipeline.capture import CaptureBusyError
+from edge.pipeline.context import EdgeContext, build_context
+from edge.service import systemd
 
 log = logging.getLogger("goat-edge")
 # glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
-
-# sd-daemon(3) priority prefixes: journald files each line at its level.
-_JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
-
-
-class _JournalFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return f"<{_JOURNAL_PRIORITY.get(record.levelname, 6)}>{super().format(record)}"
-
 
 def tune_malloc(arenas: int | None = 2, mmap_threshold_bytes: int | None = 1 << 20) -> None:
     """Keep glibc from holding freed memory the 200 MB budget needs (benchmarks/RESULTS.md).
@@ -54,16 +44,6 @@ def tune_malloc(arenas: int | None = 2, mmap_threshold_bytes: int | None = 1 << 
             libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold_bytes)
     except (OSError, AttributeError):
         pass  # not glibc: none of these settings exist
-
-
-def configure_logging() -> None:
-    """One line per event on stdout; journald adds the time, so only a terminal gets one."""
-    handler = logging.StreamHandler(sys.stdout)
-    if os.environ.get("JOURNAL_STREAM"):
-        handler.setFormatter(_JournalFormatter("%(name)s: %(message)s"))
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
 
 
 class ButtonCaptures:

@@ -5,7 +5,7 @@ The top model reads the whole 1280x960 photo at 320 px, a quarter of its resolut
 misses the hip bones (hooks) by 4-5 photo pixels, and they lie 80-180 pixels apart, so
 each pixel is about 1.2 % of hip width; the shoulders, 50-150 pixels apart, set the
 chest's width the same way. A second model, the close-up model, trained on crops
-(edge/sim/closeup_dataset.py), reads a square around each region the top model found, at
+(edge/training/closeup_crops.py), reads a square around each region the top model found, at
 about the photo's own resolution, and its keypoints there replace the top model's: the
 hip, tail head, hooks and pins from the rump's square, the two shoulders from the chest's.
 The side model, at the same quarter resolution, misses the sternum by 5-6 photo pixels
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from edge.detect.decode import PoseDetection
+from edge.detect.types import PoseDetection
 from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS
 
 CLOSEUP_KEYPOINTS = MODEL_KEYPOINTS["closeup"]

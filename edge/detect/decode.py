@@ -6,20 +6,9 @@ probability), then K keypoints as x, y (input pixels) and a visibility probabili
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class PoseDetection:
-    """One animal: box (x0, y0, x1, y1), score, and keypoints (K, 3) as x, y, confidence."""
-
-    box_px: np.ndarray
-    score: float
-    keypoints: np.ndarray
-    # (K, 2): for keypoints moved onto the outline, the unit direction across it; NaN for the others.
-    across_outline: np.ndarray | None = None
+from edge.detect.types import PoseDetection
 
 
 def box_iou(box: np.ndarray, others: np.ndarray) -> np.ndarray:

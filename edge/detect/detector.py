@@ -7,59 +7,43 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from edge.config import ModelsConfig
 from edge.detect.closeup import CLOSEUP_VIEWS, refine
-from edge.detect.decode import PoseDetection
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
 from edge.detect.outline import CLOSEUP_SETTINGS, snap_view
-from edge.geometry.camera import VIEWS, Camera
-from edge.keypoints import MODEL_KEYPOINTS, VIEW_KEYPOINTS, Keypoint, ViewKeypoints, flip_idx
+from edge.detect.types import ULTRALYTICS_TO_CALIBRATION_PX, PoseDetection, ViewDetections
+from edge.geometry.lens import Lens
+from edge.keypoints import MODEL_KEYPOINTS, VIEWS, flip_idx
 
-# Ultralytics measures pixels from the image's outer edge (a pixel centre at +0.5); the
-# calibration puts pixel centres at integers. Without this shift every ray is biased.
-_ULTRALYTICS_TO_CALIBRATION_PX = -0.5
 # Anchors whose boxes overlap this much found the same goat (with fuse_anchors on); 0.6
 # and 0.8 chose the same anchors on the tuning captures.
 FUSE_IOU = 0.8
 
 
-@dataclass(frozen=True)
-class ViewDetections:
-    view: str
-    image_size_px: tuple[int, int]  # width, height
-    goats: tuple[PoseDetection, ...]  # best first, in calibration pixels
-
-    def keypoints(self, index: int = 0) -> ViewKeypoints:
-        goat = self.goats[index]
-        found = {}
-        for i, (name, (x, y, c)) in enumerate(zip(VIEW_KEYPOINTS[self.view], goat.keypoints)):
-            across = goat.across_outline
-            on_outline = across is not None and not np.isnan(across[i, 0])
-            found[name] = Keypoint(float(x), float(y), float(c),
-                                   (float(across[i, 0]), float(across[i, 1])) if on_outline else None)
-        return found
-
-
 def _to_calibration_pixels(det: PoseDetection) -> PoseDetection:
     kpts = det.keypoints.copy()
-    kpts[:, :2] += _ULTRALYTICS_TO_CALIBRATION_PX
-    return PoseDetection(det.box_px + _ULTRALYTICS_TO_CALIBRATION_PX, det.score, kpts)
+    kpts[:, :2] += ULTRALYTICS_TO_CALIBRATION_PX
+    return PoseDetection(det.box_px + ULTRALYTICS_TO_CALIBRATION_PX, det.score, kpts)
 
 
 def model_version(model_dir: Path) -> str:
     """A short hash of the model's files, recorded with every result it produces."""
+    return files_hash([model_dir / name for name in MODEL_FILES])
+
+
+def files_hash(files: list[Path]) -> str:
     digest = hashlib.sha256()
-    for name in MODEL_FILES:
-        digest.update((model_dir / name).read_bytes())
+    for path in files:
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-class PoseDetector:
+class NcnnDetector:
     """One NCNN pose model per view, from models/<view>/, and the close-up model
     (models/closeup/) that reads the top photo's rump and chest and the side photo's chest
     again (edge/detect/closeup.py).
@@ -69,26 +53,22 @@ class PoseDetector:
     done; it also closes itself at exit, because ncnn aborts if a pool goes first.
     """
 
-    def __init__(self, models_dir: str | Path, *, threads: int = 2, conf_threshold: float = 0.25,
-                 winograd: bool = False, mirror_average: bool = False, snap_to_outline: bool = True,
-                 closeups: bool = True, fuse_anchors: bool = True):
-        """closeups: read the top photo's rump and chest and the side photo's chest again
-        with models/closeup (edge/detect/closeup.py).
-        fuse_anchors: average each goat's keypoints over the anchors that found it
-        (edge/detect/decode.py) instead of taking its best anchor's alone."""
+    def __init__(self, settings: ModelsConfig):
+        """settings: models.* of the config (docs/configuration.md): the models' folder,
+        threads, and which refinements run (close-ups, mirror average, outline, fused anchors)."""
         import ncnn
 
-        self.models_dir = Path(models_dir)
-        self.conf_threshold = conf_threshold
-        self.mirror_average = mirror_average
-        self.snap_to_outline = snap_to_outline
-        self.fuse_iou = FUSE_IOU if fuse_anchors else None
+        self.models_dir = Path(settings.dir)
+        self.conf_threshold = settings.conf_threshold
+        self.mirror_average = settings.mirror_average
+        self.snap_to_outline = settings.snap_to_outline
+        self.fuse_iou = FUSE_IOU if settings.fuse_anchors else None
         self.models: dict[str, NcnnPoseModel] = {}
         self.versions: dict[str, str] = {}
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
         atexit.register(self.close)
-        for name in VIEWS + (("closeup",) if closeups else ()):
-            self._load(name, threads, winograd)
+        for name in VIEWS + (("closeup",) if settings.closeups else ()):
+            self._load(name, settings.threads, settings.winograd)
 
     def _load(self, name: str, threads: int, winograd: bool) -> None:
         folder = self.models_dir / name
@@ -110,13 +90,13 @@ class PoseDetector:
             allocator.clear()
         atexit.unregister(self.close)
 
-    def __enter__(self) -> "PoseDetector":
+    def __enter__(self) -> NcnnDetector:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def detect(self, view: str, image_bgr: np.ndarray, camera: Camera | None = None) -> ViewDetections:
+    def detect(self, view: str, image_bgr: np.ndarray, lens: Lens | None = None) -> ViewDetections:
         """The goats in one photo. With mirror_average on and the view's calibrated camera
         given, the top and front views also run on the photo's mirror image and average
         the two (edge/detect/mirror.py). With the close-up model loaded, the top view's
@@ -127,7 +107,7 @@ class PoseDetector:
         model = self.models[view]
         found = model.predict(image_bgr, conf_threshold=self.conf_threshold, fuse_iou=self.fuse_iou)
         h, w = image_bgr.shape[:2]
-        axis = mirror_axis(camera, view) if self.mirror_average and camera is not None else None
+        axis = mirror_axis(lens, view) if self.mirror_average and lens is not None else None
         if axis is not None and found:
             mirrored = model.predict(flip_image(image_bgr, axis), conf_threshold=self.conf_threshold,
                                      fuse_iou=self.fuse_iou)

@@ -24,7 +24,7 @@ class Letterbox:
     pad_top_px: int
 
     @staticmethod
-    def fit(width_px: int, height_px: int, input_px: int) -> "Letterbox":
+    def fit(width_px: int, height_px: int, input_px: int) -> Letterbox:
         r = min(input_px / height_px, input_px / width_px)
         new_w, new_h = max(round(width_px * r), 1), max(round(height_px * r), 1)
         left = round((input_px - new_w) / 2 - 0.1)

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge.detect.decode import PoseDetection, box_iou
-from edge.geometry.camera import Camera
+from edge.detect.decode import box_iou
+from edge.detect.types import PoseDetection
+from edge.geometry.lens import Lens
 from edge.keypoints import flip_idx
 
 FLIP_UP_DOWN, FLIP_LEFT_RIGHT = 0, 1  # the numpy axis that is reversed
 SAME_GOAT_MIN_IOU = 0.5
 
 
-def mirror_axis(camera: Camera, view: str) -> int | None:
+def mirror_axis(camera: Lens, view: str) -> int | None:
     """The image axis that runs across the chute, or None where the view has no left and right.
 
     Which one it is depends on how the camera is mounted, so it comes from the calibration:

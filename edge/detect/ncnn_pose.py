@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from edge.detect.decode import PoseDetection, decode_pose
+from edge.detect.decode import decode_pose
 from edge.detect.letterbox import letterbox
+from edge.detect.types import PoseDetection
 from edge.errors import GoatEdgeError
 
 MODEL_FILES = ("model.ncnn.param", "model.ncnn.bin", "metadata.yaml")

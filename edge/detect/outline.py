@@ -21,16 +21,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from edge.detect.decode import PoseDetection
+from edge.detect.types import PoseDetection, ViewDetections
 from edge.keypoints import VIEW_KEYPOINTS
-
-if TYPE_CHECKING:  # the detector module uses this one
-    from edge.detect.detector import ViewDetections
 
 # (keypoint, its partner across the body): the keypoint is moved outward, away from the partner.
 OUTLINE_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {

@@ -14,8 +14,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.errors import GoatEdgeError
-from edge.geometry.camera import VIEWS, Camera, look_at
+from edge.geometry.lens import Lens, look_at
 from edge.jsonfile import read_json, validated, write_json_atomic
+from edge.keypoints import VIEWS
 
 FORMAT_VERSION = 1
 
@@ -120,10 +121,10 @@ class CalibrationModel(BaseModel):
 
 @dataclass(frozen=True, eq=False)
 class Calibration:
-    cameras: dict[str, Camera]
+    cameras: dict[str, Lens]
     reprojection_error_px: dict[str, float] = field(default_factory=dict)
 
-    def __getitem__(self, view: str) -> Camera:
+    def __getitem__(self, view: str) -> Lens:
         return self.cameras[view]
 
     def to_dict(self) -> dict:
@@ -148,7 +149,7 @@ class Calibration:
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
-    def scaled(self, factor: float) -> "Calibration":
+    def scaled(self, factor: float) -> Calibration:
         return Calibration({v: c.scaled(factor) for v, c in self.cameras.items()},
                            dict(self.reprojection_error_px))
 
@@ -157,7 +158,7 @@ def calibration_from_dict(data: dict, source: str = "calibration") -> Calibratio
     model = validated(CalibrationModel, data, source, CalibrationError)
     cameras, errors = {}, {}
     for view, cam in model.cameras.items():
-        cameras[view] = Camera(view, np.asarray(cam.K, float), np.asarray(cam.dist, float),
+        cameras[view] = Lens(view, np.asarray(cam.K, float), np.asarray(cam.dist, float),
                                np.asarray(cam.R, float), np.asarray(cam.t, float),
                                cam.image_size[0], cam.image_size[1])
         if cam.reprojection_error_px is not None:

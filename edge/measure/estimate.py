@@ -18,11 +18,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from edge.geometry.calibration import Calibration
+from edge.geometry.triangulate import GeometryError, Plane, Ray, intersect_plane, pixel_ray, triangulate
 from edge.keypoints import VIEW_KEYPOINTS, ViewKeypoints
-from edge.measure.definitions import LENGTHS, MEASUREMENTS, REQUIRES, length_from_landmarks
-from edge.measure.geometry import (GeometryError, Plane, Ray, intersect_plane, pixel_ray,
-                                   triangulate)
 from edge.measure.weight import GIRTH_SHAPE_FACTOR, WeightFormula, heart_girth_from_chest
+from edge.measurements import LENGTHS, MEASUREMENTS, REQUIRES, length_from_landmarks
 
 TRIANGULATED = ("withers", "hip", "tail_head", "point_of_shoulder_left", "pin_left",
                 "shoulder_left", "shoulder_right")

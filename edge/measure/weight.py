@@ -64,7 +64,7 @@ class WeightFormula:
         write_json_atomic(path, asdict(self), "weight formula", WeightFitError)
 
     @staticmethod
-    def load(path: str | Path) -> "WeightFormula":
+    def load(path: str | Path) -> WeightFormula:
         data = read_json(path, "weight formula", WeightFitError)
         model = validated(_WeightFormulaFile, data, str(path), WeightFitError)
         return WeightFormula(**model.model_dump())

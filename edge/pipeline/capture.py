@@ -9,18 +9,18 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from edge.camera.rig import CameraRig
-from edge.detect.detector import PoseDetector
-from edge.detect.quality import GateSettings
+from edge.detect.types import Detector
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import Calibration
-from edge.geometry.camera import VIEWS
-from edge.measure.definitions import MEASUREMENTS
+from edge.keypoints import VIEWS
 from edge.measure.estimate import MeasureSettings
-from edge.measure.from_images import ImageMeasurement, measure_images
 from edge.measure.weight import WeightFormula
+from edge.measurements import MEASUREMENTS
+from edge.pipeline.from_images import ImageMeasurement, measure_images
+from edge.pipeline.gate import GateSettings
 from edge.store import Store, check_free_disk
 from edge.store.ids import new_id
 from edge.store.records import CaptureRecord, ImageFile
@@ -44,7 +44,7 @@ class CaptureSettings:
 
 
 class CapturePipeline:
-    def __init__(self, rig: CameraRig, detector: PoseDetector, calibration: Calibration, store: Store,
+    def __init__(self, rig: CameraRig, detector: Detector, calibration: Calibration, store: Store,
                  settings: CaptureSettings):
         self.rig, self.detector, self.calibration, self.store = rig, detector, calibration, store
         self.settings = settings
@@ -74,7 +74,7 @@ class CapturePipeline:
             self.store.get_goat(goat_tag)  # an unknown tag is refused before the cameras fire
         check_free_disk(self.store.data_dir, self.settings.min_free_disk_mb)
         self._shots += 1
-        captured_at = datetime.now(timezone.utc)
+        captured_at = datetime.now(UTC)
         frames = self.rig.capture_all(self._shots)
         measured = measure_images({v: frames[v].image_bgr for v in VIEWS}, self.calibration, self.detector,
                                   self.settings.weight_formula, self.settings.measure, self.settings.gate)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.geometry.calibration import Calibration, ChuteLayout, default_calibration
-from edge.geometry.camera import VIEWS
+from edge.keypoints import VIEWS
 from edge.sim.effects import finish_image
 from edge.sim.goat import Goat, build_goat, sample_goat_params
 from edge.sim.render import Renderer

@@ -11,6 +11,8 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from edge.jpeg import decode_jpeg, encode_jpeg
+
 JPEG_QUALITY_RANGE = (70, 95)
 
 
@@ -97,17 +99,6 @@ def apply_look(rgb: np.ndarray, look: CameraLook, rng: np.random.Generator) -> n
     noise -= 255
     noise *= cv2.LUT(out, sigma.astype(np.float32))
     return cv2.add(out, noise, dtype=cv2.CV_8U)
-
-
-def encode_jpeg(bgr: np.ndarray, quality: int) -> bytes:
-    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-def decode_jpeg(data: bytes) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
 
 def finish_image(rgb: np.ndarray, rng: np.random.Generator, scale: float = 1.0) -> tuple[bytes, np.ndarray]:

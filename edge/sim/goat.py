@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from edge.sim.shapes import (Capsule, Ellipsoid, Shape, first_hit, rotation_x, rotation_y,
-                             rotation_z)
+from edge.sim.shapes import Capsule, Ellipsoid, Shape, first_hit, rotation_x, rotation_y, rotation_z
 
 COATS = ("white", "black", "brown", "spotted", "boer")
 
@@ -143,7 +142,7 @@ def _fit_in_chute(params: GoatParams, offset_fraction: float, chute_width_cm: fl
     return dataclasses.replace(params, lateral_offset_cm=float(offset_cm))
 
 
-def _lateral_extent_cm(goat: "Goat") -> tuple[float, float]:
+def _lateral_extent_cm(goat: Goat) -> tuple[float, float]:
     """The lowest and highest y any part of the body reaches (legs and head included)."""
     lows, highs = zip(*(part.shape.bounds() for part in goat.parts))
     return float(min(b[1] for b in lows)), float(max(b[1] for b in highs))
@@ -172,8 +171,9 @@ def _unit(v) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def _ellipsoid(centre, radii, axes=np.eye(3)) -> Ellipsoid:
-    return Ellipsoid(np.asarray(centre, float), np.asarray(axes, float), np.asarray(radii, float))
+def _ellipsoid(centre, radii, axes=None) -> Ellipsoid:
+    axes = np.eye(3) if axes is None else np.asarray(axes, float)
+    return Ellipsoid(np.asarray(centre, float), axes, np.asarray(radii, float))
 
 
 def _capsule(a, b, radius) -> Capsule:

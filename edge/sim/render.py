@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.geometry.camera import Camera, pixel_ray_grid
+from edge.geometry.lens import Lens, pixel_ray_grid
 from edge.sim.goat import Goat
 from edge.sim.scene import Quad, Room, Scene
 from edge.sim.shapes import Box
@@ -38,7 +38,7 @@ _GRID_CACHE: dict[bytes, RayGrid] = {}
 _GRID_CACHE_SIZE = 12
 
 
-def ray_grid(camera: Camera) -> RayGrid:
+def ray_grid(camera: Lens) -> RayGrid:
     """The camera's rays, computed once per camera (about a second at 1280x960)."""
     key = b"".join(np.ascontiguousarray(a, np.float64).tobytes()
                    for a in (camera.K, camera.dist, camera.R, camera.t,
@@ -78,7 +78,7 @@ def _outline(lo: np.ndarray, hi: np.ndarray, steps: int = 4) -> np.ndarray:
     return np.concatenate(pts)
 
 
-def image_window(camera: Camera, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice] | None:
+def image_window(camera: Lens, lo: np.ndarray, hi: np.ndarray) -> tuple[slice, slice] | None:
     """Rows and columns of the pixels that can see anything inside the box [lo, hi]."""
     h, w = camera.height_px, camera.width_px
     pts = _outline(np.asarray(lo, float), np.asarray(hi, float))
@@ -225,7 +225,7 @@ class Renderer:
         direct = np.float32(s.diffuse) * np.maximum(normals @ self.light_dir, 0)
         return ambient.astype(np.float32), direct.astype(np.float32)
 
-    def render(self, camera: Camera) -> RenderedView:
+    def render(self, camera: Lens) -> RenderedView:
         grid = ray_grid(camera)
         dirs, inv = grid.dirs, grid.inv
         origin = camera.center_cm

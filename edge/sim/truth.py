@@ -6,9 +6,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge.geometry.calibration import Calibration
-from edge.geometry.camera import Camera
+from edge.geometry.lens import Lens
 from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
-from edge.measure.definitions import LENGTHS, length_from_landmarks
+from edge.measurements import LENGTHS, length_from_landmarks
 from edge.sim.goat import Goat
 from edge.sim.shapes import Shape, first_hit
 
@@ -75,7 +75,7 @@ class ViewTruth:
                 for n, (x, y, v) in zip(VIEW_KEYPOINTS[self.view], self.keypoints)}
 
 
-def keypoint_truth(goat: Goat, camera: Camera, view: str, occluders: tuple[Shape, ...] = ()) -> ViewTruth:
+def keypoint_truth(goat: Goat, camera: Lens, view: str, occluders: tuple[Shape, ...] = ()) -> ViewTruth:
     """Project the view's landmarks and flag each as visible, occluded, or out of frame."""
     names = VIEW_KEYPOINTS[view]
     pts = np.array([goat.landmarks_cm[n] for n in names])

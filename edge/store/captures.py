@@ -8,23 +8,24 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 from sqlite_utils import Database
 
+from edge.keypoints import VIEWS
 from edge.store import outbox
 from edge.store.errors import CaptureNotFoundError
 from edge.store.files import ensure_dir, sha256_hex, write_file_atomic
 from edge.store.goats import goat_id
 from edge.store.ids import new_id
-from edge.store.records import (KINDS, MEASUREMENT_COLUMNS, VIEWS, CaptureRecord, StoredImage, iso_utc)
+from edge.store.records import KINDS, MEASUREMENT_COLUMNS, CaptureRecord, StoredImage, iso_utc
 
 IMAGES_DIR = "images"
 
 
 def capture_folder(data_dir: Path, rec: CaptureRecord) -> Path:
-    day = rec.captured_at.astimezone(timezone.utc)
+    day = rec.captured_at.astimezone(UTC)
     return data_dir / IMAGES_DIR / f"{day:%Y}" / f"{day:%m}" / f"{day:%d}" / rec.capture_id
 
 

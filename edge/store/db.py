@@ -24,7 +24,6 @@ from edge.store.files import TEMP_SUFFIX, ensure_dir, remove_tree
 from edge.store.migrations import migrate, schema_version
 from edge.store.records import CaptureRecord, OutboxEntry, StoredCapture, check_capture
 
-
 DB_NAME = "goat.sqlite"
 BUSY_TIMEOUT_S = 10.0
 

@@ -9,14 +9,14 @@ import os
 import threading
 import uuid
 from collections import OrderedDict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from edge.store.errors import InvalidIdError
 
 _RAND_BITS = 74  # 12 bits rand_a + 62 bits rand_b
 _RAND_MAX = (1 << _RAND_BITS) - 1
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _lock = threading.Lock()
 # The random part of the last id made for each recent millisecond, so that any id, for the
 # clock or for a given time, comes after every earlier one with the same timestamp.
@@ -32,7 +32,7 @@ def _random_start() -> int:
 
 def _unix_ms(now: datetime | None) -> int:
     if now is None:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
     elif now.tzinfo is None:
         raise InvalidIdError(f"time {now.isoformat()} has no timezone; ids need an exact moment (use UTC)")
     # Integer arithmetic: float timestamps can round 12:00:00.123 down to .122.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable
 
 from sqlite_utils import Database
 
@@ -121,7 +121,7 @@ def refuse_newer(db: Database, db_path: Path, migrations=MIGRATIONS) -> int:
 def backup_database(db: Database, backups_dir: Path, version: int) -> Path:
     """A consistent copy via SQLite's backup API, named for the UTC time and the old version."""
     ensure_dir(backups_dir)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = backups_dir / f"goat-{stamp}-v{version}.sqlite"
     n = 2
     while target.exists():  # two upgrades within a second (tests, a retried start)

@@ -4,14 +4,14 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
-from edge.measure.definitions import MEASUREMENTS
+from edge.keypoints import VIEWS
+from edge.measurements import MEASUREMENTS
 from edge.store.errors import InvalidRecordError
 from edge.store.ids import parse_id
 
-VIEWS = ("side", "top", "front")
 KINDS = ("raw", "annotated")
 STATUSES = ("ok", "retake")
 TRIGGERS = ("button", "api", "cli")
@@ -83,10 +83,10 @@ class OutboxEntry:
 
 def iso_utc(moment: datetime | None = None) -> str:
     """ISO 8601 in UTC to the millisecond; one fixed format, so text order is time order."""
-    moment = moment or datetime.now(timezone.utc)
+    moment = moment or datetime.now(UTC)
     if moment.tzinfo is None:
         raise InvalidRecordError(f"time {moment.isoformat()} has no timezone; give it in UTC")
-    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _one_of(value, allowed: tuple, what: str) -> None:
@@ -132,6 +132,6 @@ def check_goat_fields(sex: str | None, birth_date: str | date | None) -> str | N
             birth_date = date.fromisoformat(str(birth_date))
         except ValueError:
             raise InvalidRecordError(f"birth date {birth_date!r} is not a date like 2023-03-14") from None
-    if birth_date > datetime.now(timezone.utc).date():
+    if birth_date > datetime.now(UTC).date():
         raise InvalidRecordError(f"birth date {birth_date.isoformat()} is in the future")
     return birth_date.isoformat()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from edge.config import ButtonConfig
 from edge.trigger.pins import open_device

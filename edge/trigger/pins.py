@@ -6,7 +6,8 @@ device opens.
 """
 from __future__ import annotations
 
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from edge.errors import GoatEdgeError
 

@@ -5,7 +5,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
@@ -13,7 +13,7 @@ import numpy as np
 import psycopg
 
 from edge.config import config_from_dict
-from edge.measure.definitions import MEASUREMENTS
+from edge.measurements import MEASUREMENTS
 from edge.store import Store
 from edge.store.ids import new_id
 from edge.store.records import CaptureRecord, ImageFile
@@ -42,7 +42,7 @@ def jpeg(seed: int, size_px=(160, 120)) -> bytes:
 def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | None = None) -> list[str]:
     """`count` whole captures as the daemon stores them: 3 raw + 3 annotated photos, measurements."""
     ids = []
-    base = datetime(2026, 11, 26, 8, 0, tzinfo=timezone.utc)
+    base = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     for i in range(start, start + count):
         at = base + timedelta(seconds=37 * i, milliseconds=i)
         images = tuple(ImageFile(v, k, jpeg(i * 10 + n)) for n, (v, k) in

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge.detect.detector import ViewDetections
+from edge.detect.types import ViewDetections
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 Each example is the square that the daemon would crop around one region (the top photo's
 rump or chest, the side photo's chest), placed from the true keypoints and then shifted
 and resized a little, as the view model's misses would place it, so that the model learns
-to read any such square. A label line has the layout of edge/sim/dataset.py: `0 cx cy w h`
+to read any such square. A label line has the layout of edge/training/dataset.py: `0 cx cy w h`
 and `x y v` for each of CLOSEUP_KEYPOINTS, normalised by the crop's size; the other
 regions' keypoints, and any outside the crop, are `0 0 0` (Ultralytics leaves them out of
 the loss).
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from edge.detect.closeup import CLOSEUP_KEYPOINTS, CloseupWindow, Region, closeup_window, crop, regions_of
+from edge.jpeg import encode_jpeg
 from edge.sim.truth import NOT_IN_IMAGE
 
 CLOSEUP_INPUT_PX = 256
@@ -65,11 +65,9 @@ def closeup_example(image_bgr: np.ndarray, view_keypoints: np.ndarray, region: R
     points = found[:, :2] + 0.5  # calibration pixels to the crop's convention (edge/detect/closeup.py)
     window = closeup_window(points, input_px, shift=rng.normal(0.0, CENTRE_SHIFT_SIGMA, 2),
                             side_factor=rng.uniform(1 - SIDE_JITTER, 1 + SIDE_JITTER))
-    ok, jpeg = cv2.imencode(".jpg", crop(image_bgr, window), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError(f"JPEG encoding of a {region.name} crop failed")
+    jpeg = encode_jpeg(crop(image_bgr, window), JPEG_QUALITY)
     line = _label_line(window.to_crop(points), found[:, 2], region, input_px)
-    return None if line is None else CloseupExample(region.name, jpeg.tobytes(), line, window)
+    return None if line is None else CloseupExample(region.name, jpeg, line, window)
 
 
 def _label_line(crop_points_px: np.ndarray, flags: np.ndarray, region: Region, input_px: int) -> str | None:

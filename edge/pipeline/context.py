@@ -12,12 +12,13 @@ from pathlib import Path
 from edge.camera.factory import make_camera
 from edge.camera.rig import CameraRig
 from edge.config import EdgeConfig
-from edge.detect.detector import PoseDetector
-from edge.detect.quality import GateSettings
+from edge.detect.detector import NcnnDetector
+from edge.detect.types import Detector
 from edge.geometry.calibration import Calibration, default_calibration, load_calibration
 from edge.measure.estimate import MeasureSettings
 from edge.measure.weight import WeightFormula
 from edge.pipeline.capture import CapturePipeline, CaptureSettings
+from edge.pipeline.gate import GateSettings
 from edge.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class EdgeContext:
     config: EdgeConfig
     calibration: Calibration
     store: Store
-    detector: PoseDetector
+    detector: Detector
     rig: CameraRig
     pipeline: CapturePipeline
 
@@ -55,11 +56,7 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         removed = store.sweep_orphans()
         if removed:
             log.warning("removed %d files left by an interrupted capture", len(removed))
-        detector = PoseDetector(config.models.dir, threads=config.models.threads,
-                                conf_threshold=config.models.conf_threshold, winograd=config.models.winograd,
-                                mirror_average=config.models.mirror_average,
-                                snap_to_outline=config.models.snap_to_outline,
-                                closeups=config.models.closeups, fuse_anchors=config.models.fuse_anchors)
+        detector = NcnnDetector(config.models)
     except BaseException:
         store.close()
         raise

@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 
 from edge.calibrate.board import BoardSpec
-from edge.geometry.camera import Camera, pixel_ray_grid
-from edge.sim.effects import encode_jpeg
+from edge.geometry.lens import Lens, pixel_ray_grid
+from edge.jpeg import decode_jpeg, encode_jpeg
 
 SUPERSAMPLE = 2
 BOARD_PX_PER_CM = 20.0  # finer than any camera sees the board at chute distances
@@ -26,12 +26,12 @@ _RAY_CACHE: dict[tuple, np.ndarray] = {}
 _RAY_CACHE_SIZE = 4
 
 
-def _camera_key(camera: Camera) -> tuple:
+def _camera_key(camera: Lens) -> tuple:
     return (camera.K.tobytes(), camera.dist.tobytes(), camera.R.tobytes(), camera.t.tobytes(),
             camera.width_px, camera.height_px)
 
 
-def supersampled_rays(camera: Camera) -> np.ndarray:
+def supersampled_rays(camera: Lens) -> np.ndarray:
     """World rays of the supersampled image, (H*S, W*S, 3) float32; cached per camera."""
     key = _camera_key(camera)
     if key not in _RAY_CACHE:
@@ -52,7 +52,7 @@ class Lighting:
     noise_sigma: float
 
     @classmethod
-    def random(cls, rng: np.random.Generator) -> "Lighting":
+    def random(cls, rng: np.random.Generator) -> Lighting:
         level = rng.uniform(60, 200)
         gradient = rng.uniform(-0.08, 0.08, size=2) * (rng.random() < 0.6)
         return cls(black=rng.uniform(15, 55), white=rng.uniform(175, 240),
@@ -60,7 +60,7 @@ class Lighting:
                    noise_sigma=rng.uniform(1.0, 3.0))
 
 
-def _texture(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray) -> np.ndarray:
+def _texture(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray) -> np.ndarray:
     """The printed board (0..1), blurred to the coarsest spacing of the rays that land on it."""
     corners = np.array([[0, 0, 0], [board.width_cm, 0, 0], [0, board.height_cm, 0],
                         [board.width_cm, board.height_cm, 0]]) @ np.asarray(R_bw).T + t_bw
@@ -75,7 +75,7 @@ def _texture(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarra
     return cv2.GaussianBlur(printed, (0, 0), sigma_texels) if sigma_texels > 0.5 else printed
 
 
-def _board_coverage(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
+def _board_coverage(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
                     image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The printed board's grey (0..1) and its coverage (0..1) at every supersampled pixel."""
     rays = supersampled_rays(camera)
@@ -99,7 +99,7 @@ def _board_coverage(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw: np
     return grey, coverage
 
 
-def render_board_image(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
+def render_board_image(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
                        rng: np.random.Generator, lighting: Lighting | None = None) -> np.ndarray:
     """A grey image (uint8, height x width) of the board at pose x_world = R_bw x_board + t_bw,
     before the camera's JPEG compression."""
@@ -118,11 +118,11 @@ def render_board_image(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw:
     return np.clip(photo + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_board_photo(camera: Camera, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
+def render_board_photo(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
                        rng: np.random.Generator, lighting: Lighting | None = None) -> np.ndarray:
     """The board photographed: render_board_image through JPEG, like a camera's file."""
     return jpeg_roundtrip(render_board_image(camera, board, R_bw, t_bw, rng, lighting))
 
 
 def jpeg_roundtrip(photo: np.ndarray) -> np.ndarray:
-    return cv2.imdecode(np.frombuffer(encode_jpeg(photo, JPEG_QUALITY), np.uint8), cv2.IMREAD_UNCHANGED)
+    return decode_jpeg(encode_jpeg(photo, JPEG_QUALITY), colour=False)

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-VIEWS = ("side", "top", "front")
-
 
 @dataclass(frozen=True, eq=False)
-class Camera:
-    """Intrinsics (K, dist = k1 k2 p1 p2 k3, image size) and world-to-camera pose (R, t)."""
+class Lens:
+    """A camera as geometry sees it: intrinsics (K, dist = k1 k2 p1 p2 k3, image size) and
+    world-to-camera pose (R, t)."""
 
     name: str
     K: np.ndarray
@@ -59,7 +58,7 @@ class Camera:
         d_world = d_cam @ self.R  # R.T @ d for each row
         return d_world / np.linalg.norm(d_world, axis=1, keepdims=True)
 
-    def scaled(self, factor: float) -> "Camera":
+    def scaled(self, factor: float) -> Lens:
         """The same lens and pose at another resolution (distortion is in normalized units)."""
         K = self.K.copy()
         K[0, 0] *= factor
@@ -67,12 +66,12 @@ class Camera:
         # Pixel centres sit at +0.5, so the principal point scales about -0.5.
         K[0, 2] = (K[0, 2] + 0.5) * factor - 0.5
         K[1, 2] = (K[1, 2] + 0.5) * factor - 0.5
-        return Camera(self.name, K, self.dist.copy(), self.R.copy(), self.t.copy(),
+        return Lens(self.name, K, self.dist.copy(), self.R.copy(), self.t.copy(),
                       round(self.width_px * factor), round(self.height_px * factor))
 
 
 def look_at(name: str, eye_cm, target_cm, up=(0.0, 0.0, 1.0), *, focal_px: float,
-            size_px=(1280, 960), dist=(0.0, 0.0, 0.0, 0.0, 0.0), principal_px=None) -> Camera:
+            size_px=(1280, 960), dist=(0.0, 0.0, 0.0, 0.0, 0.0), principal_px=None) -> Lens:
     """A camera at eye_cm looking at target_cm, with image 'down' as close to -up as possible."""
     eye = np.asarray(eye_cm, float)
     forward = np.asarray(target_cm, float) - eye
@@ -86,10 +85,10 @@ def look_at(name: str, eye_cm, target_cm, up=(0.0, 0.0, 1.0), *, focal_px: float
     w, h = size_px
     cx, cy = principal_px if principal_px is not None else ((w - 1) / 2, (h - 1) / 2)
     K = np.array([[focal_px, 0, cx], [0, focal_px, cy], [0, 0, 1]], float)
-    return Camera(name, K, np.asarray(dist, float), R, -R @ eye, int(w), int(h))
+    return Lens(name, K, np.asarray(dist, float), R, -R @ eye, int(w), int(h))
 
 
-def pixel_ray_grid(camera: Camera) -> np.ndarray:
+def pixel_ray_grid(camera: Lens) -> np.ndarray:
     """World ray direction through every pixel centre, shape (height, width, 3).
 
     Undistorting a full image takes about a second, so renderers compute it once per camera.

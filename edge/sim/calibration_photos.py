@@ -11,10 +11,11 @@ import numpy as np
 
 from edge.calibrate.board import BoardSpec
 from edge.calibrate.positions import STANDARD_POSITIONS
-from edge.calibrate.render_board import JPEG_QUALITY, render_board_image
-from edge.sim.effects import encode_jpeg
 from edge.geometry.calibration import Calibration
-from edge.geometry.camera import VIEWS, Camera
+from edge.geometry.lens import Lens
+from edge.jpeg import encode_jpeg
+from edge.keypoints import VIEWS
+from edge.sim.board import JPEG_QUALITY, render_board_image
 
 MAX_TILT_DEG = 35.0
 EDGE_MARGIN_PX = 15  # keep the whole board this far inside the picture
@@ -27,7 +28,7 @@ def _rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * (k @ k)
 
 
-def _corners_in_view(camera: Camera, board: BoardSpec, R_bw: np.ndarray,
+def _corners_in_view(camera: Lens, board: BoardSpec, R_bw: np.ndarray,
                      t_bw: np.ndarray) -> bool:
     w, h = board.width_cm, board.height_cm
     # The outline sampled along each edge: lens distortion bends straight edges.
@@ -40,7 +41,7 @@ def _corners_in_view(camera: Camera, board: BoardSpec, R_bw: np.ndarray,
     return bool(np.all(depth > 0) and np.all(inside))
 
 
-def random_board_pose(camera: Camera, board: BoardSpec,
+def random_board_pose(camera: Lens, board: BoardSpec,
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A board pose (R_bw, t_bw) wholly in view, facing the camera, tilted up to MAX_TILT_DEG.
 

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-from edge.detect.detector import PoseDetector, ViewDetections
-from edge.detect.quality import GateResult, GateSettings, gate
-from edge.errors import GoatEdgeError
+from edge.detect.types import Detector, ViewDetections
 from edge.geometry.calibration import Calibration
-from edge.geometry.camera import VIEWS
-from edge.measure.annotate import annotate
+from edge.jpeg import encode_jpeg
+from edge.keypoints import VIEWS
 from edge.measure.estimate import MeasurementResult, MeasureSettings, measure
 from edge.measure.weight import WeightFormula
+from edge.pipeline.annotate import annotate
+from edge.pipeline.gate import GateResult, GateSettings, gate
 
 ANNOTATED_JPEG_QUALITY = 88  # for a tablet screen; the raw image keeps the camera's quality
 
@@ -27,7 +26,7 @@ class ImageMeasurement:
     model_versions: dict[str, str] = field(default_factory=dict)
 
 
-def measure_images(images_bgr: dict[str, np.ndarray], calibration: Calibration, detector: PoseDetector,
+def measure_images(images_bgr: dict[str, np.ndarray], calibration: Calibration, detector: Detector,
                    weight_formula: WeightFormula = WeightFormula(),
                    settings: MeasureSettings = MeasureSettings(),
                    gate_settings: GateSettings = GateSettings()) -> ImageMeasurement:
@@ -44,12 +43,7 @@ def measure_images(images_bgr: dict[str, np.ndarray], calibration: Calibration, 
     for view, d in detections.items():
         kps = d.keypoints() if d.goats else {}
         box = d.goats[0].box_px if d.goats else None
-        annotated[view] = _jpeg(view, annotate(images_bgr[view], calibration[view], kps, box, result))
+        annotated[view] = encode_jpeg(annotate(images_bgr[view], calibration[view], kps, box, result),
+                                      ANNOTATED_JPEG_QUALITY)
     return ImageMeasurement(verdict, result, detections, annotated, dict(detector.versions))
 
-
-def _jpeg(view: str, image_bgr: np.ndarray) -> bytes:
-    ok, jpeg = cv2.imencode(".jpg", image_bgr, [cv2.IMWRITE_JPEG_QUALITY, ANNOTATED_JPEG_QUALITY])
-    if not ok:
-        raise GoatEdgeError(f"{view} camera: cannot encode the annotated image")
-    return jpeg.tobytes()

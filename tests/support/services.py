@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-_LIVE: set["_Service"] = set()
+_LIVE: set[_Service] = set()
 _LIBC = ctypes.CDLL(None, use_errno=True)
 _PR_SET_PDEATHSIG = 1
 
@@ -106,10 +106,10 @@ class _Service:
             try:
                 probe()
                 break
-            except Exception:
+            except Exception as exc:
                 if time.monotonic() > deadline:
                     self.kill()
-                    raise self._fail(f"did not answer within {timeout_s:.0f} s")
+                    raise self._fail(f"did not answer within {timeout_s:.0f} s") from exc
                 time.sleep(0.1)
 
     def _signal_and_wait(self, sig: int, timeout_s: float) -> None:
@@ -120,7 +120,7 @@ class _Service:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.kill()
-            raise self._fail(f"did not stop within {timeout_s:.0f} s of signal {sig}, killed")
+            raise self._fail(f"did not stop within {timeout_s:.0f} s of signal {sig}, killed") from None
         self._reap_group()
 
     def _reap_group(self, timeout_s: float = 10) -> None:
@@ -234,7 +234,7 @@ class PostgresServer(_Service):
         if done.returncode != 0:
             raise self._fail(f"initdb failed ({done.returncode})")
 
-    def start(self) -> "PostgresServer":
+    def start(self) -> PostgresServer:
         """Start (again) on the same data dir and port; waits until it accepts logins."""
         if self.running():
             return self
@@ -333,7 +333,7 @@ class SeaweedS3(_Service):
             ("master", master_grpc), ("volume", volume_grpc), ("filer", filer_grpc), ("s3", s3_grpc))]
         self.start()
 
-    def start(self) -> "SeaweedS3":
+    def start(self) -> SeaweedS3:
         """Start (again) on the same dir and ports; waits until S3 answers and a volume takes writes."""
         if not self.running():
             # TMPDIR: weed writes its own log files there too; keep them in our dir.

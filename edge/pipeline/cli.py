@@ -12,15 +12,15 @@ import numpy as np
 
 from edge.argtypes import fraction, positive_float, positive_int
 from edge.config import ModelsConfig
-from edge.detect.detector import PoseDetector
+from edge.detect.detector import NcnnDetector
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import load_calibration
-from edge.geometry.camera import VIEWS
-from edge.measure.definitions import MEASUREMENTS
+from edge.keypoints import VIEWS
 from edge.measure.estimate import MeasureSettings, measure
-from edge.measure.from_images import measure_images
 from edge.measure.keypoints_file import load_keypoints
 from edge.measure.weight import ScaleWeight, WeightFitError, WeightFormula, fit_weight_formula
+from edge.measurements import MEASUREMENTS
+from edge.pipeline.from_images import measure_images
 
 
 class MeasureInputError(GoatEdgeError):
@@ -110,9 +110,9 @@ def _measure_from_images(images: dict[str, Path], calibration, formula, settings
         raise MeasureInputError(f"measuring from images needs all three views: --{missing[0]} is missing "
                                 f"(or pass --keypoints)")
     pixels = {v: _read_image(v, p, calibration) for v, p in images.items()}
-    detector = PoseDetector(args.models, threads=args.threads, winograd=args.winograd,
-                            mirror_average=args.mirror_average, snap_to_outline=not args.no_outline,
-                            closeups=not args.no_closeups)
+    detector = NcnnDetector(ModelsConfig(dir=args.models, threads=args.threads, winograd=args.winograd,
+                                         mirror_average=args.mirror_average, snap_to_outline=not args.no_outline,
+                                         closeups=not args.no_closeups))
     found = measure_images(pixels, calibration, detector, formula, settings)
     annotated = {}
     for view, path in images.items():

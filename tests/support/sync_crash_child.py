@@ -1,6 +1,6 @@
 """Test harness, not product code: one sync pass that kills itself (SIGKILL) at a chosen point.
 
-    python tests/sync_crash_child.py --config edge.toml --crash put --nth 3 --marker out.json
+    python tests/support/sync_crash_child.py --config edge.toml --crash put --nth 3 --marker out.json
 
 The worker is built as `goat-sync` builds it (cloud_sync.cli.make_worker); only the points
 named below are wrapped, to SIGKILL this very process there:

@@ -16,7 +16,7 @@ from edge.cli import main as goat_edge
 from edge.config import load_config
 from edge.store import Store
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VIEWS = ("side", "top", "front")
 
 
@@ -68,7 +68,7 @@ class Daemon:
                                      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                      env={**os.environ, **(env or {})})
 
-    def wait_ready(self, timeout_s: float = 60) -> "Daemon":
+    def wait_ready(self, timeout_s: float = 60) -> Daemon:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -91,7 +91,7 @@ class Daemon:
         out, _ = self.proc.communicate(timeout=timeout_s)
         return self.proc.returncode, out
 
-    def __enter__(self) -> "Daemon":
+    def __enter__(self) -> Daemon:
         try:
             return self.wait_ready()
         except BaseException:

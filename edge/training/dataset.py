@@ -20,18 +20,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import yaml
 
 from edge.detect.closeup import CLOSEUP_VIEWS
 from edge.errors import GoatEdgeError
-from edge.keypoints import MODEL_KEYPOINTS, MODELS, VIEW_KEYPOINTS, flip_idx
-from edge.sim.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
+from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx
 from edge.sim.capture import SimCapture, simulate_capture
-from edge.sim.closeup_dataset import closeup_examples
 from edge.sim.render import ray_grid
 from edge.sim.truth import NOT_IN_IMAGE
+from edge.training.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
+from edge.training.closeup_crops import closeup_examples
 
 SEED_STRIDE = 1_000_003
 CLASS_GOAT = 0
@@ -127,11 +126,11 @@ def _write_one(plan: Plan, index: int) -> int:
     else:
         files = [(f"{plan.view}_{seed}", capture.jpegs[plan.view], label_lines(capture, plan.view))]
     for stem, jpeg, lines in files:
-        _write_example(plan.out_dir, plan.split[index], stem, jpeg, lines)
+        write_example(plan.out_dir, plan.split[index], stem, jpeg, lines)
     return sum(len(lines) for _, _, lines in files)
 
 
-def _write_example(out_dir: Path, split: str, stem: str, jpeg: bytes, label_lines: list[str]) -> None:
+def write_example(out_dir: Path, split: str, stem: str, jpeg: bytes, label_lines: list[str]) -> None:
     (out_dir / "images" / split / f"{stem}.jpg").write_bytes(jpeg)
     (out_dir / "labels" / split / f"{stem}.txt").write_text("".join(line + "\n" for line in label_lines))
 
@@ -158,7 +157,7 @@ def write_data_yaml(out_dir: Path, view: str) -> Path:
         "kpt_shape": [len(names), 3],
         "flip_idx": flip_idx(view),
     }
-    header = (f"# Simulated goat chute, {view} view (edge/sim/dataset.py). Keypoints in order:\n"
+    header = (f"# Simulated goat chute, {view} view (edge/training/dataset.py). Keypoints in order:\n"
               + "".join(f"#   {i}: {n}\n" for i, n in enumerate(names)))
     path = Path(out_dir) / "data.yaml"
     path.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
@@ -232,44 +231,3 @@ def split_dirs(data_yaml: Path, data: dict, split: str) -> list[str]:
         base = (data_yaml.parent / base).resolve()
     entries = data.get(split) or []
     return [str(base / e) for e in ([entries] if isinstance(entries, str) else entries)]
-
-
-def crops_from_view_dataset(view: str, data_yaml: Path, out_dir: Path, seed: int = 0) -> int:
-    """Close-up crops, for the close-up model, from a labelled YOLO-pose dataset of one
-    view's photos (a farm's own): for each labelled goat, a crop of each of the view's
-    regions (edge/detect/closeup.py) that is in the photo. Writes the layout above and
-    returns the number of crops."""
-    data = yaml.safe_load(Path(data_yaml).read_text())
-    want = [len(VIEW_KEYPOINTS[view]), 3]
-    if not isinstance(data, dict) or data.get("kpt_shape") != want:
-        raise ValueError(f"{data_yaml}: kpt_shape is {data.get('kpt_shape') if isinstance(data, dict) else None}, "
-                         f"but {view} photos have {want} (docs/keypoints.md)")
-    written = 0
-    for split in ("train", "val"):
-        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
-        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
-        for folder in split_dirs(Path(data_yaml), data, split):
-            for image_path in sorted(Path(folder).glob("*.jpg")):
-                written += _crop_labelled_photo(view, image_path, out_dir, split, seed)
-    return written
-
-
-def _crop_labelled_photo(view: str, image_path: Path, out_dir: Path, split: str, seed: int) -> int:
-    # Ultralytics finds a photo's labels by swapping its last 'images' folder for 'labels'.
-    parts = list(image_path.parts)
-    at = len(parts) - 1 - parts[::-1].index("images")
-    label_path = Path(*parts[:at], "labels", *parts[at + 1:]).with_suffix(".txt")
-    if not label_path.is_file():
-        return 0
-    image = cv2.imread(str(image_path))
-    h, w = image.shape[:2]
-    written = 0
-    for i, line in enumerate(label_path.read_text().splitlines()):
-        values = np.array(line.split()[5:], float).reshape(-1, 3)
-        keypoints = np.column_stack([values[:, 0] * w - 0.5, values[:, 1] * h - 0.5, values[:, 2]])
-        keypoints[values[:, 2] == 0] = (0.0, 0.0, NOT_IN_IMAGE)
-        for example in closeup_examples(view, image, keypoints, [seed, *image_path.stem.encode(), i]):
-            _write_example(out_dir, split, f"closeup_{example.region}_{image_path.stem}_{i}", example.jpeg,
-                           [example.label_line])
-            written += 1
-    return written

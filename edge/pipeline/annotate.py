@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edge.geometry.camera import Camera
+from edge.geometry.lens import Lens
 from edge.keypoints import ViewKeypoints
 from edge.measure.estimate import MeasurementResult
 
@@ -40,7 +40,7 @@ def _label(image: np.ndarray, text: str, at: tuple[int, int], side: str, scale: 
     cv2.putText(image, text, (x + 2, y), font, 0.6 * scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
-def annotate(image_bgr: np.ndarray, camera: Camera, keypoints: ViewKeypoints,
+def annotate(image_bgr: np.ndarray, camera: Lens, keypoints: ViewKeypoints,
              box_px: np.ndarray | None, result: MeasurementResult | None) -> np.ndarray:
     """A copy of the photo with the box, the keypoints and (unless a retake) the measurements."""
     out = image_bgr.copy()

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge.geometry.camera import Camera
+from edge.geometry.lens import Lens
 
 
 class GeometryError(ValueError):
@@ -31,11 +31,11 @@ class Plane:
     offset_cm: float
 
     @staticmethod
-    def horizontal(z_cm: float) -> "Plane":
+    def horizontal(z_cm: float) -> Plane:
         return Plane(np.array([0.0, 0.0, 1.0]), float(z_cm))
 
     @staticmethod
-    def vertical_through(a_cm: np.ndarray, b_cm: np.ndarray) -> "Plane":
+    def vertical_through(a_cm: np.ndarray, b_cm: np.ndarray) -> Plane:
         """The vertical plane containing two points: the animal's midsagittal plane."""
         along = np.array([b_cm[0] - a_cm[0], b_cm[1] - a_cm[1], 0.0])
         length = np.linalg.norm(along)
@@ -45,7 +45,7 @@ class Plane:
         return Plane(normal, float(normal @ a_cm))
 
 
-def pixel_ray(camera: Camera, x_px: float, y_px: float,
+def pixel_ray(camera: Lens, x_px: float, y_px: float,
               precise_px: tuple[float, float] | None = None) -> Ray:
     """The ray through a pixel; precise_px, an image direction the pixel is sure along,
     becomes the 3D direction a pixel step that way turns the ray."""
@@ -57,7 +57,7 @@ def pixel_ray(camera: Camera, x_px: float, y_px: float,
     return Ray(camera.name, pixel, camera.center_cm, direction, turn / np.linalg.norm(turn))
 
 
-def _check_in_front(camera: Camera, point_cm: np.ndarray, what: str) -> None:
+def _check_in_front(camera: Lens, point_cm: np.ndarray, what: str) -> None:
     if camera.to_camera(point_cm)[0, 2] <= 0:
         raise GeometryError(f"{what} would lie behind the {camera.name} camera")
 
@@ -77,7 +77,7 @@ def _nearest_point(rays: list[Ray], what: str, precise_weight: float) -> np.ndar
     return np.linalg.solve(A, b)
 
 
-def triangulate(rays: list[Ray], cameras: dict[str, Camera], what: str,
+def triangulate(rays: list[Ray], cameras: dict[str, Lens], what: str,
                 max_residual_px: float, precise_weight: float = 1.0) -> np.ndarray:
     """The point nearest to all rays, checked against every view.
 
@@ -105,7 +105,7 @@ def triangulate(rays: list[Ray], cameras: dict[str, Camera], what: str,
     return point
 
 
-def intersect_plane(ray: Ray, plane: Plane, camera: Camera, what: str,
+def intersect_plane(ray: Ray, plane: Plane, camera: Lens, what: str,
                     min_angle_deg: float = 15.0) -> np.ndarray:
     """Where a ray meets a plane; refuses grazing rays whose depth would be unreliable."""
     cos_to_normal = float(abs(plane.normal @ ray.direction))

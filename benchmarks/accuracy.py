@@ -9,6 +9,7 @@ writes; noise is Gaussian with the given sigma on each coordinate.
 
     python -m benchmarks.accuracy --goats 300 --seed 1000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,15 @@ SIDE_ALONE = ("body_length_cm", "withers_height_cm", "rump_height_cm", "chest_de
 def _noisy(keypoints, sigma_px: float, rng: np.random.Generator):
     if sigma_px == 0:
         return keypoints
-    return {view: {name: dataclasses.replace(kp, x_px=kp.x_px + rng.normal(0, sigma_px),
-                                             y_px=kp.y_px + rng.normal(0, sigma_px))
-                   for name, kp in points.items()}
-            for view, points in keypoints.items()}
+    return {
+        view: {
+            name: dataclasses.replace(
+                kp, x_px=kp.x_px + rng.normal(0, sigma_px), y_px=kp.y_px + rng.normal(0, sigma_px)
+            )
+            for name, kp in points.items()
+        }
+        for view, points in keypoints.items()
+    }
 
 
 def side_view_alone(keypoints, calibration) -> dict[str, float]:
@@ -43,8 +49,10 @@ def side_view_alone(keypoints, calibration) -> dict[str, float]:
     """
     camera = calibration["side"]
     centre_line = Plane(np.array([0.0, 1.0, 0.0]), 0.0)
-    points = {name: intersect_plane(pixel_ray(camera, kp.x_px, kp.y_px), centre_line, camera, name)
-              for name, kp in keypoints["side"].items()}
+    points = {
+        name: intersect_plane(pixel_ray(camera, kp.x_px, kp.y_px), centre_line, camera, name)
+        for name, kp in keypoints["side"].items()
+    }
     return {name: length_from_landmarks(name, points) for name in SIDE_ALONE}
 
 
@@ -85,8 +93,13 @@ def table(errors, nulls, goats: int) -> str:
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     refused = " | ".join(f"{100 * nulls[s] / (goats * len(NAMES)):.2f}% | " for s in levels)
     rows.append(f"| refused (null) | {refused}|")
-    rows += ["", "The alternative, true keypoints: the side view alone, with the goat assumed on the centre line.", "",
-             "| measurement | side view alone: MAPE % | max % |", "|---|---|---|"]
+    rows += [
+        "",
+        "The alternative, true keypoints: the side view alone, with the goat assumed on the centre line.",
+        "",
+        "| measurement | side view alone: MAPE % | max % |",
+        "|---|---|---|",
+    ]
     for name in NAMES:
         e = np.array(errors["side alone"][name])
         rows.append(f"| {name} | {e.mean():.3f} | {e.max():.3f} |" if len(e) else f"| {name} | — | — |")
@@ -99,8 +112,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1000)
     args = ap.parse_args()
     errors, nulls = run(args.goats, args.seed)
-    print(f"{args.goats} simulated goats, seeds {args.seed}..{args.seed + args.goats - 1}, "
-          f"default chute calibration (1280x960)\n")
+    print(
+        f"{args.goats} simulated goats, seeds {args.seed}..{args.seed + args.goats - 1}, "
+        f"default chute calibration (1280x960)\n"
+    )
     print(table(errors, nulls, args.goats))
 
 

@@ -7,6 +7,7 @@ and the recommended 15.
 
     python -m benchmarks.calibration_accuracy --sets 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,9 +50,11 @@ def main() -> None:
     for view in VIEWS:
         for n, rows in results.items():
             r = rows[view]
-            print(f"| {view} | {n} | {np.mean(r['focal_pct']):.3f} / {np.max(r['focal_pct']):.3f} | "
-                  f"{np.mean(r['position_cm']):.2f} / {np.max(r['position_cm']):.2f} | "
-                  f"{np.mean(r['rms_px']):.3f} |")
+            print(
+                f"| {view} | {n} | {np.mean(r['focal_pct']):.3f} / {np.max(r['focal_pct']):.3f} | "
+                f"{np.mean(r['position_cm']):.2f} / {np.max(r['position_cm']):.2f} | "
+                f"{np.mean(r['rms_px']):.3f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Prints markdown tables:
 Needs the `train` extra for the Ultralytics columns. Timings depend on the models' input
 size (models/<view>/card.yaml), not on how well they were trained.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -139,8 +140,7 @@ def peak_rss_mb():
 def child(code: str, *args: str) -> tuple[float, float]:
     """(wall seconds from process start to first result, peak RSS MB) of a fresh process."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", PEAK_RSS + code, *args], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS + code, *args], capture_output=True, text=True, check=True)
     wall_s = time.perf_counter() - start
     _, rss_mb = (float(v) for v in done.stdout.split()[-2:])
     return wall_s, rss_mb
@@ -150,8 +150,9 @@ def child(code: str, *args: str) -> tuple[float, float]:
 # alternatives it is measured against: the same daemon, with tune_malloc replaced first.
 MALLOC_SETUPS = {
     "2 arenas, 1 MB mmap threshold (shipped)": None,
-    "2 arenas, glibc's moving mmap threshold":
-        "run.tune_malloc = functools.partial(run.tune_malloc, mmap_threshold_bytes=None)",
+    "2 arenas, glibc's moving mmap threshold": (
+        "run.tune_malloc = functools.partial(run.tune_malloc, mmap_threshold_bytes=None)"
+    ),
     "glibc's defaults": "run.tune_malloc = lambda: None",
 }
 
@@ -159,13 +160,16 @@ MALLOC_SETUPS = {
 def daemon_command(malloc_setup: str | None) -> list[str]:
     if malloc_setup is None:
         return [sys.executable, "-m", "edge.cli", "run"]
-    prelude = (f"import functools, sys; from edge.daemon import run; {malloc_setup}; "
-               "from edge.cli import main; sys.exit(main())")
+    prelude = (
+        f"import functools, sys; from edge.daemon import run; {malloc_setup}; "
+        "from edge.cli import main; sys.exit(main())"
+    )
     return [sys.executable, "-c", prelude, "run"]
 
 
-def daemon_run(models: Path, captures, tmp: Path, count: int = 9,
-               malloc_setup: str | None = None) -> tuple[float, float, dict]:
+def daemon_run(
+    models: Path, captures, tmp: Path, count: int = 9, malloc_setup: str | None = None
+) -> tuple[float, float, dict]:
     """`goat-edge run` on replayed photos: (s from process start to the first stored capture
     through the API, median ms of the later captures through the API, {VmHWM, RssAnon,
     RssFile} in MB after `count` captures).
@@ -180,17 +184,20 @@ def daemon_run(models: Path, captures, tmp: Path, count: int = 9,
         for view, path in paths.items():
             shutil.copyfile(path, replay / f"{i:03d}" / f"{view}.jpg")
     port = free_port()
-    config = write_config(tmp / "edge.toml", tmp / "data", replay, port,
-                          extra=f'[models]\ndir = "{models.resolve()}"\n')
+    config = write_config(
+        tmp / "edge.toml", tmp / "data", replay, port, extra=f'[models]\ndir = "{models.resolve()}"\n'
+    )
     start = time.perf_counter()
-    proc = subprocess.Popen([*daemon_command(malloc_setup), "--config", str(config)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [*daemon_command(malloc_setup), "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         first_s = None
         while first_s is None:
             try:
-                request = urllib.request.Request(f"http://127.0.0.1:{port}/api/captures", b"{}",
-                                                 {"Content-Type": "application/json"}, method="POST")
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/api/captures", b"{}", {"Content-Type": "application/json"}, method="POST"
+                )
                 urllib.request.urlopen(request, timeout=60).read()
                 first_s = time.perf_counter() - start
             except (urllib.error.URLError, ConnectionError):
@@ -229,21 +236,28 @@ def main() -> None:
         captures = write_captures(tmp, args.captures)
         print(f"| lean path, {args.captures} captures of 3 JPEGs (1280x960) | median ms | p90 ms |")
         print("|---|---|---|")
-        setups = {"default": detector, "keypoints not moved onto the outline": off_outline,
-                  "close-up regions from the view models alone (models.closeups off)": no_closeups,
-                  "winograd on": fast, "top and front also read mirrored (models.mirror_average)": mirrored}
+        setups = {
+            "default": detector,
+            "keypoints not moved onto the outline": off_outline,
+            "close-up regions from the view models alone (models.closeups off)": no_closeups,
+            "winograd on": fast,
+            "top and front also read mirrored (models.mirror_average)": mirrored,
+        }
         for label, path_ms in time_lean_paths(setups, captures).items():
             path_ms = sorted(path_ms)
-            print(f"| JPEGs -> measurements + annotated images, {label} | {statistics.median(path_ms):.0f} | "
-                  f"{path_ms[int(0.9 * (len(path_ms) - 1))]:.0f} |")
+            print(
+                f"| JPEGs -> measurements + annotated images, {label} | {statistics.median(path_ms):.0f} | "
+                f"{path_ms[int(0.9 * (len(path_ms) - 1))]:.0f} |"
+            )
         print()
 
-        print("| model | input px | lean NCNN ms | lean, winograd on ms | Ultralytics NCNN ms | "
-              "Ultralytics .pt ms | .pt / lean | Ultralytics NCNN / lean |")
+        print(
+            "| model | input px | lean NCNN ms | lean, winograd on ms | Ultralytics NCNN ms | "
+            "Ultralytics .pt ms | .pt / lean | Ultralytics NCNN / lean |"
+        )
         print("|---|---|---|---|---|---|---|---|")
         photos = {v: [cv2.imread(str(c[v])) for c in captures] for v in VIEWS}
-        inputs = {**photos,
-                  "closeup": closeup_crops(no_closeups, photos, detector.models["closeup"].info.input_px)}
+        inputs = {**photos, "closeup": closeup_crops(no_closeups, photos, detector.models["closeup"].info.input_px)}
         for name, images in inputs.items():
             lean = time_inference(detector.models[name].predict, images)
             lean_fast = time_inference(fast.models[name].predict, images)
@@ -259,8 +273,10 @@ def main() -> None:
                 pt_cells = f"{ult_pt:.1f} | {ult_pt / lean:.2f}"
             else:
                 pt_cells = "— | —"
-            print(f"| {name} | {size} | {lean:.1f} | {lean_fast:.1f} | {ult_ncnn:.1f} | {pt_cells} | "
-                  f"{ult_ncnn / lean:.2f} |")
+            print(
+                f"| {name} | {size} | {lean:.1f} | {lean_fast:.1f} | {ult_ncnn:.1f} | {pt_cells} | "
+                f"{ult_ncnn / lean:.2f} |"
+            )
 
         fast.close()
         mirrored.close()
@@ -269,22 +285,28 @@ def main() -> None:
         first = [str(captures[0][v]) for v in VIEWS]
         ncnn_dirs = [str(tmp / f"{v}_ncnn_model") for v in VIEWS]
         ult_s, ult_mb = child(ULTRALYTICS_CHILD, *ncnn_dirs, *first)
-        print("\n| fresh process, first capture (lean: the 4 models; Ultralytics: the 3 views') | "
-              "start to first result s | peak RSS MB |")
+        print(
+            "\n| fresh process, first capture (lean: the 4 models; Ultralytics: the 3 views') | "
+            "start to first result s | peak RSS MB |"
+        )
         print("|---|---|---|")
         for label, mode in (("default", "default"), ("winograd on", "winograd")):
             lean_s, lean_mb = child(LEAN_CHILD, str(args.models), mode, *first)
             print(f"| lean (ncnn + numpy + OpenCV), {label} | {lean_s:.2f} | {lean_mb:.0f} |")
         print(f"| Ultralytics on the same NCNN files | {ult_s:.2f} | {ult_mb:.0f} |")
 
-        print("\n| the daemon, goat-edge run (API, store, replay cameras), 9 captures: malloc | "
-              "start to first result s | later captures, median ms | peak RSS MB | "
-              "at the end: own + library pages MB |")
+        print(
+            "\n| the daemon, goat-edge run (API, store, replay cameras), 9 captures: malloc | "
+            "start to first result s | later captures, median ms | peak RSS MB | "
+            "at the end: own + library pages MB |"
+        )
         print("|---|---|---|---|---|")
         for label, setup in MALLOC_SETUPS.items():
             daemon_s, later_ms, mb = daemon_run(args.models, captures, tmp, malloc_setup=setup)
-            print(f"| {label} | {daemon_s:.2f} | {later_ms:.0f} | {mb['VmHWM']:.0f} | "
-                  f"{mb['RssAnon']:.0f} + {mb['RssFile']:.0f} |")
+            print(
+                f"| {label} | {daemon_s:.2f} | {later_ms:.0f} | {mb['VmHWM']:.0f} | "
+                f"{mb['RssAnon']:.0f} + {mb['RssFile']:.0f} |"
+            )
     print(json.dumps({"threads": args.threads, "models": str(args.models)}))
 
 

@@ -14,6 +14,7 @@ same captures measured from the simulator's true keypoints (the geometry floor),
 table shows what the models cost. --write-cards records the figures in
 models/<view>/card.yaml.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,9 @@ def keypoint_errors_px(capture: SimCapture, detections: dict[str, ViewDetections
                 errors[view][name].append(float(np.hypot(*(p[:2] - t[:2]))))
 
 
-def across_outline_errors_px(capture: SimCapture, found: dict[str, ViewDetections],
-                             snapped: dict[str, ViewDetections], errors: dict) -> None:
+def across_outline_errors_px(
+    capture: SimCapture, found: dict[str, ViewDetections], snapped: dict[str, ViewDetections], errors: dict
+) -> None:
     """How far each outline keypoint is from the truth across the outline, before and after."""
     for view, pairs in OUTLINE_PAIRS.items():
         if not found[view].goats:
@@ -84,8 +86,9 @@ def percent_errors(values: dict, truth: dict, into: dict, nulls: Counter) -> Non
 def run(detector: NcnnDetector, captures: int, empty: int) -> dict:
     """detector must leave the keypoints as the models found them: the outline is added here."""
     kp_errors = {v: {n: [] for n in VIEW_KEYPOINTS[v]} for v in VIEWS}
-    across = {key: {(v, n): [] for v, pairs in OUTLINE_PAIRS.items() for n, _ in pairs}
-              for key in ("models", "outline")}
+    across = {
+        key: {(v, n): [] for v, pairs in OUTLINE_PAIRS.items() for n, _ in pairs} for key in ("models", "outline")
+    }
     model_pe, outline_pe, floor_pe = ({n: [] for n in NAMES} for _ in range(3))
     model_nulls, outline_nulls, reasons = Counter(), Counter(), Counter()
     good = retakes = 0
@@ -99,8 +102,7 @@ def run(detector: NcnnDetector, captures: int, empty: int) -> dict:
             continue
         good += 1
         truth = capture.truth[0]
-        floor = measure(as_view_keypoints({v: capture.labels[v][0].keypoints for v in VIEWS}),
-                        capture.calibration)
+        floor = measure(as_view_keypoints({v: capture.labels[v][0].keypoints for v in VIEWS}), capture.calibration)
         percent_errors(floor.measurements, truth, floor_pe, Counter())
         if measured.gate.status == "retake":
             retakes += 1
@@ -111,11 +113,23 @@ def run(detector: NcnnDetector, captures: int, empty: int) -> dict:
         percent_errors(outline.measurements, truth, outline_pe, outline_nulls)
     empty_retakes = sum(
         measure_images(c.images, c.calibration, detector).gate.status == "retake"
-        for c in (simulate_capture(EMPTY_SEED + i, goats=0) for i in range(empty)))
-    return {"captures": captures, "good": good, "retakes": retakes, "reasons": reasons,
-            "model": model_pe, "outline": outline_pe, "floor": floor_pe, "nulls": model_nulls,
-            "outline_nulls": outline_nulls, "kp": kp_errors, "across": across,
-            "empty": empty, "empty_retakes": empty_retakes}
+        for c in (simulate_capture(EMPTY_SEED + i, goats=0) for i in range(empty))
+    )
+    return {
+        "captures": captures,
+        "good": good,
+        "retakes": retakes,
+        "reasons": reasons,
+        "model": model_pe,
+        "outline": outline_pe,
+        "floor": floor_pe,
+        "nulls": model_nulls,
+        "outline_nulls": outline_nulls,
+        "kp": kp_errors,
+        "across": across,
+        "empty": empty,
+        "empty_retakes": empty_retakes,
+    }
 
 
 def _median_p90(errors: list[float]) -> dict:
@@ -136,8 +150,9 @@ def summary(r: dict) -> dict:
         "null_rate_pct": _null_rates(r["outline_nulls"], measured),
         "without_outline": {"mape_pct": _mape(r["model"]), "null_rate_pct": _null_rates(r["nulls"], measured)},
         "keypoint_error_px": {v: {n: _median_p90(e) for n, e in errs.items() if e} for v, errs in r["kp"].items()},
-        "across_outline_error_px": {key: {f"{v} {n}": _median_p90(e) for (v, n), e in errs.items() if e}
-                                    for key, errs in r["across"].items()},
+        "across_outline_error_px": {
+            key: {f"{v} {n}": _median_p90(e) for (v, n), e in errs.items() if e} for key, errs in r["across"].items()
+        },
     }
 
 
@@ -150,12 +165,19 @@ def _null_rates(nulls: Counter, measured: int) -> dict:
 
 
 def tables(r: dict, s: dict, detector: NcnnDetector) -> str:
-    lines = [f"{r['captures']} held-out captures (1280x960), {r['good']} with one goat fully in view; "
-             f"{r['empty']} empty chutes.", "",
-             "| view | input px | version |", "|---|---|---|"]
+    lines = [
+        f"{r['captures']} held-out captures (1280x960), {r['good']} with one goat fully in view; "
+        f"{r['empty']} empty chutes.",
+        "",
+        "| view | input px | version |",
+        "|---|---|---|",
+    ]
     lines += [f"| {v} | {m.info.input_px} | {detector.versions[v]} |" for v, m in detector.models.items()]
-    lines += ["", "| keypoint error, px at 1280x960 | " + " | ".join(f"{v} median | {v} p90" for v in VIEWS) + " |",
-              "|---|" + "---|---|" * len(VIEWS)]
+    lines += [
+        "",
+        "| keypoint error, px at 1280x960 | " + " | ".join(f"{v} median | {v} p90" for v in VIEWS) + " |",
+        "|---|" + "---|---|" * len(VIEWS),
+    ]
     for row in range(max(len(VIEW_KEYPOINTS[v]) for v in VIEWS)):
         cells = []
         for v in VIEWS:
@@ -163,20 +185,33 @@ def tables(r: dict, s: dict, detector: NcnnDetector) -> str:
             e = s["keypoint_error_px"][v].get(names[row]) if row < len(names) else None
             cells += [f"{names[row]} {e['median']}", f"{e['p90']}"] if e else ["", ""]
         lines.append(f"| {row + 1} | " + " | ".join(cells) + " |")
-    lines += ["", "| error across the outline, px at 1280x960 | models: median | p90 | moved onto the outline: "
-              "median | p90 |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| error across the outline, px at 1280x960 | models: median | p90 | moved onto the outline: median | p90 |",
+        "|---|---|---|---|---|",
+    ]
     moved = s["across_outline_error_px"]["outline"]
     for name, m in s["across_outline_error_px"]["models"].items():
         lines.append(f"| {name} | {m['median']} | {m['p90']} | {moved[name]['median']} | {moved[name]['p90']} |")
-    lines += ["", "| measurement, good captures the gate let through | models: MAPE % | null % "
-              "| outline: MAPE % | null % | true keypoints: MAPE % |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| measurement, good captures the gate let through | models: MAPE % | null % "
+        "| outline: MAPE % | null % | true keypoints: MAPE % |",
+        "|---|---|---|---|---|---|",
+    ]
     plain = s["without_outline"]
     for n in NAMES:
-        lines.append(f"| {n} | {_pct(plain['mape_pct'][n])} | {plain['null_rate_pct'][n]:.2f} "
-                     f"| {_pct(s['mape_pct'][n])} | {s['null_rate_pct'][n]:.2f} | {np.mean(r['floor'][n]):.3f} |")
-    lines += ["", "| retakes | rate % |", "|---|---|",
-              f"| good captures ({r['good']}) | {s['retake_rate_good_pct']:.2f} |",
-              f"| empty chutes ({r['empty']}) | {s['retake_rate_empty_pct']:.2f} |"]
+        lines.append(
+            f"| {n} | {_pct(plain['mape_pct'][n])} | {plain['null_rate_pct'][n]:.2f} "
+            f"| {_pct(s['mape_pct'][n])} | {s['null_rate_pct'][n]:.2f} | {np.mean(r['floor'][n]):.3f} |"
+        )
+    lines += [
+        "",
+        "| retakes | rate % |",
+        "|---|---|",
+        f"| good captures ({r['good']}) | {s['retake_rate_good_pct']:.2f} |",
+        f"| empty chutes ({r['empty']}) | {s['retake_rate_empty_pct']:.2f} |",
+    ]
     if r["reasons"]:
         lines += ["", "| retake reason on good captures | count |", "|---|---|"]
         lines += [f"| {reason} | {count} |" for reason, count in r["reasons"].most_common(8)]
@@ -203,11 +238,21 @@ def write_cards(models: Path, s: dict, names: list[str]) -> None:
         card["evaluation"] = {
             "benchmark": "benchmarks/model_accuracy.py (held-out seeds from 9,000,000,000, 1280x960)",
             "measurements_read": "as the daemon reads them: outline keypoints moved onto the outline "
-                                 "(models.snap_to_outline); without_outline: as the models found them",
+            "(models.snap_to_outline); without_outline: as the models found them",
             "keypoint_error_px": errors,
-            "with_the_other_shipped_models": {k: s[k] for k in (
-                "held_out_captures", "good_captures", "retake_rate_good_pct", "empty_captures",
-                "retake_rate_empty_pct", "mape_pct", "null_rate_pct", "without_outline")},
+            "with_the_other_shipped_models": {
+                k: s[k]
+                for k in (
+                    "held_out_captures",
+                    "good_captures",
+                    "retake_rate_good_pct",
+                    "empty_captures",
+                    "retake_rate_empty_pct",
+                    "mape_pct",
+                    "null_rate_pct",
+                    "without_outline",
+                )
+            },
         }
         path.write_text(yaml.safe_dump(card, sort_keys=False))
 
@@ -218,20 +263,36 @@ def main() -> None:
     ap.add_argument("--captures", type=int, default=300)
     ap.add_argument("--empty", type=int, default=50)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--mirror-average", action="store_true",
-                    help="also read the top and front photos mirrored, as models.mirror_average does")
-    ap.add_argument("--no-closeups", action="store_true",
-                    help="close-up regions from the view models alone, as models.closeups off does")
-    ap.add_argument("--no-fuse-anchors", action="store_true",
-                    help="each goat's keypoints from its best anchor alone, as models.fuse_anchors off does")
+    ap.add_argument(
+        "--mirror-average",
+        action="store_true",
+        help="also read the top and front photos mirrored, as models.mirror_average does",
+    )
+    ap.add_argument(
+        "--no-closeups",
+        action="store_true",
+        help="close-up regions from the view models alone, as models.closeups off does",
+    )
+    ap.add_argument(
+        "--no-fuse-anchors",
+        action="store_true",
+        help="each goat's keypoints from its best anchor alone, as models.fuse_anchors off does",
+    )
     ap.add_argument("--write-cards", action="store_true", help="record the figures in each card.yaml")
     args = ap.parse_args()
     if args.write_cards and (args.mirror_average or args.no_closeups or args.no_fuse_anchors):
-        ap.error("the cards record the default reading: --write-cards with none of --mirror-average, "
-                 "--no-closeups, --no-fuse-anchors")
-    settings = ModelsConfig(dir=args.models, threads=args.threads, mirror_average=args.mirror_average,
-                            snap_to_outline=False, closeups=not args.no_closeups,
-                            fuse_anchors=not args.no_fuse_anchors)
+        ap.error(
+            "the cards record the default reading: --write-cards with none of --mirror-average, "
+            "--no-closeups, --no-fuse-anchors"
+        )
+    settings = ModelsConfig(
+        dir=args.models,
+        threads=args.threads,
+        mirror_average=args.mirror_average,
+        snap_to_outline=False,
+        closeups=not args.no_closeups,
+        fuse_anchors=not args.no_fuse_anchors,
+    )
     with NcnnDetector(settings) as detector:
         r = run(detector, args.captures, args.empty)
         s = summary(r)

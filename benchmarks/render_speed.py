@@ -5,6 +5,7 @@ built before timing, as a dataset run or the daemon does once at start-up.
 
     python -m benchmarks.render_speed --captures 10 --dataset-images 100
 """
+
 from __future__ import annotations
 
 import argparse

@@ -19,6 +19,7 @@ markdown tables:
 The photos reuse the bytes of a few rendered captures: sizes are what matter here. The
 test PostgreSQL runs with fsync=off, so a commit costs less than on a real server.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,6 +59,7 @@ TABLES = ("devices", "goats", "captures", "measurements", "scale_weights")
 
 # -- the edge store ---------------------------------------------------------------------------
 
+
 def annotated_jpeg(raw: bytes, seed: int) -> bytes:
     """The raw photo with a box, keypoints and labelled lines drawn on, as the pipeline encodes it."""
     image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
@@ -86,10 +88,16 @@ def photo_sets(renders: int) -> list[tuple[ImageFile, ...]]:
     sets = []
     for seed in range(renders):
         rendered = simulate_capture(70_000 + seed)
-        raw = {v: cv2.imencode(".jpg", rendered.images[v], [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes()
-               for v in VIEWS}
-        sets.append(tuple(ImageFile(v, k, raw[v] if k == "raw" else annotated_jpeg(raw[v], seed))
-                          for v in VIEWS for k in ("raw", "annotated")))
+        raw = {
+            v: cv2.imencode(".jpg", rendered.images[v], [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes() for v in VIEWS
+        }
+        sets.append(
+            tuple(
+                ImageFile(v, k, raw[v] if k == "raw" else annotated_jpeg(raw[v], seed))
+                for v in VIEWS
+                for k in ("raw", "annotated")
+            )
+        )
     return sets
 
 
@@ -104,19 +112,29 @@ def fill_store(data_dir: Path, captures: int, photos: list[tuple[ImageFile, ...]
         for i in range(captures):
             at = base + timedelta(seconds=37 * i, milliseconds=i)
             ok = i % 5 != 4
-            store.record_capture(CaptureRecord(
-                capture_id=new_id(at), captured_at=at, device_id=DEVICE_ID, status="ok" if ok else "retake",
-                reason=None if ok else "top camera: goat not fully in view", trigger="button",
-                images=photos[i % len(photos)],
-                measurements={m: (50.0 + i % 40 + n if ok else None) for n, m in enumerate(MEASUREMENTS)},
-                measurement_reasons={}, model_versions={v: "0123456789abcdef" for v in VIEWS},
-                calibration_hash="d3dcda71d9e3e7d2", weight_formula={"divisor_cm3_per_kg": 10838.2},
-                goat_tag=tags[i % len(tags)]))
+            store.record_capture(
+                CaptureRecord(
+                    capture_id=new_id(at),
+                    captured_at=at,
+                    device_id=DEVICE_ID,
+                    status="ok" if ok else "retake",
+                    reason=None if ok else "top camera: goat not fully in view",
+                    trigger="button",
+                    images=photos[i % len(photos)],
+                    measurements={m: (50.0 + i % 40 + n if ok else None) for n, m in enumerate(MEASUREMENTS)},
+                    measurement_reasons={},
+                    model_versions={v: "0123456789abcdef" for v in VIEWS},
+                    calibration_hash="d3dcda71d9e3e7d2",
+                    weight_formula={"divisor_cm3_per_kg": 10838.2},
+                    goat_tag=tags[i % len(tags)],
+                )
+            )
         for n, tag in enumerate(tags):
             store.add_scale_weight(tag, 35.0 + n)
 
 
 # -- the cloud --------------------------------------------------------------------------------
+
 
 class Cloud:
     def __init__(self):
@@ -166,15 +184,33 @@ def cpu_now(cloud: Cloud) -> tuple[float, float, float]:
     return time.process_time(), group_cpu_s(cloud.s3.proc.pid), group_cpu_s(cloud.postgres.proc.pid)
 
 
-def make_config(cloud: Cloud, data_dir: Path, url: str, captures_bucket: str, processed_bucket: str,
-                s3_url: str | None = None, **sync):
-    return config_from_dict({"device": {"id": DEVICE_ID}, "storage": {"data_dir": str(data_dir)},
-                             "sync": {"database_url": url, "s3_endpoint_url": s3_url or cloud.s3.endpoint_url,
-                                      "captures_bucket": captures_bucket, "processed_bucket": processed_bucket,
-                                      **sync}}, env={})
+def make_config(
+    cloud: Cloud,
+    data_dir: Path,
+    url: str,
+    captures_bucket: str,
+    processed_bucket: str,
+    s3_url: str | None = None,
+    **sync,
+):
+    return config_from_dict(
+        {
+            "device": {"id": DEVICE_ID},
+            "storage": {"data_dir": str(data_dir)},
+            "sync": {
+                "database_url": url,
+                "s3_endpoint_url": s3_url or cloud.s3.endpoint_url,
+                "captures_bucket": captures_bucket,
+                "processed_bucket": processed_bucket,
+                **sync,
+            },
+        },
+        env={},
+    )
 
 
 # -- a WAN on loopback ------------------------------------------------------------------------
+
 
 class DelayProxy:
     """A TCP proxy on loopback that delivers every chunk rtt/2 after it arrived, each way:
@@ -232,14 +268,17 @@ class DelayProxy:
 
 # -- end to end -------------------------------------------------------------------------------
 
+
 def timed(fn, into: dict, name: str):
     """`fn` adding its wall time to into[name]."""
+
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
         try:
             return fn(*args, **kwargs)
         finally:
             into[name] = into.get(name, 0.0) + time.perf_counter() - start
+
     return wrapper
 
 
@@ -250,8 +289,15 @@ def sync_all(cloud: Cloud, template: Path, work: Path, captures: int, rtt_ms: fl
     shutil.copytree(template, data_dir)
     url, cap_bucket, proc_bucket = cloud.fresh()
     proxies = [DelayProxy(cloud.postgres.port, rtt_ms), DelayProxy(cloud.s3.s3_port, rtt_ms)] if rtt_ms else []
-    config = make_config(cloud, data_dir, proxies[0].url(url) if proxies else url, cap_bucket, proc_bucket,
-                         s3_url=proxies[1].url(cloud.s3.endpoint_url) if proxies else None, **sync)
+    config = make_config(
+        cloud,
+        data_dir,
+        proxies[0].url(url) if proxies else url,
+        cap_bucket,
+        proc_bucket,
+        s3_url=proxies[1].url(cloud.s3.endpoint_url) if proxies else None,
+        **sync,
+    )
     worker = make_worker(config)
     pending0 = worker.store.outbox_counts()["pending"]
     stages: dict[str, float] = {}
@@ -285,11 +331,19 @@ def sync_all(cloud: Cloud, template: Path, work: Path, captures: int, rtt_ms: fl
     assert rows["captures"] == rows["measurements"] == captures, rows
     assert [len(objects[k]) for k in ("raw", "annotated", "measurements")] == [3 * captures, 3 * captures, captures]
     shutil.rmtree(data_dir)
-    return {"wall_s": wall_s, **stages, "cpu": cpu, "passes": passes, "entries": pending0, "rows": rows,
-            "objects": objects}
+    return {
+        "wall_s": wall_s,
+        **stages,
+        "cpu": cpu,
+        "passes": passes,
+        "entries": pending0,
+        "rows": rows,
+        "objects": objects,
+    }
 
 
 # -- rows alone -------------------------------------------------------------------------------
+
 
 def prepared_rows(cloud: Cloud, template: Path, work: Path) -> list[Row]:
     """The rows the worker would write for the template store, built by the worker itself
@@ -344,7 +398,7 @@ def time_rows(url: str, rows: list[Row], per_txn: int) -> float:
     try:
         start = time.perf_counter()
         for i in range(0, len(rows), per_txn):
-            writer.write(DEVICE_ID, rows[i:i + per_txn])
+            writer.write(DEVICE_ID, rows[i : i + per_txn])
         elapsed = time.perf_counter() - start
     finally:
         writer.close()
@@ -355,21 +409,26 @@ def time_rows(url: str, rows: list[Row], per_txn: int) -> float:
 
 # -- report -----------------------------------------------------------------------------------
 
+
 def print_end_to_end(title: str, runs: dict[str, list[dict]], captures: int) -> None:
     first = next(iter(runs.values()))
     base = statistics.median(r["wall_s"] for r in first)
     spread_title = " (min–max)" if len(first) > 1 else ""
-    print(f"| end to end, full outbox to empty ({title}) | s{spread_title} | captures/s | photos MB/s | "
-          "photos stage s | rows stage s | of which in PostgreSQL s | CPU s: worker / SeaweedFS / PostgreSQL | "
-          "time / default |")
+    print(
+        f"| end to end, full outbox to empty ({title}) | s{spread_title} | captures/s | photos MB/s | "
+        "photos stage s | rows stage s | of which in PostgreSQL s | CPU s: worker / SeaweedFS / PostgreSQL | "
+        "time / default |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for label, rs in runs.items():
         wall, files, rows, pg = (statistics.median(r[k] for r in rs) for k in ("wall_s", "files_s", "rows_s", "pg_s"))
         photo_bytes = sum(sum(rs[0]["objects"][k].values()) for k in ("raw", "annotated"))
         cpu = " / ".join(f"{statistics.median(r['cpu'][i] for r in rs):.1f}" for i in range(3))
         spread = f" ({min(r['wall_s'] for r in rs):.2f}–{max(r['wall_s'] for r in rs):.2f})" if len(rs) > 1 else ""
-        print(f"| {label} | {wall:.2f}{spread} | {captures / wall:.1f} | {photo_bytes / wall / 1e6:.1f} | "
-              f"{files:.2f} | {rows:.2f} | {pg:.2f} | {cpu} | {wall / base:.2f} |")
+        print(
+            f"| {label} | {wall:.2f}{spread} | {captures / wall:.1f} | {photo_bytes / wall / 1e6:.1f} | "
+            f"{files:.2f} | {rows:.2f} | {pg:.2f} | {cpu} | {wall / base:.2f} |"
+        )
     print()
 
 
@@ -380,13 +439,22 @@ def fmt_kb(n: float) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--captures", type=int, default=60, help="captures in the outbox (default 60)")
-    ap.add_argument("--repeats", type=int, default=5,
-                    help="loopback runs per configuration, and rows-only runs (median; default 5)")
+    ap.add_argument(
+        "--repeats", type=int, default=5, help="loopback runs per configuration, and rows-only runs (median; default 5)"
+    )
     ap.add_argument("--renders", type=int, default=3, help="distinct rendered captures whose photos are reused")
-    ap.add_argument("--row-copies", type=int, default=10,
-                    help="rows-only test: the store's rows this many times, with fresh ids (default 10)")
-    ap.add_argument("--rtt-ms", type=float, default=20.0,
-                    help="round trip of the delayed runs (end to end and rows only; default 20); 0: skip them")
+    ap.add_argument(
+        "--row-copies",
+        type=int,
+        default=10,
+        help="rows-only test: the store's rows this many times, with fresh ids (default 10)",
+    )
+    ap.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=20.0,
+        help="round trip of the delayed runs (end to end and rows only; default 20); 0: skip them",
+    )
     args = ap.parse_args()
 
     load_before = os.getloadavg()
@@ -398,9 +466,11 @@ def main() -> None:
             template = tmp / "template"
             fill_store(template, args.captures, photo_sets(args.renders))
 
-            configs = {"default (batch_rows=200, upload_concurrency=4)": {},
-                       "one row per transaction (batch_rows=1)": {"batch_rows": 1},
-                       "one upload at a time (upload_concurrency=1)": {"upload_concurrency": 1}}
+            configs = {
+                "default (batch_rows=200, upload_concurrency=4)": {},
+                "one row per transaction (batch_rows=1)": {"batch_rows": 1},
+                "one upload at a time (upload_concurrency=1)": {"upload_concurrency": 1},
+            }
             runs: dict[str, list[dict]] = {label: [] for label in configs}
             sync_all(cloud, template, tmp, args.captures)  # warm-up: servers, volumes, imports
             for _ in range(args.repeats):  # interleaved, so a drifting background load hits all alike
@@ -408,21 +478,30 @@ def main() -> None:
                     runs[label].append(sync_all(cloud, template, tmp, args.captures, **sync))
             print_end_to_end(f"loopback, {args.captures} captures, median of {args.repeats}", runs, args.captures)
             if args.rtt_ms > 0:
-                wan = {label: [sync_all(cloud, template, tmp, args.captures, rtt_ms=args.rtt_ms, **sync)]
-                       for label, sync in configs.items()}
-                print_end_to_end(f"{args.rtt_ms:.0f} ms round trip to S3 and PostgreSQL, {args.captures} captures",
-                                 wan, args.captures)
+                wan = {
+                    label: [sync_all(cloud, template, tmp, args.captures, rtt_ms=args.rtt_ms, **sync)]
+                    for label, sync in configs.items()
+                }
+                print_end_to_end(
+                    f"{args.rtt_ms:.0f} ms round trip to S3 and PostgreSQL, {args.captures} captures",
+                    wan,
+                    args.captures,
+                )
 
             rows = prepared_rows(cloud, template, tmp)
             many = replicate(rows, args.row_copies)
             batch = SyncConfig().batch_rows
-            print(f"| rows only, RowWriter.write | rows | batched ({batch}/transaction) rows/s | "
-                  f"one row per transaction rows/s | batched / one |")
+            print(
+                f"| rows only, RowWriter.write | rows | batched ({batch}/transaction) rows/s | "
+                f"one row per transaction rows/s | batched / one |"
+            )
             print("|---|---|---|---|---|")
             t_batch = statistics.median(time_rows(cloud.fresh()[0], many, batch) for _ in range(args.repeats))
             t_one = statistics.median(time_rows(cloud.fresh()[0], many, 1) for _ in range(args.repeats))
-            print(f"| loopback (median of {args.repeats}) | {len(many)} | {len(many) / t_batch:.0f} | "
-                  f"{len(many) / t_one:.0f} | {t_one / t_batch:.1f} |")
+            print(
+                f"| loopback (median of {args.repeats}) | {len(many)} | {len(many) / t_batch:.0f} | "
+                f"{len(many) / t_one:.0f} | {t_one / t_batch:.1f} |"
+            )
             if args.rtt_ms > 0:
                 proxy = DelayProxy(cloud.postgres.port, args.rtt_ms)
                 try:
@@ -430,8 +509,10 @@ def main() -> None:
                     t_one = time_rows(proxy.url(cloud.fresh()[0]), rows, 1)
                 finally:
                     proxy.close()
-                print(f"| {args.rtt_ms:.0f} ms round trip (delaying proxy) | {len(rows)} | "
-                      f"{len(rows) / t_batch:.0f} | {len(rows) / t_one:.1f} | {t_one / t_batch:.1f} |")
+                print(
+                    f"| {args.rtt_ms:.0f} ms round trip (delaying proxy) | {len(rows)} | "
+                    f"{len(rows) / t_batch:.0f} | {len(rows) / t_one:.1f} | {t_one / t_batch:.1f} |"
+                )
             print()
 
             first = runs[next(iter(configs))][0]
@@ -442,8 +523,10 @@ def main() -> None:
                 sizes = list(first["objects"][kind].values())
                 total += sum(sizes)
                 label = "measurements.json" if kind == "measurements" else f"{kind} photos (3 views)"
-                print(f"| {label} | {len(sizes) / args.captures:.0f} | {fmt_kb(sum(sizes) / args.captures)} | "
-                      f"{fmt_kb(min(sizes))} | {fmt_kb(max(sizes))} |")
+                print(
+                    f"| {label} | {len(sizes) / args.captures:.0f} | {fmt_kb(sum(sizes) / args.captures)} | "
+                    f"{fmt_kb(min(sizes))} | {fmt_kb(max(sizes))} |"
+                )
             print(f"| total | 7 | {fmt_kb(total / args.captures)} | | |")
             print()
             counts = first["rows"]
@@ -456,10 +539,18 @@ def main() -> None:
             print(f"\noutbox entries per run: {first['entries']}, passes: {first['passes']}")
         finally:
             cloud.cleanup()
-    print(json.dumps({"captures": args.captures, "repeats": args.repeats,
-                      "elapsed_s": round(time.perf_counter() - started),
-                      "load_before": [round(x, 2) for x in load_before],
-                      "load_after": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}))
+    print(
+        json.dumps(
+            {
+                "captures": args.captures,
+                "repeats": args.repeats,
+                "elapsed_s": round(time.perf_counter() - started),
+                "load_before": [round(x, 2) for x in load_before],
+                "load_after": [round(x, 2) for x in os.getloadavg()],
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """goat-sync: send the edge store's outbox to S3 and PostgreSQL.
 
-    goat-sync run [--config edge.toml]          loop: pass, wait, pass ...
-    goat-sync once [--config edge.toml] --json  one pass, then print what it did
-    goat-sync migrate --database-url URL        create or update the cloud schema
+goat-sync run [--config edge.toml]          loop: pass, wait, pass ...
+goat-sync once [--config edge.toml] --json  one pass, then print what it did
+goat-sync migrate --database-url URL        create or update the cloud schema
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ class Backoff:
     def after(self, report) -> float:
         if report.offline:
             self.failures += 1
-            return min(self.max_s, 2.0 ** self.failures) * self.rng.uniform(0.5, 1.0)
+            return min(self.max_s, 2.0**self.failures) * self.rng.uniform(0.5, 1.0)
         self.failures = 0
         made_progress = report.uploaded or report.upserted
         return 0.0 if report.pending and made_progress else self.interval_s
@@ -95,8 +96,10 @@ def once_command(args) -> int:
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
-        print(f"uploaded {report.uploaded}, upserted {report.upserted}, pending {report.pending}, "
-              f"parked {report.parked}" + (" (cloud unreachable)" if report.offline else ""))
+        print(
+            f"uploaded {report.uploaded}, upserted {report.upserted}, pending {report.pending}, "
+            f"parked {report.parked}" + (" (cloud unreachable)" if report.offline else "")
+        )
     return 0
 
 
@@ -114,8 +117,10 @@ def migrate_command(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="goat-sync", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, fn, text in (("run", run_command, "sync in a loop (the service)"),
-                           ("once", once_command, "one pass, then exit")):
+    for name, fn, text in (
+        ("run", run_command, "sync in a loop (the service)"),
+        ("once", once_command, "one pass, then exit"),
+    ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", type=Path, help="TOML config (default /etc/goatdev/edge.toml if present)")
         p.set_defaults(run=fn)

@@ -4,19 +4,36 @@ Transient: the network, timeouts, 5xx, throttling; the entry stays pending and t
 backs off. Permanent: 403, a row PostgreSQL refuses; the entry is parked with the reason,
 so one bad entry cannot hold up the others.
 """
+
 from __future__ import annotations
 
 import botocore.exceptions
 import psycopg
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-_TRANSIENT_S3_CODES = {"RequestTimeout", "RequestTimeTooSkewed", "SlowDown", "Throttling",
-                       "ThrottlingException", "InternalError", "ServiceUnavailable", "BadDigest"}
+_TRANSIENT_S3_CODES = {
+    "RequestTimeout",
+    "RequestTimeTooSkewed",
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "InternalError",
+    "ServiceUnavailable",
+    "BadDigest",
+}
 
 
 def is_transient(exc: BaseException) -> bool:
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError,
-                        botocore.exceptions.HTTPClientError, ConnectionError, TimeoutError)):
+    if isinstance(
+        exc,
+        (
+            botocore.exceptions.EndpointConnectionError,
+            botocore.exceptions.ConnectionError,
+            botocore.exceptions.HTTPClientError,
+            ConnectionError,
+            TimeoutError,
+        ),
+    ):
         return True
     if isinstance(exc, botocore.exceptions.ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -41,5 +58,9 @@ def describe(exc: BaseException) -> str:
 # the loop backs off (cloud_sync/cli.py).
 ATTEMPTS = 4
 
-retry_transient = retry(retry=retry_if_exception(is_transient), stop=stop_after_attempt(ATTEMPTS),
-                        wait=wait_exponential_jitter(multiplier=0.5, max=8), reraise=True)
+retry_transient = retry(
+    retry=retry_if_exception(is_transient),
+    stop=stop_after_attempt(ATTEMPTS),
+    wait=wait_exponential_jitter(multiplier=0.5, max=8),
+    reraise=True,
+)

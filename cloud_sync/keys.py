@@ -1,5 +1,6 @@
 """Where each capture's files go in the buckets (docs/sync.md). Deterministic, so an
 upload repeated after a crash lands on the same object."""
+
 from __future__ import annotations
 
 from datetime import datetime

@@ -36,6 +36,7 @@ credentials can be revoked alone. The policy is inline on the user: it belongs t
 one user, and putting it again replaces it (idempotent, no policy versions to manage).
 The Pi's PostgreSQL login is separate (docs/sync.md, Roles).
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -102,7 +103,7 @@ class Request:
 class Step:
     description: str
     apply: Callable[[Clients], str]  # returns what happened, for the log
-    document: dict | None = None     # the JSON it sends, shown in the plan
+    document: dict | None = None  # the JSON it sends, shown in the plan
     service: str = "s3"
 
 
@@ -118,8 +119,7 @@ def check_bucket_name(name: str) -> None:
     if not 3 <= len(name) <= 63:
         problem = f"is {len(name)} characters long; S3 allows 3 to 63"
     elif not _BUCKET_CHARS.match(name):
-        problem = ("may hold only lowercase letters, digits, '.' and '-', "
-                   "and must start and end with a letter or digit")
+        problem = "may hold only lowercase letters, digits, '.' and '-', and must start and end with a letter or digit"
     elif ".." in name:
         problem = "has two adjacent dots"
     elif _is_ip_address(name):
@@ -140,19 +140,25 @@ def _is_ip_address(name: str) -> bool:
 
 def check_device_id(device_id: str) -> None:
     if "_" in device_id:
-        raise ProvisionError(f"device id '{device_id}' contains '_', which ends the device id in object "
-                             f"keys: another Pi's policy could cover its keys; use '-' instead")
+        raise ProvisionError(
+            f"device id '{device_id}' contains '_', which ends the device id in object "
+            f"keys: another Pi's policy could cover its keys; use '-' instead"
+        )
     if not _DEVICE_ID.match(device_id) or len(device_id) > _MAX_DEVICE_ID:
-        raise ProvisionError(f"invalid device id '{device_id}': letters, digits, '.' and '-', starting "
-                             f"with a letter or digit, at most {_MAX_DEVICE_ID} characters")
+        raise ProvisionError(
+            f"invalid device id '{device_id}': letters, digits, '.' and '-', starting "
+            f"with a letter or digit, at most {_MAX_DEVICE_ID} characters"
+        )
 
 
 def check_request(request: Request) -> None:
     for name in (request.buckets.captures, request.buckets.processed, request.buckets.web):
         check_bucket_name(name)
     if len(set((request.buckets.captures, request.buckets.processed, request.buckets.web))) != 3:
-        raise ProvisionError(f"the captures, processed and web buckets must be three different buckets, "
-                             f"not {request.buckets.captures}, {request.buckets.processed}, {request.buckets.web}")
+        raise ProvisionError(
+            f"the captures, processed and web buckets must be three different buckets, "
+            f"not {request.buckets.captures}, {request.buckets.processed}, {request.buckets.web}"
+        )
     if request.device_id is not None:
         check_device_id(request.device_id)
     if request.create_access_key and request.device_id is None:
@@ -177,30 +183,53 @@ def is_aws_endpoint(endpoint_url: str | None) -> bool:
 def lifecycle_rules() -> list[dict]:
     everything = {"Prefix": ""}
     return [
-        {"ID": f"{RULE_ID_PREFIX}glacier-after-{GLACIER_AFTER_DAYS}-days", "Status": "Enabled",
-         "Filter": everything, "Transitions": [{"Days": GLACIER_AFTER_DAYS, "StorageClass": "GLACIER"}]},
-        {"ID": f"{RULE_ID_PREFIX}abort-incomplete-uploads-after-{ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS}-days",
-         "Status": "Enabled", "Filter": everything,
-         "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS}},
+        {
+            "ID": f"{RULE_ID_PREFIX}glacier-after-{GLACIER_AFTER_DAYS}-days",
+            "Status": "Enabled",
+            "Filter": everything,
+            "Transitions": [{"Days": GLACIER_AFTER_DAYS, "StorageClass": "GLACIER"}],
+        },
+        {
+            "ID": f"{RULE_ID_PREFIX}abort-incomplete-uploads-after-{ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS}-days",
+            "Status": "Enabled",
+            "Filter": everything,
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS},
+        },
     ]
 
 
-PUBLIC_ACCESS_BLOCK = {"BlockPublicAcls": True, "IgnorePublicAcls": True,
-                       "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+PUBLIC_ACCESS_BLOCK = {
+    "BlockPublicAcls": True,
+    "IgnorePublicAcls": True,
+    "BlockPublicPolicy": True,
+    "RestrictPublicBuckets": True,
+}
 ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]}
 
 
 def pi_policy(buckets: Buckets, device_id: str, partition: str = "aws") -> dict:
     """PutObject on the Pi's own key prefixes and nothing else (reasons in the module docstring)."""
+
     def own(bucket: str, folder: str) -> str:
         return f"arn:{partition}:s3:::{bucket}/{folder}/{device_id}_*"
 
-    return {"Version": "2012-10-17", "Statement": [
-        {"Sid": "PutOwnCaptures", "Effect": "Allow", "Action": "s3:PutObject",
-         "Resource": own(buckets.captures, "captures")},
-        {"Sid": "PutOwnResults", "Effect": "Allow", "Action": "s3:PutObject",
-         "Resource": own(buckets.processed, "results")},
-    ]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "PutOwnCaptures",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": own(buckets.captures, "captures"),
+            },
+            {
+                "Sid": "PutOwnResults",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": own(buckets.processed, "results"),
+            },
+        ],
+    }
 
 
 def user_name(device_id: str) -> str:
@@ -208,6 +237,7 @@ def user_name(device_id: str) -> str:
 
 
 # --- the steps --------------------------------------------------------------------------------
+
 
 def _code(exc: botocore.exceptions.ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
@@ -225,16 +255,21 @@ def _create_bucket(name: str, region: str, on_aws: bool) -> Step:
             if _code(exc) == "BucketAlreadyOwnedByYou":
                 outcome = "already exists, ours"
             elif _code(exc) == "BucketAlreadyExists":
-                raise ProvisionError(f"bucket name '{name}' is taken by another AWS account "
-                                     f"(bucket names are global): choose another --prefix or name") from None
+                raise ProvisionError(
+                    f"bucket name '{name}' is taken by another AWS account "
+                    f"(bucket names are global): choose another --prefix or name"
+                ) from None
             else:
                 raise
         if on_aws:  # us-east-1 answers "created" for a bucket we already own in any region
             location = clients.s3.get_bucket_location(Bucket=name).get("LocationConstraint") or "us-east-1"
             if location != region:
-                raise ProvisionError(f"bucket '{name}' already exists in {location}, not {region}: "
-                                     f"run with --region {location} (and set the Pi's s3_region to it)")
+                raise ProvisionError(
+                    f"bucket '{name}' already exists in {location}, not {region}: "
+                    f"run with --region {location} (and set the Pi's s3_region to it)"
+                )
         return outcome
+
     return Step(f"create bucket {name} in {region}", apply)
 
 
@@ -242,6 +277,7 @@ def _block_public_access(name: str) -> Step:
     def apply(clients: Clients) -> str:
         clients.s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
         return "set"
+
     return Step(f"block all public access on {name}", apply, PUBLIC_ACCESS_BLOCK)
 
 
@@ -249,6 +285,7 @@ def _encrypt(name: str) -> Step:
     def apply(clients: Clients) -> str:
         clients.s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration=ENCRYPTION)
         return "set"
+
     return Step(f"default encryption SSE-S3 (AES256) on {name}", apply, ENCRYPTION)
 
 
@@ -266,8 +303,13 @@ def _lifecycle(name: str) -> Step:
         others = [r for r in existing if not r.get("ID", "").startswith(RULE_ID_PREFIX)]
         clients.s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": others + ours})
         return f"set ({len(others)} other rule(s) kept)" if others else "set"
-    return Step(f"lifecycle rules on {name}: Glacier after {GLACIER_AFTER_DAYS} days, abort incomplete "
-                f"multipart uploads after {ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS} days", apply, {"Rules": ours})
+
+    return Step(
+        f"lifecycle rules on {name}: Glacier after {GLACIER_AFTER_DAYS} days, abort incomplete "
+        f"multipart uploads after {ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS} days",
+        apply,
+        {"Rules": ours},
+    )
 
 
 def _create_user(user: str, device_id: str) -> Step:
@@ -279,6 +321,7 @@ def _create_user(user: str, device_id: str) -> Step:
             if _code(exc) == "EntityAlreadyExists":
                 return "already exists"
             raise
+
     return Step(f"create IAM user {user}", apply, service="iam")
 
 
@@ -286,6 +329,7 @@ def _put_policy(user: str, policy: dict) -> Step:
     def apply(clients: Clients) -> str:
         clients.iam.put_user_policy(UserName=user, PolicyName=POLICY_NAME, PolicyDocument=json.dumps(policy))
         return "set"
+
     return Step(f"inline policy {POLICY_NAME} on {user}", apply, policy, service="iam")
 
 
@@ -295,13 +339,17 @@ def _create_access_key(user: str) -> Step:
         if len(keys) >= MAX_ACCESS_KEYS:
             raise ProvisionError(
                 f"IAM user {user} already has {len(keys)} access keys, IAM's limit: delete the one the Pi "
-                f"no longer uses (aws iam delete-access-key --user-name {user} --access-key-id ...)")
+                f"no longer uses (aws iam delete-access-key --user-name {user} --access-key-id ...)"
+            )
         key = clients.iam.create_access_key(UserName=user)["AccessKey"]
-        return (f"created\n"
-                f"    WARNING: the secret is shown only this once. Store these two lines in {SECRETS_FILE}\n"
-                f"    on the Pi (owner root, mode 600), never in edge.toml or version control:\n"
-                f"AWS_ACCESS_KEY_ID={key['AccessKeyId']}\n"
-                f"AWS_SECRET_ACCESS_KEY={key['SecretAccessKey']}")
+        return (
+            f"created\n"
+            f"    WARNING: the secret is shown only this once. Store these two lines in {SECRETS_FILE}\n"
+            f"    on the Pi (owner root, mode 600), never in edge.toml or version control:\n"
+            f"AWS_ACCESS_KEY_ID={key['AccessKeyId']}\n"
+            f"AWS_SECRET_ACCESS_KEY={key['SecretAccessKey']}"
+        )
+
     return Step(f"create an access key for {user}", apply, service="iam")
 
 
@@ -317,12 +365,16 @@ def plan(request: Request) -> tuple[list[Step], list[str]]:
     if request.device_id is None:
         notes.append("no --device-id: no IAM user or policy; run again with --device-id ID for each Pi")
     elif not on_aws:
-        notes.append(f"endpoint {request.endpoint_url} is not AWS: IAM steps skipped; give the Pi "
-                     f"credentials limited to PutObject on its prefixes with that store's own tools")
+        notes.append(
+            f"endpoint {request.endpoint_url} is not AWS: IAM steps skipped; give the Pi "
+            f"credentials limited to PutObject on its prefixes with that store's own tools"
+        )
     else:
         user = user_name(request.device_id)
-        steps += [_create_user(user, request.device_id),
-                  _put_policy(user, pi_policy(b, request.device_id, partition_for(request.region)))]
+        steps += [
+            _create_user(user, request.device_id),
+            _put_policy(user, pi_policy(b, request.device_id, partition_for(request.region))),
+        ]
         if request.create_access_key:
             steps.append(_create_access_key(user))
     return steps, notes
@@ -347,11 +399,12 @@ def execute(steps: list[Step], clients: Clients, echo: Callable[[str], None], on
             if not on_aws and _code(exc) in _UNSUPPORTED:
                 echo(f"{number:2d}. {step.description}: skipped, this store does not support it ({_code(exc)})")
                 continue
-            raise ProvisionError(f"{step.description}: {error.get('Code', '?')}: {error.get('Message', '')}"
-                                 ) from None
+            raise ProvisionError(f"{step.description}: {error.get('Code', '?')}: {error.get('Message', '')}") from None
         except botocore.exceptions.NoCredentialsError:
-            raise ProvisionError("no AWS credentials found: set AWS_PROFILE, pass --profile, or export "
-                                 "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for an admin user") from None
+            raise ProvisionError(
+                "no AWS credentials found: set AWS_PROFILE, pass --profile, or export "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for an admin user"
+            ) from None
         except botocore.exceptions.EndpointConnectionError as exc:
             raise ProvisionError(f"{step.description}: cannot reach {exc.kwargs.get('endpoint_url')}") from None
         echo(f"{number:2d}. {step.description}: {outcome}")
@@ -362,8 +415,7 @@ def edge_toml(request: Request) -> str:
     lines = ["[sync]", f's3_region = "{request.region}"']
     if request.endpoint_url:
         lines.append(f's3_endpoint_url = "{request.endpoint_url}"')
-    lines += [f'captures_bucket = "{request.buckets.captures}"',
-              f'processed_bucket = "{request.buckets.processed}"']
+    lines += [f'captures_bucket = "{request.buckets.captures}"', f'processed_bucket = "{request.buckets.processed}"']
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 Tables go in the order their foreign keys need (goats, captures, measurements, weights),
 so one transaction can hold a goat and its first capture.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -72,8 +73,11 @@ class RowWriter:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = psycopg.connect(self.database_url, connect_timeout=max(1, int(self.timeout_s)),
-                                         options=f"-c statement_timeout={int(self.timeout_s * 1000)}")
+            self._conn = psycopg.connect(
+                self.database_url,
+                connect_timeout=max(1, int(self.timeout_s)),
+                options=f"-c statement_timeout={int(self.timeout_s * 1000)}",
+            )
         return self._conn
 
     def close(self) -> None:
@@ -98,10 +102,12 @@ class RowWriter:
     @retry_transient
     def write(self, device_id: str, rows: list[Row]) -> None:
         """All rows in one transaction, with the device row first (the others point to it)."""
+
         def work(cur):
             cur.execute(ENSURE_DEVICE, [device_id])
             for table in TABLE_ORDER:
                 values = [r.values for r in rows if r.table == table]
                 if values:
                     cur.executemany(UPSERT[table], values)
+
         self._run(work)

@@ -1,5 +1,6 @@
 """Uploads to S3: each PUT with Content-MD5, retried on transient errors, under an optional
 bandwidth cap shared by all upload threads."""
+
 from __future__ import annotations
 
 import base64
@@ -44,9 +45,13 @@ class Upload:
 
 def make_client(config: SyncConfig):
     """boto3 S3 client; credentials from the standard AWS chain (env, profile, instance role)."""
-    settings = Config(region_name=config.s3_region, connect_timeout=config.timeout_s,
-                      read_timeout=config.timeout_s, retries={"total_max_attempts": 1},
-                      s3={"addressing_style": "path" if config.s3_endpoint_url else "auto"})
+    settings = Config(
+        region_name=config.s3_region,
+        connect_timeout=config.timeout_s,
+        read_timeout=config.timeout_s,
+        retries={"total_max_attempts": 1},
+        s3={"addressing_style": "path" if config.s3_endpoint_url else "auto"},
+    )
     client = boto3.client("s3", endpoint_url=config.s3_endpoint_url, config=settings)
     # botocore asks "Expect: 100-continue" before each PUT body: one more round trip per
     # photo, which on a farm's high-latency uplink costs more than the upload of a small
@@ -67,6 +72,11 @@ class Uploader:
     @retry_transient
     def put(self, upload: Upload) -> None:
         self.limit.take(len(upload.body))
-        self.client.put_object(Bucket=upload.bucket, Key=upload.key, Body=upload.body,
-                               ContentMD5=content_md5(upload.body),
-                               ContentType=upload.content_type, Metadata={"sha256": upload.sha256})
+        self.client.put_object(
+            Bucket=upload.bucket,
+            Key=upload.key,
+            Body=upload.body,
+            ContentMD5=content_md5(upload.body),
+            ContentType=upload.content_type,
+            Metadata={"sha256": upload.sha256},
+        )

@@ -4,6 +4,7 @@ An entry is marked done only after S3 or PostgreSQL acknowledged it. Kill the wo
 anywhere and the next pass sends again what was not marked: the same keys, the same row
 ids, so nothing is duplicated.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,14 @@ class PassReport:
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"uploaded": self.uploaded, "upserted": self.upserted, "pending": self.pending,
-                "parked": self.parked, "offline": self.offline, "errors": self.errors[-10:]}
+        return {
+            "uploaded": self.uploaded,
+            "upserted": self.upserted,
+            "pending": self.pending,
+            "parked": self.parked,
+            "offline": self.offline,
+            "errors": self.errors[-10:],
+        }
 
 
 class SyncWorker:
@@ -139,8 +146,9 @@ class SyncWorker:
             capture = captures[image["capture_id"]]
             key = capture_key(capture["device_id"], capture["captured_at"])
             object_key = image_key(key, image["view"], image["kind"])
-            uploads.append((entry.id, Upload(self._bucket(image["kind"]), object_key, body, "image/jpeg",
-                                             image["sha256"])))
+            uploads.append(
+                (entry.id, Upload(self._bucket(image["kind"]), object_key, body, "image/jpeg", image["sha256"]))
+            )
         return uploads
 
     # -- rows -------------------------------------------------------------------------------
@@ -232,20 +240,32 @@ class SyncWorker:
             else:
                 entry["missing"] = "quarantined on the device"
             images.append(entry)
-        return {"id": capture["id"], "device_id": capture["device_id"], "capture_key": key,
-                "captured_at": capture["captured_at"], "status": capture["status"], "reason": capture["reason"],
-                "goat_id": capture["goat_id"], "trigger": capture["trigger"], "images": jsonb(images),
-                "created_at": capture["created_at"]}
+        return {
+            "id": capture["id"],
+            "device_id": capture["device_id"],
+            "capture_key": key,
+            "captured_at": capture["captured_at"],
+            "status": capture["status"],
+            "reason": capture["reason"],
+            "goat_id": capture["goat_id"],
+            "trigger": capture["trigger"],
+            "images": jsonb(images),
+            "created_at": capture["created_at"],
+        }
 
     def _measurements_row(self, entry, capture: dict) -> tuple[Row, Upload]:
         """The measurements row, and measurements.json for the processed bucket."""
         key = capture_key(capture["device_id"], capture["captured_at"])
         body = json.dumps(measurements_document(capture, key), indent=2, sort_keys=True).encode()
-        upload = Upload(self.config.processed_bucket, measurements_key(key), body, "application/json",
-                        sha256_hex(body))
-        values = {"capture_id": capture["id"], **capture["measurements"],
-                  "reasons": jsonb(capture["measurement_reasons"]), "model_versions": jsonb(capture["model_versions"]),
-                  "calibration_hash": capture["calibration_hash"], "weight_formula": jsonb(capture["weight_formula"])}
+        upload = Upload(self.config.processed_bucket, measurements_key(key), body, "application/json", sha256_hex(body))
+        values = {
+            "capture_id": capture["id"],
+            **capture["measurements"],
+            "reasons": jsonb(capture["measurement_reasons"]),
+            "model_versions": jsonb(capture["model_versions"]),
+            "calibration_hash": capture["calibration_hash"],
+            "weight_formula": jsonb(capture["weight_formula"]),
+        }
         return Row(entry.id, "measurements", values), upload
 
     # -- heartbeat --------------------------------------------------------------------------
@@ -266,8 +286,16 @@ class SyncWorker:
 
 def measurements_document(capture: dict, key: str) -> dict:
     """The capture's results as one JSON file beside its annotated photos."""
-    return {"capture_id": capture["id"], "capture_key": key, "device_id": capture["device_id"],
-            "captured_at": capture["captured_at"], "status": capture["status"], "reason": capture["reason"],
-            "measurements": capture["measurements"], "reasons": capture["measurement_reasons"],
-            "model_versions": capture["model_versions"], "calibration_hash": capture["calibration_hash"],
-            "weight_formula": capture["weight_formula"]}
+    return {
+        "capture_id": capture["id"],
+        "capture_key": key,
+        "device_id": capture["device_id"],
+        "captured_at": capture["captured_at"],
+        "status": capture["status"],
+        "reason": capture["reason"],
+        "measurements": capture["measurements"],
+        "reasons": capture["measurement_reasons"],
+        "model_versions": capture["model_versions"],
+        "calibration_hash": capture["calibration_hash"],
+        "weight_formula": capture["weight_formula"],
+    }

@@ -1,4 +1,5 @@
 """argparse value types shared by the commands, so a bad option is refused by name."""
+
 from __future__ import annotations
 
 import argparse
@@ -69,7 +70,8 @@ def _chosen(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
     unknown = [v for v in chosen if v not in allowed]
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(
-            f"unknown {what} {unknown[0] if unknown else text!r}; choose from {','.join(allowed)}")
+            f"unknown {what} {unknown[0] if unknown else text!r}; choose from {','.join(allowed)}"
+        )
     return tuple(v for v in allowed if v in chosen)
 
 

@@ -1,4 +1,5 @@
 """goat-edge: the command line of the Pi daemon. Each subcommand lives in its stage's package."""
+
 from __future__ import annotations
 
 import argparse

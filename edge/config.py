@@ -5,6 +5,7 @@ models, data under ./goat-data, the API on localhost. Unknown keys and bad value
 refused with the key named (docs/configuration.md lists them all). Secrets need not sit
 in the file: the environment variables in SECRET_ENV override them.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,13 @@ DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.-]*$"
 
 
 class DeviceConfig(_Section):
-    id: str = Field("goat-edge-1", min_length=1, max_length=64, pattern=DEVICE_ID_PATTERN,
-                    description="this Pi's name in the cloud: letters, digits, '.' and '-'; part of every object key")
+    id: str = Field(
+        "goat-edge-1",
+        min_length=1,
+        max_length=64,
+        pattern=DEVICE_ID_PATTERN,
+        description="this Pi's name in the cloud: letters, digits, '.' and '-'; part of every object key",
+    )
 
 
 class StorageConfig(_Section):
@@ -47,14 +53,17 @@ class StorageConfig(_Section):
 
 class CameraConfig(_Section):
     backend: Literal["simulated", "picamera2", "opencv", "replay"] = Field(
-        "simulated", description="picamera2: a Pi camera module; opencv: a USB camera; "
-                                 "simulated: the rendered chute; replay: saved photos")
+        "simulated",
+        description="picamera2: a Pi camera module; opencv: a USB camera; "
+        "simulated: the rendered chute; replay: saved photos",
+    )
     camera_num: int = Field(0, ge=0, description="picamera2: the camera's number")
     camera_id: str | None = Field(None, description="picamera2: the camera's stable Id, preferred to camera_num")
     device: str = Field("0", description="opencv: a V4L2 device path or index")
     folder: Path | None = Field(None, description="replay: folder of captures, each with side/top/front JPEGs")
-    seed: int | None = Field(None, ge=0,
-                             description="simulated: the same goat every capture; none: a new one each time")
+    seed: int | None = Field(
+        None, ge=0, description="simulated: the same goat every capture; none: a new one each time"
+    )
     jpeg_quality: int = Field(92, ge=50, le=100, description="of the stored raw photos")
 
     @model_validator(mode="after")
@@ -75,19 +84,31 @@ class CamerasConfig(_Section):
 
 
 class ModelsConfig(_Section):
-    dir: Path = Field(ROOT / "models",
-                      description="one folder per model (side, top, front, closeup) with the NCNN files")
+    dir: Path = Field(
+        ROOT / "models", description="one folder per model (side, top, front, closeup) with the NCNN files"
+    )
     threads: int = Field(2, ge=1, le=16, description="CPU threads per model inference")
     winograd: bool = Field(False, description="faster inference, about 50 MB more memory")
-    mirror_average: bool = Field(False, description="top and front: also read the mirror image and average "
-                                                    "(widths 2 % better, capture 70 % slower)")
-    snap_to_outline: bool = Field(True, description="withers, sternum and the top view's shoulders move onto "
-                                                    "the photo's outline (chest depth, width and girth)")
-    fuse_anchors: bool = Field(True, description="average each goat's keypoints over the model's anchors "
-                                                 "that found it (keypoints about 10 % closer)")
-    closeups: bool = Field(True, description="read the top photo's rump and chest and the side photo's chest "
-                                             "again at full resolution with models/closeup (hip width, "
-                                             "chest width, chest depth)")
+    mirror_average: bool = Field(
+        False,
+        description="top and front: also read the mirror image and average (widths 2 % better, capture 70 % slower)",
+    )
+    snap_to_outline: bool = Field(
+        True,
+        description="withers, sternum and the top view's shoulders move onto "
+        "the photo's outline (chest depth, width and girth)",
+    )
+    fuse_anchors: bool = Field(
+        True,
+        description="average each goat's keypoints over the model's anchors "
+        "that found it (keypoints about 10 % closer)",
+    )
+    closeups: bool = Field(
+        True,
+        description="read the top photo's rump and chest and the side photo's chest "
+        "again at full resolution with models/closeup (hip width, "
+        "chest width, chest depth)",
+    )
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="a weaker detection is not a goat")
 
 
@@ -95,8 +116,9 @@ class MeasureConfig(_Section):
     calibration: Path | None = Field(None, description="calibration.json; none: the simulated chute's")
     weight_formula: Path | None = Field(None, description="the farm's fitted weight formula (goat-edge fit-weight)")
     min_keypoint_confidence: float = Field(0.5, gt=0, lt=1, description="a less sure keypoint means a retake")
-    girth_shape_factor: float = Field(1.0, gt=0.5, lt=1.5,
-                                      description="heart girth = this × the chest ellipse's perimeter")
+    girth_shape_factor: float = Field(
+        1.0, gt=0.5, lt=1.5, description="heart girth = this × the chest ellipse's perimeter"
+    )
 
 
 class ButtonConfig(_Section):
@@ -120,8 +142,9 @@ class SyncConfig(_Section):
     s3_endpoint_url: str | None = Field(None, description="none: AWS S3 itself; set for S3-compatible stores")
     s3_region: str = Field("us-east-1", description="the buckets' AWS region")
     captures_bucket: str = Field("goatdev-captures", min_length=3, max_length=63, description="raw photos")
-    processed_bucket: str = Field("goatdev-processed", min_length=3, max_length=63,
-                                  description="annotated photos and measurements.json")
+    processed_bucket: str = Field(
+        "goatdev-processed", min_length=3, max_length=63, description="annotated photos and measurements.json"
+    )
     batch_rows: int = Field(200, ge=1, le=10000, description="rows written per PostgreSQL transaction")
     batch_objects: int = Field(48, ge=1, le=1000, description="files uploaded per pass step")
     upload_concurrency: int = Field(4, ge=1, le=32, description="uploads in flight at once")
@@ -185,5 +208,3 @@ def load_config(path: str | Path | None, env: dict[str, str] | None = None) -> E
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     return config_from_dict(data, str(path), env)
-
-

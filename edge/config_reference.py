@@ -1,5 +1,6 @@
 """The configuration reference (docs/configuration.md), generated from the config model so
 that it cannot drift from what the daemon accepts."""
+
 from __future__ import annotations
 
 import types
@@ -45,8 +46,16 @@ def _rows(model: type[BaseModel], prefix: str):
             yield from _rows(field.annotation, key)
             continue
         secret = next((var for (s, k), var in SECRET_ENV.items() if key == f"{s}.{k}"), None)
-        notes = "; ".join(filter(None, [field.description, _bounds(field),
-                                        f"the environment variable {secret} overrides it" if secret else None]))
+        notes = "; ".join(
+            filter(
+                None,
+                [
+                    field.description,
+                    _bounds(field),
+                    f"the environment variable {secret} overrides it" if secret else None,
+                ],
+            )
+        )
         yield key, _type_name(field.annotation), _default(field.default), notes
 
 

@@ -1,5 +1,6 @@
 """JPEG files in and out: the one encoder and decoder of cameras, annotated images,
 the simulator and training crops."""
+
 from __future__ import annotations
 
 import cv2
@@ -21,8 +22,11 @@ def encode_jpeg(image_bgr: np.ndarray, quality: int) -> bytes:
 
 def decode_jpeg(data: bytes, *, colour: bool = True) -> np.ndarray:
     """The image in data: BGR, or as stored (a grey JPEG stays grey) with colour off."""
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR if colour else cv2.IMREAD_UNCHANGED) \
-        if data else None
+    image = (
+        cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR if colour else cv2.IMREAD_UNCHANGED)
+        if data
+        else None
+    )
     if image is None:
         raise JpegError("not a JPEG image")
     return image

@@ -1,4 +1,5 @@
 """Reading and writing the small JSON files a technician hands the commands."""
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 docs/keypoints.md explains each landmark and the measurement it serves. The order here
 is the order of the keypoint rows in the YOLO-pose labels and in the models' output.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,21 +13,59 @@ VIEWS = ("side", "top", "front")
 
 # 3D landmarks of the goat. "left" is the animal's own left, the side the side camera sees.
 LANDMARKS = (
-    "withers", "hip", "tail_head", "sternum", "nose", "poll",
-    "point_of_shoulder_left", "point_of_shoulder_right",
-    "shoulder_left", "shoulder_right",
-    "hook_left", "hook_right", "pin_left", "pin_right",
-    "fore_hoof_left", "fore_hoof_right", "hind_hoof_left",
+    "withers",
+    "hip",
+    "tail_head",
+    "sternum",
+    "nose",
+    "poll",
+    "point_of_shoulder_left",
+    "point_of_shoulder_right",
+    "shoulder_left",
+    "shoulder_right",
+    "hook_left",
+    "hook_right",
+    "pin_left",
+    "pin_right",
+    "fore_hoof_left",
+    "fore_hoof_right",
+    "hind_hoof_left",
 )
 
 VIEW_KEYPOINTS: dict[str, tuple[str, ...]] = {
-    "side": ("withers", "hip", "point_of_shoulder_left", "pin_left", "sternum",
-             "nose", "tail_head", "fore_hoof_left", "hind_hoof_left"),
-    "top": ("withers", "hip", "tail_head", "nose", "shoulder_left", "shoulder_right",
-            "hook_left", "hook_right", "pin_left", "pin_right"),
-    "front": ("nose", "poll", "shoulder_left", "shoulder_right",
-              "point_of_shoulder_left", "point_of_shoulder_right",
-              "fore_hoof_left", "fore_hoof_right"),
+    "side": (
+        "withers",
+        "hip",
+        "point_of_shoulder_left",
+        "pin_left",
+        "sternum",
+        "nose",
+        "tail_head",
+        "fore_hoof_left",
+        "hind_hoof_left",
+    ),
+    "top": (
+        "withers",
+        "hip",
+        "tail_head",
+        "nose",
+        "shoulder_left",
+        "shoulder_right",
+        "hook_left",
+        "hook_right",
+        "pin_left",
+        "pin_right",
+    ),
+    "front": (
+        "nose",
+        "poll",
+        "shoulder_left",
+        "shoulder_right",
+        "point_of_shoulder_left",
+        "point_of_shoulder_right",
+        "fore_hoof_left",
+        "fore_hoof_right",
+    ),
 }
 
 # The models: one per view, and the close-up model, which reads parts of the photos again
@@ -34,8 +73,18 @@ VIEW_KEYPOINTS: dict[str, tuple[str, ...]] = {
 # and the side photo's chest (withers to sternum).
 MODEL_KEYPOINTS: dict[str, tuple[str, ...]] = {
     **VIEW_KEYPOINTS,
-    "closeup": ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right",
-                "shoulder_left", "shoulder_right", "withers", "sternum"),
+    "closeup": (
+        "hip",
+        "tail_head",
+        "hook_left",
+        "hook_right",
+        "pin_left",
+        "pin_right",
+        "shoulder_left",
+        "shoulder_right",
+        "withers",
+        "sternum",
+    ),
 }
 MODELS = tuple(MODEL_KEYPOINTS)
 

@@ -3,12 +3,12 @@
 The simulator's ground truth and the camera estimate use these same definitions, so a
 difference between them is an error of the estimate and never of bookkeeping.
 """
+
 from __future__ import annotations
 
 import numpy as np
 
-LENGTHS = ("body_length_cm", "withers_height_cm", "rump_height_cm",
-           "chest_depth_cm", "chest_width_cm", "hip_width_cm")
+LENGTHS = ("body_length_cm", "withers_height_cm", "rump_height_cm", "chest_depth_cm", "chest_width_cm", "hip_width_cm")
 MEASUREMENTS = LENGTHS + ("heart_girth_cm", "weight_kg")
 
 # The landmarks each length needs.

@@ -9,6 +9,7 @@ NCNN export at half precision, offline with the pnnx and ncnn packages) and reco
 model's training data, input size and file hashes in models/<view>/card.yaml. A farm's
 own best.pt drops in the same way, as long as it finds this view's keypoints.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,21 +76,32 @@ def export_view(view: str, weights: Path, out_dir: Path, imgsz: int | None) -> d
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", type=models, default=MODELS,
-                   help="comma-separated models: side,top,front,closeup (default: all)")
-    p.add_argument("--weights", type=view_path, action="append", default=[], metavar="VIEW=best.pt",
-                   help="weights for a view (default: models/<view>/best.pt)")
-    p.add_argument("--imgsz", type=int, help="the views' input size (default: the size each was trained at; "
-                                             "the close-up model keeps its own)")
+    p.add_argument(
+        "--views", type=models, default=MODELS, help="comma-separated models: side,top,front,closeup (default: all)"
+    )
+    p.add_argument(
+        "--weights",
+        type=view_path,
+        action="append",
+        default=[],
+        metavar="VIEW=best.pt",
+        help="weights for a view (default: models/<view>/best.pt)",
+    )
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        help="the views' input size (default: the size each was trained at; the close-up model keeps its own)",
+    )
     p.add_argument("--models", type=Path, default=ROOT / "models", help="output root, one folder per view")
     args = p.parse_args(argv)
     given = dict(args.weights)
     try:
         for view in args.views:
-            card = export_view(view, given.get(view, args.models / view / "best.pt"),
-                               args.models / view, args.imgsz)
-            print(f"{view}: {args.models / view} (input {card['input_px']} px, "
-                  f"bin sha256 {card['files']['model.ncnn.bin'][:12]})")
+            card = export_view(view, given.get(view, args.models / view / "best.pt"), args.models / view, args.imgsz)
+            print(
+                f"{view}: {args.models / view} (input {card['input_px']} px, "
+                f"bin sha256 {card['files']['model.ncnn.bin'][:12]})"
+            )
     except WeightsError as exc:
         print(f"export_models: error: {exc}", file=sys.stderr)
         return 2

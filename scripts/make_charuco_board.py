@@ -6,6 +6,7 @@
 Print at 100% scale (no "fit to page"), glue it flat on foam board, then measure a square:
 pass the measured side to `goat-edge calibrate --square-cm` if it is not the nominal size.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True, help="PNG to write")
     p.add_argument("--dpi", type=positive_float, default=150.0, help="printer resolution (default 150)")
-    p.add_argument("--squares", type=squares, default=(default.squares_x, default.squares_y),
-                   help="COLSxROWS (default %(default)s)")
+    p.add_argument(
+        "--squares",
+        type=squares,
+        default=(default.squares_x, default.squares_y),
+        help="COLSxROWS (default %(default)s)",
+    )
     p.add_argument("--square-cm", type=positive_float, default=default.square_cm)
     p.add_argument("--marker-cm", type=positive_float, default=default.marker_cm)
     p.add_argument("--margin-cm", type=positive_float, default=2.0, help="white border (default 2)")
@@ -60,9 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(str(exc))
     px_per_cm = args.dpi / CM_PER_INCH
     image = board.image(px_per_cm, args.margin_cm)
-    label_top_edge(image, round(args.margin_cm * px_per_cm),
-                   f"TOP   {cols}x{rows} squares of {board.square_cm:g} cm, "
-                   f"markers {board.marker_cm:g} cm, {board.dictionary}")
+    label_top_edge(
+        image,
+        round(args.margin_cm * px_per_cm),
+        f"TOP   {cols}x{rows} squares of {board.square_cm:g} cm, markers {board.marker_cm:g} cm, {board.dictionary}",
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     dots_per_metre = round(px_per_cm * 100)
     ok, png = cv2.imencode(".png", image)
@@ -73,9 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     square_px = round(board.square_cm * px_per_cm)
     printed_square_cm = square_px / px_per_cm
     height_px, width_px = image.shape
-    print(f"wrote {args.out}: {width_px}x{height_px} px, {width_px / px_per_cm:.1f} x "
-          f"{height_px / px_per_cm:.1f} cm at {args.dpi:g} dpi; squares print at "
-          f"{printed_square_cm:.3f} cm ({dots_per_metre} dots per metre)")
+    print(
+        f"wrote {args.out}: {width_px}x{height_px} px, {width_px / px_per_cm:.1f} x "
+        f"{height_px / px_per_cm:.1f} cm at {args.dpi:g} dpi; squares print at "
+        f"{printed_square_cm:.3f} cm ({dots_per_metre} dots per metre)"
+    )
     return 0
 
 

@@ -13,6 +13,7 @@ of rendering any (then train with --real-data closeup=/farm/closeup/data.yaml).
 Writes DIR/images, DIR/labels, DIR/data.yaml and DIR/seeds.txt (see edge/training/dataset.py),
 then prints how fast it went.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,7 @@ from edge.training.farm_photos import crops_from_view_dataset
 def crops_from_photos(sources: dict[str, Path], out: Path, seed: int) -> int:
     """sources: the labelled dataset yaml of each view the crops are cut from."""
     if (out / "data.yaml").exists():
-        print(f"make_dataset: error: {out} already holds a dataset; choose another --out or delete it",
-              file=sys.stderr)
+        print(f"make_dataset: error: {out} already holds a dataset; choose another --out or delete it", file=sys.stderr)
         return 2
     for view, data_yaml in sources.items():
         try:
@@ -48,20 +48,31 @@ def crops_from_photos(sources: dict[str, Path], out: Path, seed: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--view", choices=MODELS, required=True,
-                        help="a camera view, or closeup: crops of the top and side photos for the close-up model "
-                             "(--scale 1)")
+    parser.add_argument(
+        "--view",
+        choices=MODELS,
+        required=True,
+        help="a camera view, or closeup: crops of the top and side photos for the close-up model (--scale 1)",
+    )
     parser.add_argument("--count", type=positive_int, help="number of images (simulated sets)")
-    parser.add_argument("--seed", type=non_negative_int,
-                        help="dataset seed; capture seeds, and the crops' placement, derive from it")
-    parser.add_argument("--from-top", type=Path, metavar="DATA.yaml",
-                        help="with --view closeup: cut crops from this labelled top-photo dataset")
-    parser.add_argument("--from-side", type=Path, metavar="DATA.yaml",
-                        help="with --view closeup: cut crops from this labelled side-photo dataset")
+    parser.add_argument(
+        "--seed", type=non_negative_int, help="dataset seed; capture seeds, and the crops' placement, derive from it"
+    )
+    parser.add_argument(
+        "--from-top",
+        type=Path,
+        metavar="DATA.yaml",
+        help="with --view closeup: cut crops from this labelled top-photo dataset",
+    )
+    parser.add_argument(
+        "--from-side",
+        type=Path,
+        metavar="DATA.yaml",
+        help="with --view closeup: cut crops from this labelled side-photo dataset",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default: datasets/<view>-<seed>)")
     parser.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
-    parser.add_argument("--workers", type=positive_int, default=os.cpu_count(),
-                        help="processes (default: CPU count)")
+    parser.add_argument("--workers", type=positive_int, default=os.cpu_count(), help="processes (default: CPU count)")
     parser.add_argument("--val-fraction", type=fraction, default=0.1)
     parser.add_argument("--empty-fraction", type=fraction, default=0.05, help="share of empty-chute images")
     args = parser.parse_args(argv)
@@ -74,13 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.count is None or args.seed is None:
         parser.error("a simulated dataset needs --count and --seed")
     try:
-        summary = make_dataset(out, args.view, args.count, args.seed, scale=args.scale, workers=args.workers,
-                               val_fraction=args.val_fraction, empty_fraction=args.empty_fraction)
+        summary = make_dataset(
+            out,
+            args.view,
+            args.count,
+            args.seed,
+            scale=args.scale,
+            workers=args.workers,
+            val_fraction=args.val_fraction,
+            empty_fraction=args.empty_fraction,
+        )
     except (GoatEdgeError, ValueError) as exc:
         print(f"make_dataset: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{summary.out_dir}: {summary.images} images ({summary.train} train, {summary.val} val, "
-          f"{summary.empty} empty chute), {summary.goat_labels} goat labels")
+    print(
+        f"{summary.out_dir}: {summary.images} images ({summary.train} train, {summary.val} val, "
+        f"{summary.empty} empty chute), {summary.goat_labels} goat labels"
+    )
     print(f"{summary.seconds:.1f} s with {args.workers} workers: {summary.images_per_s:.1f} images/s")
     return 0
 

@@ -3,6 +3,7 @@
 A .pt is only useful for a view if it finds that view's keypoints in the order of
 docs/keypoints.md; a farm's own best.pt is checked the same way as ours.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -30,6 +31,7 @@ def load_pose_weights(view: str, weights: Path):
     kpt_shape = list(getattr(model.model, "kpt_shape", []) or [])
     want = [len(MODEL_KEYPOINTS[view]), 3]
     if kpt_shape != want:
-        raise WeightsError(f"{weights}: finds keypoints {kpt_shape}, but the {view} model needs {want} "
-                           f"(docs/keypoints.md)")
+        raise WeightsError(
+            f"{weights}: finds keypoints {kpt_shape}, but the {view} model needs {want} (docs/keypoints.md)"
+        )
     return model

@@ -6,6 +6,7 @@
 
 The photos are of default_calibration()'s cameras, so the result can be compared with it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,12 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--photos", type=int, default=15, help="tilted-board photos per camera")
     args = p.parse_args(argv)
-    written = write_photo_set(default_calibration(), args.out, board=BoardSpec(),
-                              photos_per_camera=args.photos, seed=args.seed)
+    written = write_photo_set(
+        default_calibration(), args.out, board=BoardSpec(), photos_per_camera=args.photos, seed=args.seed
+    )
     for view, paths in written.items():
         references = [p.name for p in paths if p.stem.startswith("reference")]
-        print(f"{view}: {len(paths) - len(references)} lens photos and {', '.join(references)} "
-              f"in {args.out / view}")
+        print(f"{view}: {len(paths) - len(references)} lens photos and {', '.join(references)} in {args.out / view}")
     return 0
 
 

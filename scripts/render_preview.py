@@ -6,6 +6,7 @@ with every landmark drawn and named.
 Filled dots are visible landmarks, rings are landmarks hidden behind the body (labelled
 all the same); the green box is the goat's box in the training labels.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,16 @@ def _place_label(anchor, size, taken, width, height):
     x, y = anchor
     w, h = size
     for r in (8, 20, 34, 50):
-        for dx, dy in ((r, 0), (-r - w, 0), (r, -r), (-r - w, -r), (r, r), (-r - w, r),
-                       (-w // 2, -r), (-w // 2, r + h)):
+        for dx, dy in (
+            (r, 0),
+            (-r - w, 0),
+            (r, -r),
+            (-r - w, -r),
+            (r, r),
+            (-r - w, r),
+            (-w // 2, -r),
+            (-w // 2, r + h),
+        ):
             x0, y0 = int(x + dx), int(y + dy)
             rect = (x0 - 1, y0 - h - 1, x0 + w + 1, y0 + 3)
             if rect[0] < 0 or rect[1] < 0 or rect[2] >= width or rect[3] >= height:
@@ -53,8 +62,12 @@ def draw_view(capture: SimCapture, view: str, width_px: int) -> np.ndarray:
         return (x + 0.5) * factor - 0.5, (y + 0.5) * factor - 0.5
 
     entries = [e for e in capture.labels[view]]
-    points = [(name, *to_out(x, y), flag) for e in entries
-              for name, (x, y, flag) in zip(VIEW_KEYPOINTS[view], e.keypoints.keypoints) if flag != NOT_IN_IMAGE]
+    points = [
+        (name, *to_out(x, y), flag)
+        for e in entries
+        for name, (x, y, flag) in zip(VIEW_KEYPOINTS[view], e.keypoints.keypoints)
+        if flag != NOT_IN_IMAGE
+    ]
     # Labels keep clear of every dot as well as of each other.
     taken = [(int(px) - 4, int(py) - 4, int(px) + 4, int(py) + 4) for _, px, py, _ in points]
     for entry in entries:

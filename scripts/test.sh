@@ -17,4 +17,5 @@ done
 # The train extra too: the training smoke test trains, exports and checks parity.
 scripts/setup.sh test,train
 .venv/bin/ruff check edge cloud_sync scripts tests benchmarks
+.venv/bin/ruff format --check edge cloud_sync scripts tests benchmarks
 exec .venv/bin/python -m pytest "${args[@]}"

@@ -11,6 +11,7 @@ yaml with the view's keypoints, docs/keypoints.md) train instead of the simulate
 
 Needs the `train` extra (Ultralytics, PyTorch); the daemon never imports them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,10 @@ def check_real_dataset(view: str, data_yaml: Path) -> dict:
     k = len(MODEL_KEYPOINTS[view])
     if not isinstance(data, dict) or data.get("kpt_shape") != [k, 3]:
         got = data.get("kpt_shape") if isinstance(data, dict) else None
-        raise TrainingError(f"{data_yaml}: kpt_shape is {got}, but the {view} model needs [{k}, 3] "
-                            f"(keypoints in the order of docs/keypoints.md)")
+        raise TrainingError(
+            f"{data_yaml}: kpt_shape is {got}, but the {view} model needs [{k}, 3] "
+            f"(keypoints in the order of docs/keypoints.md)"
+        )
     for split in ("train", "val"):
         missing = [d for d in split_dirs(data_yaml, data, split) if not Path(d).exists()]
         if missing:
@@ -155,10 +158,25 @@ def train_view(view: str, args) -> Path:
         settings = {"fliplr": FLIP_LR[view], "mosaic": 1.0, **MODEL_SETTINGS.get(view, {}), **budget(args)}
         if pretrained is True:  # fine-tuning trained weights: three epochs of warm-up would mostly undo them
             settings["warmup_epochs"] = 1
-        model.train(data=str(data), epochs=args.epochs, imgsz=CLOSEUP_INPUT_PX if view == "closeup" else args.imgsz,
-                    batch=args.batch, device=args.device, workers=args.workers, project=str(args.runs.resolve()),
-                    name=view, exist_ok=True, pretrained=pretrained, amp=False, plots=False, seed=args.seed,
-                    deterministic=True, patience=args.patience, verbose=False, **settings)
+        model.train(
+            data=str(data),
+            epochs=args.epochs,
+            imgsz=CLOSEUP_INPUT_PX if view == "closeup" else args.imgsz,
+            batch=args.batch,
+            device=args.device,
+            workers=args.workers,
+            project=str(args.runs.resolve()),
+            name=view,
+            exist_ok=True,
+            pretrained=pretrained,
+            amp=False,
+            plots=False,
+            seed=args.seed,
+            deterministic=True,
+            patience=args.patience,
+            verbose=False,
+            **settings,
+        )
         done.write_text("ok\n")
     best = run / "weights" / "best.pt"
     target = args.models / view / "best.pt"
@@ -170,27 +188,54 @@ def train_view(view: str, args) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--views", type=models, default=MODELS,
-                   help="models to train, in this order: side,top,front,closeup (default: all)")
+    p.add_argument(
+        "--views",
+        type=models,
+        default=MODELS,
+        help="models to train, in this order: side,top,front,closeup (default: all)",
+    )
     p.add_argument("--count", type=positive_int, default=2000, help="simulated images per view")
     p.add_argument("--seed", type=non_negative_int, default=1, help="simulated dataset seed")
     p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     p.add_argument("--epochs", type=positive_int, default=40)
-    p.add_argument("--imgsz", type=positive_int, default=640, help="the views' model input size, a multiple of 32 "
-                   f"(the close-up model reads {CLOSEUP_INPUT_PX}-px crops)")
+    p.add_argument(
+        "--imgsz",
+        type=positive_int,
+        default=640,
+        help=f"the views' model input size, a multiple of 32 (the close-up model reads {CLOSEUP_INPUT_PX}-px crops)",
+    )
     p.add_argument("--batch", type=positive_int, default=16)
     p.add_argument("--patience", type=positive_int, default=20)
     p.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
-    p.add_argument("--time-h", type=positive_float, default=None,
-                   help="training time per view in hours; overrides --epochs (default: train --epochs)")
-    p.add_argument("--cache", choices=("none", "ram", "disk"), default="none",
-                   help="cache decoded images (ram is fastest on a GPU)")
+    p.add_argument(
+        "--time-h",
+        type=positive_float,
+        default=None,
+        help="training time per view in hours; overrides --epochs (default: train --epochs)",
+    )
+    p.add_argument(
+        "--cache",
+        choices=("none", "ram", "disk"),
+        default="none",
+        help="cache decoded images (ram is fastest on a GPU)",
+    )
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
-    p.add_argument("--real-data", type=view_path, action="append", default=[], metavar="VIEW=DATA.yaml",
-                   help="a farm's labelled YOLO-pose dataset for a view (repeat per view)")
-    p.add_argument("--fine-tune", type=view_path, action="append", default=[], metavar="VIEW=best.pt",
-                   help="start a view from these weights (such as the shipped or the farm's best.pt) "
-                        "instead of from scratch")
+    p.add_argument(
+        "--real-data",
+        type=view_path,
+        action="append",
+        default=[],
+        metavar="VIEW=DATA.yaml",
+        help="a farm's labelled YOLO-pose dataset for a view (repeat per view)",
+    )
+    p.add_argument(
+        "--fine-tune",
+        type=view_path,
+        action="append",
+        default=[],
+        metavar="VIEW=best.pt",
+        help="start a view from these weights (such as the shipped or the farm's best.pt) instead of from scratch",
+    )
     p.add_argument("--real-only", action="store_true", help="train on --real-data alone, no simulated images")
     p.add_argument("--datasets", type=Path, default=ROOT / "datasets", help="where simulated datasets are kept")
     p.add_argument("--runs", type=Path, default=ROOT / "runs" / "pose", help="Ultralytics run folders")

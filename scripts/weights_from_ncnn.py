@@ -20,6 +20,7 @@ models on more simulated captures or on a farm's own photos (scripts/train_model
 
 An existing best.pt (a farm's own, or one trained here) is not overwritten without --force.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -83,7 +84,7 @@ class _BlobReader:
 
 def _layer_params(fields: list[str]) -> tuple[str, str, dict[str, str]]:
     kind, name, n_in, n_out = fields[0], fields[1], int(fields[2]), int(fields[3])
-    params = dict(kv.split("=", 1) for kv in fields[4 + n_in + n_out:])
+    params = dict(kv.split("=", 1) for kv in fields[4 + n_in + n_out :])
     return kind, name, params
 
 
@@ -107,13 +108,27 @@ def read_ncnn_convs(param_path: Path, bin_path: Path) -> list[NcnnConv]:
         elif kind not in _LAYERS_WITHOUT_WEIGHTS:
             raise RecoveryError(f"{param_path}: layer {name} of type {kind} is not one yolo11n-pose exports")
     if blobs.pos != len(blobs.data):
-        raise RecoveryError(f"{bin_path}: {len(blobs.data) - blobs.pos} bytes left over; the param file "
-                            f"does not describe this bin file")
+        raise RecoveryError(
+            f"{bin_path}: {len(blobs.data) - blobs.pos} bytes left over; the param file does not describe this bin file"
+        )
     return convs
 
 
-_LAYERS_WITHOUT_WEIGHTS = {"Input", "Swish", "Sigmoid", "Softmax", "Slice", "Split", "Concat", "BinaryOp",
-                           "Pooling", "Interp", "Reshape", "Permute", "MatMul"}
+_LAYERS_WITHOUT_WEIGHTS = {
+    "Input",
+    "Swish",
+    "Sigmoid",
+    "Softmax",
+    "Slice",
+    "Split",
+    "Concat",
+    "BinaryOp",
+    "Pooling",
+    "Interp",
+    "Reshape",
+    "Permute",
+    "MatMul",
+}
 
 
 def build_model(view: str):
@@ -130,8 +145,11 @@ def convs_in_running_order(model, input_px: int) -> list:
 
     norms = {id(m.conv): m.bn for m in model.modules() if hasattr(m, "conv") and hasattr(m, "bn")}
     order = []
-    hooks = [m.register_forward_hook(lambda m, i, o: order.append(m))
-             for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    hooks = [
+        m.register_forward_hook(lambda m, i, o: order.append(m))
+        for m in model.modules()
+        if isinstance(m, torch.nn.Conv2d)
+    ]
     with torch.no_grad():
         model(torch.zeros(1, 3, input_px, input_px))
     for h in hooks:
@@ -148,12 +166,15 @@ def load_folded(pairs: list, convs: list[NcnnConv]) -> None:
         raise RecoveryError(f"the NCNN model has {len(convs)} convolutions, {MODEL_YAML} {len(pairs)}")
     for k, ((conv, bn), exported) in enumerate(zip(pairs, convs)):
         if tuple(conv.weight.shape) != exported.weight.shape or conv.groups != exported.groups:
-            raise RecoveryError(f"convolution {k} ({exported.name}) is {exported.weight.shape} in NCNN but "
-                                f"{tuple(conv.weight.shape)} in {MODEL_YAML}: not a yolo11n-pose export")
+            raise RecoveryError(
+                f"convolution {k} ({exported.name}) is {exported.weight.shape} in NCNN but "
+                f"{tuple(conv.weight.shape)} in {MODEL_YAML}: not a yolo11n-pose export"
+            )
         with torch.no_grad():
             conv.weight.copy_(torch.from_numpy(exported.weight.copy()))
-            bias = (torch.from_numpy(exported.bias.copy()) if exported.bias is not None
-                    else torch.zeros(conv.out_channels))
+            bias = (
+                torch.from_numpy(exported.bias.copy()) if exported.bias is not None else torch.zeros(conv.out_channels)
+            )
             if bn is not None:
                 bn.weight.fill_(1.0)
                 bn.bias.copy_(bias)
@@ -198,8 +219,9 @@ def calibration_images(view: str, count: int, input_px: int) -> list[np.ndarray]
     from edge.sim.capture import simulate_capture
 
     if view != "closeup":
-        return [letterbox(simulate_capture(CALIBRATION_SEED + i, scale=0.5).images[view], input_px)[0]
-                for i in range(count)]
+        return [
+            letterbox(simulate_capture(CALIBRATION_SEED + i, scale=0.5).images[view], input_px)[0] for i in range(count)
+        ]
     crops = []
     for i in range(count):
         region = REGIONS[i % len(REGIONS)]
@@ -238,8 +260,15 @@ def save(model, path: Path, input_px: int, source: Path) -> None:
     from ultralytics import __version__
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": model, "train_args": {"task": "pose", "model": MODEL_YAML, "imgsz": input_px},
-                "version": __version__, "recovered_from": str(source)}, path)
+    torch.save(
+        {
+            "model": model,
+            "train_args": {"task": "pose", "model": MODEL_YAML, "imgsz": input_px},
+            "version": __version__,
+            "recovered_from": str(source),
+        },
+        path,
+    )
 
 
 def recover(view: str, model_dir: Path, out: Path, images: int, tolerance_px: float) -> float:
@@ -255,8 +284,10 @@ def recover(view: str, model_dir: Path, out: Path, images: int, tolerance_px: fl
     finally:
         ncnn_model.close()
     if gap_px > tolerance_px:
-        raise RecoveryError(f"{view}: rebuilt weights read keypoints up to {gap_px:.2f} px from the NCNN "
-                            f"model's (allowed {tolerance_px}); not written")
+        raise RecoveryError(
+            f"{view}: rebuilt weights read keypoints up to {gap_px:.2f} px from the NCNN "
+            f"model's (allowed {tolerance_px}); not written"
+        )
     save(model, out, input_px, model_dir)
     return gap_px
 
@@ -265,10 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--views", type=models, default=MODELS, help="models to rebuild: side,top,front,closeup")
     p.add_argument("--models", type=Path, default=ROOT / "models", help="folder with <view>/model.ncnn.*")
-    p.add_argument("--images", type=positive_int, default=32,
-                   help="simulated captures for the batch norms and the check")
-    p.add_argument("--tolerance-px", type=float, default=0.5,
-                   help="largest keypoint gap to the NCNN model allowed, in input pixels")
+    p.add_argument(
+        "--images", type=positive_int, default=32, help="simulated captures for the batch norms and the check"
+    )
+    p.add_argument(
+        "--tolerance-px",
+        type=float,
+        default=0.5,
+        help="largest keypoint gap to the NCNN model allowed, in input pixels",
+    )
     p.add_argument("--force", action="store_true", help="replace an existing best.pt")
     args = p.parse_args(argv)
     for view in args.views:

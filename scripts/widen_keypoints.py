@@ -17,6 +17,7 @@ its hidden width is max(channels / 4, 3 K), so it widens too: the old channels k
 their weights, the new ones start as Ultralytics initialises them, and the output rows
 ignore them until training has moved them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -79,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("weights", type=Path, help="a trained YOLO-pose .pt")
     parser.add_argument("--keypoints", type=int, required=True, help="the new model's keypoint count")
-    parser.add_argument("--copy-from", required=True,
-                        help="comma-separated indices of old keypoints whose rows each new keypoint starts from")
+    parser.add_argument(
+        "--copy-from",
+        required=True,
+        help="comma-separated indices of old keypoints whose rows each new keypoint starts from",
+    )
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--input-px", type=int, default=256, help="image size of the check")
     args = parser.parse_args(argv)
@@ -97,8 +101,10 @@ def main(argv: list[str] | None = None) -> int:
     old = (checkpoint.get("ema") or checkpoint["model"]).float()
     k_old = old.model[-1].kpt_shape[0]
     if args.keypoints - k_old != len(copy_from):
-        parser.error(f"{args.weights} has {k_old} keypoints: widening to {args.keypoints} adds "
-                     f"{args.keypoints - k_old}, but --copy-from names {len(copy_from)}")
+        parser.error(
+            f"{args.weights} has {k_old} keypoints: widening to {args.keypoints} adds "
+            f"{args.keypoints - k_old}, but --copy-from names {len(copy_from)}"
+        )
     if any(not 0 <= i < k_old for i in copy_from):
         parser.error(f"--copy-from: indices must lie in 0..{k_old - 1}")
     new = widen(old, args.keypoints, copy_from)
@@ -108,8 +114,16 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     # Ultralytics takes a checkpoint's task from its train_args, and without one trains a
     # detector: the keypoints would not learn at all.
-    torch.save({"model": new, "ema": None, "train_args": {"task": "pose"}, "date": checkpoint.get("date"),
-                "version": checkpoint.get("version")}, args.out)
+    torch.save(
+        {
+            "model": new,
+            "ema": None,
+            "train_args": {"task": "pose"},
+            "date": checkpoint.get("date"),
+            "version": checkpoint.get("version"),
+        },
+        args.out,
+    )
     print(f"{args.out}: {k_old} -> {args.keypoints} keypoints; old outputs unchanged (max drift {drift:.2g})")
     return 0
 

@@ -1,5 +1,6 @@
 """Real servers for the tests that ask for them: `postgres` and `s3` start on first use, once per
 session, and are killed and deleted at its end (tests/support/services.py)."""
+
 from __future__ import annotations
 
 import os
@@ -58,5 +59,6 @@ def cloud(postgres, s3, monkeypatch):
     migrate(url)
     for key, value in aws_test_env(s3).items():
         monkeypatch.setenv(key, value)
-    return Cloud(url, s3.endpoint_url, s3.create_bucket(f"{name}-captures"), s3.create_bucket(f"{name}-processed"),
-                 s3.client())
+    return Cloud(
+        url, s3.endpoint_url, s3.create_bucket(f"{name}-captures"), s3.create_bucket(f"{name}-processed"), s3.client()
+    )

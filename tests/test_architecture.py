@@ -1,6 +1,7 @@
 """Imports go one way, as docs/architecture.md draws them: a maintainer who adds an import
 against the data flow (the store reaching up into the pipeline, the sync worker into the
 daemon, the runtime into the simulator) or an import cycle gets a failing test that names it."""
+
 from __future__ import annotations
 
 import ast
@@ -14,8 +15,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # the same layer stay independent of each other, except in the foundation, whose small
 # modules build on one another (the cycle check still holds there).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("edge.errors", "edge.jsonfile", "edge.jpeg", "edge.keypoints", "edge.measurements", "edge.config",
-     "edge.argtypes", "edge.config_reference"),
+    (
+        "edge.errors",
+        "edge.jsonfile",
+        "edge.jpeg",
+        "edge.keypoints",
+        "edge.measurements",
+        "edge.config",
+        "edge.argtypes",
+        "edge.config_reference",
+    ),
     ("edge.geometry", "edge.service"),
     ("edge.detect", "edge.measure", "edge.camera", "edge.store", "edge.trigger", "edge.calibrate"),
     ("edge.pipeline", "edge.sim", "cloud_sync"),
@@ -28,8 +37,15 @@ FOUNDATION = LAYERS[0]
 # Besides the layers: what the sync worker may use of the edge package (the store it reads,
 # and the vocabulary and service plumbing both daemons share), and what the simulator must
 # not lean on (it renders goats; it does not detect them).
-SYNC_MAY_IMPORT = ("edge.errors", "edge.config", "edge.jsonfile", "edge.keypoints", "edge.measurements",
-                   "edge.service", "edge.store")
+SYNC_MAY_IMPORT = (
+    "edge.errors",
+    "edge.config",
+    "edge.jsonfile",
+    "edge.keypoints",
+    "edge.measurements",
+    "edge.service",
+    "edge.store",
+)
 FORBIDDEN = (("edge.sim", "edge.detect"), ("edge.sim", "edge.training"))
 
 # Imports deliberately made inside a function, against the layers: the simulated camera
@@ -132,23 +148,27 @@ def _violation(importer: str, imported: str, lazy: bool) -> str | None:
 
 
 def test_every_import_goes_down_the_layers():
-    wrong = [f"{importer}:{line} imports {imported}: {why}"
-             for importer, imports in IMPORTS.items()
-             for imported, line, lazy, _ in imports
-             if (why := _violation(importer, imported, lazy))]
+    wrong = [
+        f"{importer}:{line} imports {imported}: {why}"
+        for importer, imports in IMPORTS.items()
+        for imported, line, lazy, _ in imports
+        if (why := _violation(importer, imported, lazy))
+    ]
     assert not wrong, "imports against docs/architecture.md:\n" + "\n".join(wrong)
 
 
 def test_no_import_cycle_between_modules():
-    graph = {m: {i for i, _, lazy, typing in imports if not lazy and not typing and i in IMPORTS and i != m}
-             for m, imports in IMPORTS.items()}
+    graph = {
+        m: {i for i, _, lazy, typing in imports if not lazy and not typing and i in IMPORTS and i != m}
+        for m, imports in IMPORTS.items()
+    }
     cycles, state = [], {}
 
     def visit(module: str, path: list[str]) -> None:
         state[module] = "open"
         for nxt in sorted(graph[module]):
             if state.get(nxt) == "open":
-                cycles.append(" -> ".join(path[path.index(nxt):] + [nxt]))
+                cycles.append(" -> ".join(path[path.index(nxt) :] + [nxt]))
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[module] = "done"
@@ -159,14 +179,17 @@ def test_no_import_cycle_between_modules():
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
 
 
-@pytest.mark.parametrize(("importer", "imported", "lazy"), [
-    ("edge.store.records", "edge.measure.estimate", False),
-    ("cloud_sync.cli", "edge.daemon.run", False),
-    ("cloud_sync.rows", "edge.measure.estimate", False),
-    ("edge.calibrate.photos", "edge.sim.effects", False),
-    ("edge.sim.dataset", "edge.detect.closeup", False),
-    ("edge.detect.detector", "edge.pipeline.gate", False),
-    ("edge.camera.simulated", "edge.sim.capture", False),  # at module level: every Pi would load the renderer
-])
+@pytest.mark.parametrize(
+    ("importer", "imported", "lazy"),
+    [
+        ("edge.store.records", "edge.measure.estimate", False),
+        ("cloud_sync.cli", "edge.daemon.run", False),
+        ("cloud_sync.rows", "edge.measure.estimate", False),
+        ("edge.calibrate.photos", "edge.sim.effects", False),
+        ("edge.sim.dataset", "edge.detect.closeup", False),
+        ("edge.detect.detector", "edge.pipeline.gate", False),
+        ("edge.camera.simulated", "edge.sim.capture", False),  # at module level: every Pi would load the renderer
+    ],
+)
 def test_the_check_refuses_the_uphill_imports_it_was_written_for(importer, imported, lazy):
     assert _violation(importer, imported, lazy) is not None

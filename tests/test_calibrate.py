@@ -3,6 +3,7 @@
 The photos are rendered through the simulator's own cameras (default_calibration(), 1280x960
 with lens distortion), so the recovered cameras can be checked against the truth.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -49,8 +50,7 @@ def blank_folder(folder, names):
     rng = np.random.default_rng(0)
     ramp = np.linspace(90, 160, 1280)[None, :].repeat(960, axis=0)
     for name in names:
-        cv2.imwrite(str(folder / name), np.clip(ramp + rng.normal(0, 2, ramp.shape), 0, 255)
-                    .astype(np.uint8))
+        cv2.imwrite(str(folder / name), np.clip(ramp + rng.normal(0, 2, ramp.shape), 0, 255).astype(np.uint8))
 
 
 @pytest.mark.slow
@@ -69,8 +69,8 @@ def test_the_renderer_draws_board_corners_where_the_true_camera_projects_them(tr
 
 def test_standard_positions_stand_where_the_docs_say(truth):
     board = BoardSpec()
-    side, = STANDARD_POSITIONS["side"]
-    front, = STANDARD_POSITIONS["front"]
+    (side,) = STANDARD_POSITIONS["side"]
+    (front,) = STANDARD_POSITIONS["front"]
     corners = side.corners_world(board)
     assert np.allclose(corners[:, 1], 0) and corners[:, 2].min() == pytest.approx(0)
     assert corners[:, 0].mean() == pytest.approx(-88)
@@ -109,7 +109,7 @@ def test_calibrate_recovers_every_simulated_camera(photos, truth, tmp_path, caps
     for view in VIEWS:  # the printed table: photos used, error, focal, position
         line = next(line for line in stdout.splitlines() if line.startswith(view))
         assert f"{PHOTOS_PER_CAMERA}/{PHOTOS_PER_CAMERA}" in line
-        printed = [float(v) for v in line[line.index("(") + 1:line.index(")")].split(",")]
+        printed = [float(v) for v in line[line.index("(") + 1 : line.index(")")].split(",")]
         assert np.allclose(printed, truth[view].center_cm, atol=1.0), line
     assert f"wrote {out}" in stdout
 
@@ -144,8 +144,7 @@ def test_too_few_usable_photos_says_how_many_were_usable(photos, tmp_path, capsy
     for n in range(3):  # three good photos among nine blank ones
         shutil.copy(photos / "side" / f"photo_{n:02d}.jpg", side / f"good_{n}.jpg")
     shutil.copy(photos / "side" / "reference.jpg", side)
-    code, _, err = run(capsys, "--photos", tmp_path / "photos", "--out", tmp_path / "c.json",
-                       "--views", "side")
+    code, _, err = run(capsys, "--photos", tmp_path / "photos", "--out", tmp_path / "c.json", "--views", "side")
     assert code != 0
     assert "side camera" in err and "only 3 of 12 photos" in err
     assert not (tmp_path / "c.json").exists()
@@ -154,8 +153,7 @@ def test_too_few_usable_photos_says_how_many_were_usable(photos, tmp_path, capsy
 def test_a_missing_reference_photo_is_named(photos, tmp_path, capsys):
     shutil.copytree(photos / "top", tmp_path / "photos" / "top")
     (tmp_path / "photos" / "top" / "reference_tail.jpg").unlink()
-    code, _, err = run(capsys, "--photos", tmp_path / "photos", "--out", tmp_path / "c.json",
-                       "--views", "top")
+    code, _, err = run(capsys, "--photos", tmp_path / "photos", "--out", tmp_path / "c.json", "--views", "top")
     assert code != 0
     assert "top camera" in err and "reference_tail.jpg" in err
 

@@ -1,5 +1,6 @@
 """The chute's three cameras fire together: the same goat from three sides, or a clear
 message naming the camera that let the capture down."""
+
 from __future__ import annotations
 
 import sys
@@ -28,6 +29,7 @@ def cameras_config(timeout_s: float = 5.0, **per_view) -> CamerasConfig:
 
 
 # --- the simulated chute -------------------------------------------------------------
+
 
 def test_three_views_of_one_shot_show_the_same_goat():
     rig = CameraRig(cameras_config(), SIZES, sim_seed_base=100)
@@ -58,6 +60,7 @@ def test_the_simulated_chute_refuses_a_calibrated_size_of_another_shape():
 
 # --- replaying captures written by `goat-edge simulate` ------------------------------
 
+
 @pytest.fixture(scope="module")
 def replay_folder(tmp_path_factory):
     """Two captures written by `goat-edge simulate`, rendered at 320x240 to stay quick."""
@@ -65,14 +68,16 @@ def replay_folder(tmp_path_factory):
     calibration = root.parent / "small-calibration.json"
     save_calibration(default_calibration().scaled(0.25), calibration)
     for name, seed in (("a", 5), ("b", 6)):
-        assert main(["simulate", "--seed", str(seed), "--out", str(root / name),
-                     "--calibration", str(calibration)]) == 0
+        assert (
+            main(["simulate", "--seed", str(seed), "--out", str(root / name), "--calibration", str(calibration)]) == 0
+        )
     return root
 
 
 def replay_rig(folder, size_px=SMALL_PX):
-    return CameraRig(cameras_config(**{v: {"backend": "replay", "folder": folder} for v in VIEWS}),
-                     dict.fromkeys(VIEWS, size_px))
+    return CameraRig(
+        cameras_config(**{v: {"backend": "replay", "folder": folder} for v in VIEWS}), dict.fromkeys(VIEWS, size_px)
+    )
 
 
 def test_replay_plays_the_captures_in_order_and_starts_again(replay_folder):
@@ -121,11 +126,18 @@ def test_captures_of_another_size_than_calibrated_are_refused_naming_both(replay
 
 # --- cameras that hang, fail or send garbage (test backends through the factory) -----
 
+
 class PlainCamera(Camera):
     """A camera that sends a flat grey picture; `hang` and `fail` make it misbehave."""
 
-    def __init__(self, view, size_px, hang: threading.Event | None = None, fail: Exception | None = None,
-                 jpeg: bytes | None = None):
+    def __init__(
+        self,
+        view,
+        size_px,
+        hang: threading.Event | None = None,
+        fail: Exception | None = None,
+        jpeg: bytes | None = None,
+    ):
         self.view, self.size_px = view, size_px
         self.hang, self.fail, self.jpeg = hang, fail, jpeg
         self.opened = self.closed = False
@@ -196,8 +208,9 @@ def test_a_failing_camera_is_named_and_nothing_is_returned():
 
 
 def test_every_failing_camera_is_named():
-    workshop = Workshop(side={"fail": CameraError("side camera: lens is covered")},
-                        front={"fail": OSError("I/O error")})
+    workshop = Workshop(
+        side={"fail": CameraError("side camera: lens is covered")}, front={"fail": OSError("I/O error")}
+    )
     with CameraRig(cameras_config(), dict.fromkeys(VIEWS, TINY_PX), factory=workshop) as rig:
         with pytest.raises(CaptureFailed) as failed:
             rig.capture_all(1)
@@ -239,6 +252,7 @@ def test_close_closes_every_camera():
 
 # --- real hardware backends on a machine without the hardware ------------------------
 
+
 def test_picamera2_backend_without_picamera2_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "picamera2", None)  # as on a laptop: import fails
     camera = make_camera("side", CameraConfig(backend="picamera2"), size_px=SMALL_PX, sim_seed_base=0)
@@ -250,8 +264,9 @@ def test_picamera2_backend_without_picamera2_says_how_to_install_it(monkeypatch)
 
 
 def test_a_usb_camera_that_does_not_exist_gives_a_clear_error():
-    camera = make_camera("front", CameraConfig(backend="opencv", device="/dev/video99"),
-                         size_px=SMALL_PX, sim_seed_base=0)
+    camera = make_camera(
+        "front", CameraConfig(backend="opencv", device="/dev/video99"), size_px=SMALL_PX, sim_seed_base=0
+    )
     with pytest.raises(CameraError, match="front camera: cannot open USB camera /dev/video99"):
         camera.capture(1)
     camera.close()
@@ -260,8 +275,10 @@ def test_a_usb_camera_that_does_not_exist_gives_a_clear_error():
 def test_pi_cameras_are_found_by_their_stable_id_not_their_position():
     from edge.camera.picamera2_backend import camera_number
 
-    infos = [{"Model": "imx708", "Id": "/base/axi/pcie@120000/rp1/i2c@88000/imx708@1a"},
-             {"Model": "imx708", "Id": "/base/axi/pcie@120000/rp1/i2c@80000/imx708@1a"}]
+    infos = [
+        {"Model": "imx708", "Id": "/base/axi/pcie@120000/rp1/i2c@88000/imx708@1a"},
+        {"Model": "imx708", "Id": "/base/axi/pcie@120000/rp1/i2c@80000/imx708@1a"},
+    ]
     assert camera_number("top", infos, 0, "/base/axi/pcie@120000/rp1/i2c@80000/imx708@1a") == 1
     assert camera_number("top", infos, 1, None) == 1
     with pytest.raises(CameraError, match="top camera: no camera with Id 'imx477'"):

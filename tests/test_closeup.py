@@ -1,5 +1,6 @@
 """The top photo's rump and chest, and the side photo's chest, read again from
 full-resolution crops: the crops, their training set, and what the detector does with them."""
+
 from __future__ import annotations
 
 import shutil
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def photo_with_spot(x_px: float, y_px: float, sigma_px: float = 3.0) -> np.ndarray:
     """A round spot of light centred on (x, y), in pixel-centre coordinates."""
     ys, xs = np.mgrid[:960, :1280]
-    light = 255 * np.exp(-((xs - x_px) ** 2 + (ys - y_px) ** 2) / (2 * sigma_px ** 2))
+    light = 255 * np.exp(-((xs - x_px) ** 2 + (ys - y_px) ** 2) / (2 * sigma_px**2))
     return np.repeat(light[..., None], 3, axis=2).astype(np.float32)
 
 
@@ -75,8 +76,17 @@ def test_a_closeup_training_set_has_a_crop_of_each_region_of_each_goat(closeup_s
     data = yaml.safe_load((out / "data.yaml").read_text())
     assert data["kpt_shape"] == [10, 3]
     assert [CLOSEUP_KEYPOINTS[i] for i in data["flip_idx"]] == [
-        "hip", "tail_head", "hook_right", "hook_left", "pin_right", "pin_left", "shoulder_right", "shoulder_left",
-        "withers", "sternum"]
+        "hip",
+        "tail_head",
+        "hook_right",
+        "hook_left",
+        "pin_right",
+        "pin_left",
+        "shoulder_right",
+        "shoulder_left",
+        "withers",
+        "sternum",
+    ]
     assert summary.empty == 0 and summary.goat_labels == 12
     labels = sorted(out.glob("labels/*/*.txt"))
     assert len(labels) == 12
@@ -136,10 +146,23 @@ def test_a_farms_labelled_top_and_side_photos_give_the_closeup_models_crops(tmp_
     sets = {view: tmp_path / view for view in ("top", "side")}
     for view, folder in sets.items():
         make_dataset(folder, view, 3, seed=12, scale=1.0, workers=1, val_fraction=0.34, empty_fraction=0.0)
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_dataset.py"), "--view", "closeup",
-                           "--from-top", str(sets["top"] / "data.yaml"), "--from-side", str(sets["side"] / "data.yaml"),
-                           "--out", str(tmp_path / "closeup")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "make_dataset.py"),
+            "--view",
+            "closeup",
+            "--from-top",
+            str(sets["top"] / "data.yaml"),
+            "--from-side",
+            str(sets["side"] / "data.yaml"),
+            "--out",
+            str(tmp_path / "closeup"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "6 close-up crops from" in done.stdout and "3 close-up crops from" in done.stdout
     assert yaml.safe_load((tmp_path / "closeup" / "data.yaml").read_text())["kpt_shape"] == [10, 3]
@@ -163,9 +186,21 @@ def test_a_farms_labelled_top_and_side_photos_give_the_closeup_models_crops(tmp_
 def test_a_top_set_with_other_keypoints_is_refused_by_name(tmp_path):
     bad = tmp_path / "data.yaml"
     bad.write_text(yaml.safe_dump({"path": str(tmp_path), "train": "images", "val": "images", "kpt_shape": [9, 3]}))
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_dataset.py"), "--view", "closeup",
-                           "--from-top", str(bad), "--out", str(tmp_path / "closeup")],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "make_dataset.py"),
+            "--view",
+            "closeup",
+            "--from-top",
+            str(bad),
+            "--out",
+            str(tmp_path / "closeup"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2
     assert "kpt_shape is [9, 3], but top photos have [10, 3]" in done.stderr
 
@@ -184,10 +219,16 @@ def test_a_models_folder_without_the_closeup_model_is_named_with_the_way_out(tmp
         assert set(detector.models) == {"side", "top", "front"}
 
 
-@pytest.mark.parametrize("view, kept", [
-    ("top", ["withers", "nose"]),
-    ("side", ["hip", "point_of_shoulder_left", "pin_left", "nose", "tail_head", "fore_hoof_left", "hind_hoof_left"]),
-])
+@pytest.mark.parametrize(
+    "view, kept",
+    [
+        ("top", ["withers", "nose"]),
+        (
+            "side",
+            ["hip", "point_of_shoulder_left", "pin_left", "nose", "tail_head", "fore_hoof_left", "hind_hoof_left"],
+        ),
+    ],
+)
 def test_the_detector_reads_each_regions_keypoints_from_the_closeup_model(view, kept):
     """The top view's hip, tail head, hooks, pins and shoulders, and the side view's withers
     and sternum, are the close-up model's, found in the crops around what the view model
@@ -209,5 +250,6 @@ def test_the_detector_reads_each_regions_keypoints_from_the_closeup_model(view, 
             replaced += region.view_index
     others = [i for i in range(len(read)) if i not in replaced]
     assert [VIEW_KEYPOINTS[view][i] for i in others] == kept
-    np.testing.assert_allclose(read[others, :2], view_alone.keypoints[others, :2] + ULTRALYTICS_TO_CALIBRATION_PX,
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        read[others, :2], view_alone.keypoints[others, :2] + ULTRALYTICS_TO_CALIBRATION_PX, atol=1e-6
+    )

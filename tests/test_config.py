@@ -1,4 +1,5 @@
 """The technician writes /etc/goatdev/edge.toml; mistakes are named before anything starts."""
+
 from __future__ import annotations
 
 import re
@@ -29,13 +30,19 @@ def test_a_misspelt_key_stops_the_daemon_with_the_key_named(tmp_path, capsys):
     assert f"{path}: unknown key 'cameras.side.bakend'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("toml, message", [
-    ("[storage]\nmin_free_disk_mb = -5\n", "'storage.min_free_disk_mb': Input should be greater than or equal to 0"),
-    ('[cameras.top]\nbackend = "replay"\n', "'cameras.top': the replay backend needs a folder"),
-    ("[api]\nport = 70000\n", "'api.port'"),
-    ('[device]\nid = "barn east"\n', "'device.id'"),
-    ("[button\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "toml, message",
+    [
+        (
+            "[storage]\nmin_free_disk_mb = -5\n",
+            "'storage.min_free_disk_mb': Input should be greater than or equal to 0",
+        ),
+        ('[cameras.top]\nbackend = "replay"\n', "'cameras.top': the replay backend needs a folder"),
+        ("[api]\nport = 70000\n", "'api.port'"),
+        ('[device]\nid = "barn east"\n', "'device.id'"),
+        ("[button\n", "not valid TOML"),
+    ],
+)
 def test_bad_values_are_named(tmp_path, toml, message):
     path = tmp_path / "edge.toml"
     path.write_text(toml)

@@ -6,6 +6,7 @@ After every kill the database passes SQLite's integrity check and every stored c
 whole; the restart sweeps the files of the capture that was cut short, so at the end
 every file on disk belongs to a stored capture.
 """
+
 from __future__ import annotations
 
 import random

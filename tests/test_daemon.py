@@ -4,6 +4,7 @@ The cameras replay photos from the simulated chute, the shipped NCNN models run,
 store is a real SQLite file. Daemon tests run `goat-edge run` as a subprocess and talk to
 its HTTP API, as the tablet does.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,8 +43,13 @@ def replay(tmp_path_factory):
 
 @pytest.fixture
 def config_path(tmp_path, replay):
-    return write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
-                        extra=f'[button]\nenabled = true\npin = {BUTTON_PIN}\npin_factory = "mock"\n')
+    return write_config(
+        tmp_path / "edge.toml",
+        tmp_path / "data",
+        replay,
+        free_port(),
+        extra=f'[button]\nenabled = true\npin = {BUTTON_PIN}\npin_factory = "mock"\n',
+    )
 
 
 def wait_for(condition, timeout_s: float = 60.0):
@@ -162,8 +168,7 @@ def test_a_corrupt_front_photo_fails_the_capture_by_name_and_stores_nothing(tmp_
 
 
 def test_below_the_disk_floor_a_capture_is_refused_with_a_message(tmp_path, replay):
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
-                          min_free_disk_mb=100000000)
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), min_free_disk_mb=100000000)
     with Daemon(config) as daemon:
         refused = daemon.post("/api/captures")
         assert refused.status_code == 503
@@ -204,15 +209,19 @@ def test_sigterm_lets_the_running_capture_finish_and_be_stored(tmp_path, config_
         assert_complete(store, capture)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda f: f.unlink(), "model file not found"),
-    (lambda f: f.write_bytes(f.read_bytes()[:100_000]), "corrupt NCNN weights file"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: f.unlink(), "model file not found"),
+        (lambda f: f.write_bytes(f.read_bytes()[:100_000]), "corrupt NCNN weights file"),
+    ],
+)
 def test_a_missing_or_corrupt_model_file_is_named_at_start_up(tmp_path, replay, capsys, damage, message):
     models = shutil.copytree(ROOT / "models", tmp_path / "models")
     damage(models / "top" / "model.ncnn.bin")
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
-                          extra=f'[models]\ndir = "{models}"\n')
+    config = write_config(
+        tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), extra=f'[models]\ndir = "{models}"\n'
+    )
     assert goat_edge(["run", "--config", str(config)]) == 2
     assert f"{models / 'top' / 'model.ncnn.bin'}: {message}" in capsys.readouterr().err
 
@@ -227,15 +236,19 @@ def test_capture_from_the_command_line_prints_the_stored_result(config_path, cap
 
 
 def test_raw_photos_already_in_the_cloud_are_pruned_beyond_the_retention(tmp_path, replay):
-    config_path = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(),
-                               storage="keep_synced_captures = 1\n")
+    config_path = write_config(
+        tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), storage="keep_synced_captures = 1\n"
+    )
     ctx = build_context(load_config(config_path))
     try:
         first = ctx.pipeline.capture("cli")
         second = ctx.pipeline.capture("cli")
         # The sync worker confirms the first capture only.
-        synced = [e.id for e in ctx.store.pending_outbox(100) if e.row_id == first["id"] or
-                  e.image_id in {i["id"] for i in first["images"]}]
+        synced = [
+            e.id
+            for e in ctx.store.pending_outbox(100)
+            if e.row_id == first["id"] or e.image_id in {i["id"] for i in first["images"]}
+        ]
         ctx.store.mark_done(synced)
         ctx.pipeline.capture("cli")
         pruned = {(i["view"], i["kind"]) for i in ctx.store.get_capture(first["id"])["images"] if i["pruned_at"]}
@@ -260,8 +273,9 @@ def test_goat_records_weights_and_later_assignment_through_the_api_with_a_token(
         assert bad.status_code == 422 and "weight_kg" in bad.text
         assert daemon.post("/api/goats/C3/weights", json={"weight_kg": 38.2}, headers=auth).status_code == 201
         capture = daemon.post("/api/captures", headers=auth).json()
-        assigned = requests.put(f"{daemon.url}/api/captures/{capture['id']}/goat", json={"tag": "C3"},
-                                headers=auth, timeout=30)
+        assigned = requests.put(
+            f"{daemon.url}/api/captures/{capture['id']}/goat", json={"tag": "C3"}, headers=auth, timeout=30
+        )
         assert assigned.status_code == 200 and assigned.json()["goat_tag"] == "C3"
         assert [c["id"] for c in daemon.get("/api/captures", params={"goat_tag": "C3"}).json()] == [capture["id"]]
         assert daemon.get("/api/captures/not-a-capture").status_code == 404

@@ -1,4 +1,5 @@
 """Making a YOLO-pose training set from the simulator, and reading it back."""
+
 from __future__ import annotations
 
 import subprocess
@@ -83,9 +84,16 @@ def test_labels_denormalise_to_the_simulators_keypoints_and_box(dataset):
         np.testing.assert_allclose(kps[shown, 1] * HEIGHT - 0.5, truth[shown, 1], atol=1e-3)
         cx, cy, w, h = values[:4]
         x0, y0, x1, y1 = entry.box_px
-        np.testing.assert_allclose([(cx - w / 2) * WIDTH - 0.5, (cy - h / 2) * HEIGHT - 0.5,
-                                    (cx + w / 2) * WIDTH - 0.5, (cy + h / 2) * HEIGHT - 0.5],
-                                   [x0, y0, x1, y1], atol=1e-3)
+        np.testing.assert_allclose(
+            [
+                (cx - w / 2) * WIDTH - 0.5,
+                (cy - h / 2) * HEIGHT - 0.5,
+                (cx + w / 2) * WIDTH - 0.5,
+                (cy + h / 2) * HEIGHT - 0.5,
+            ],
+            [x0, y0, x1, y1],
+            atol=1e-3,
+        )
 
 
 def test_the_images_are_the_simulators_jpegs_byte_for_byte(dataset):
@@ -104,9 +112,27 @@ def test_a_second_dataset_will_not_overwrite_the_first(dataset):
 def test_the_command_line_makes_a_top_view_set_whose_flip_swaps_left_and_right(tmp_path):
     out = tmp_path / "top"
     script = Path(__file__).resolve().parents[1] / "scripts" / "make_dataset.py"
-    done = subprocess.run([sys.executable, str(script), "--view", "top", "--count", "2", "--seed", "5",
-                           "--out", str(out), "--scale", str(SCALE), "--workers", "1"],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--view",
+            "top",
+            "--count",
+            "2",
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+            "--scale",
+            str(SCALE),
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert "images/s" in done.stdout
     data = yaml.safe_load((out / "data.yaml").read_text())
@@ -129,12 +155,15 @@ def test_a_run_stopped_halfway_leaves_nothing_under_the_real_name_and_the_next_r
     assert yaml.safe_load((out / "data.yaml").read_text())["path"] == str(out.resolve())
 
 
-@pytest.mark.parametrize("args, says", [
-    (["--count", "0"], "must be 1 or more"),
-    (["--seed", "-1"], "must be 0 or more"),
-    (["--scale", "0"], "must be above 0"),
-    (["--val-fraction", "1"], "must lie in [0, 1)"),
-])
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["--count", "0"], "must be 1 or more"),
+        (["--seed", "-1"], "must be 0 or more"),
+        (["--scale", "0"], "must be above 0"),
+        (["--val-fraction", "1"], "must lie in [0, 1)"),
+    ],
+)
 def test_bad_dataset_options_are_refused_by_name_without_a_traceback(tmp_path, args, says):
     script = Path(__file__).resolve().parents[1] / "scripts" / "make_dataset.py"
     base = {"--view": "side", "--count": "2", "--seed": "1", "--out": str(tmp_path / "d")}

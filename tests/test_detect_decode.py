@@ -1,4 +1,5 @@
 """Decoding the pose head and mapping it back to the photo, on hand-made tensors."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,10 +23,12 @@ def head_output(anchors: list[tuple]) -> np.ndarray:
 
 
 def test_a_single_confident_anchor_becomes_one_detection_with_its_keypoints():
-    out = head_output([
-        (100, 80, 40, 20, 0.9, [(90, 75, 0.8), (110, 85, 0.3)]),
-        (200, 200, 10, 10, 0.1, [(0, 0, 0), (0, 0, 0)]),  # below the threshold
-    ])
+    out = head_output(
+        [
+            (100, 80, 40, 20, 0.9, [(90, 75, 0.8), (110, 85, 0.3)]),
+            (200, 200, 10, 10, 0.1, [(0, 0, 0), (0, 0, 0)]),  # below the threshold
+        ]
+    )
     dets = decode_pose(out, K, conf_threshold=0.25)
     assert len(dets) == 1
     np.testing.assert_allclose(dets[0].box_px, [80, 70, 120, 90])
@@ -35,24 +38,28 @@ def test_a_single_confident_anchor_becomes_one_detection_with_its_keypoints():
 
 def test_overlapping_anchors_of_one_goat_collapse_to_the_best_and_a_second_goat_survives():
     goat = [(50, 50, 0.9), (60, 60, 0.9)]
-    out = head_output([
-        (100, 100, 80, 40, 0.70, goat),
-        (102, 101, 80, 40, 0.95, goat),  # the same goat, a better anchor
-        (98, 99, 78, 42, 0.60, goat),
-        (300, 100, 80, 40, 0.80, goat),  # a second goat further down the chute
-    ])
+    out = head_output(
+        [
+            (100, 100, 80, 40, 0.70, goat),
+            (102, 101, 80, 40, 0.95, goat),  # the same goat, a better anchor
+            (98, 99, 78, 42, 0.60, goat),
+            (300, 100, 80, 40, 0.80, goat),  # a second goat further down the chute
+        ]
+    )
     dets = decode_pose(out, K, conf_threshold=0.25, iou_threshold=0.7)
     assert [round(d.score, 2) for d in dets] == [0.95, 0.80]
     assert dets[1].box_px[0] == pytest.approx(260)
 
 
 def test_fusing_averages_a_goats_keypoints_over_its_anchors_by_score_and_keeps_goats_apart():
-    out = head_output([
-        (100, 100, 80, 40, 0.90, [(90, 95, 0.8), (110, 105, 0.7)]),
-        (101, 100, 80, 40, 0.30, [(94, 99, 0.6), (114, 101, 0.5)]),  # the same goat, a weaker anchor
-        (100, 100, 40, 20, 0.50, [(0, 0, 0.1), (0, 0, 0.1)]),  # overlaps, but too little (IoU 0.25)
-        (300, 100, 80, 40, 0.80, [(290, 95, 0.9), (310, 105, 0.9)]),  # a second goat
-    ])
+    out = head_output(
+        [
+            (100, 100, 80, 40, 0.90, [(90, 95, 0.8), (110, 105, 0.7)]),
+            (101, 100, 80, 40, 0.30, [(94, 99, 0.6), (114, 101, 0.5)]),  # the same goat, a weaker anchor
+            (100, 100, 40, 20, 0.50, [(0, 0, 0.1), (0, 0, 0.1)]),  # overlaps, but too little (IoU 0.25)
+            (300, 100, 80, 40, 0.80, [(290, 95, 0.9), (310, 105, 0.9)]),  # a second goat
+        ]
+    )
     best = decode_pose(out, K)
     fused = decode_pose(out, K, fuse_iou=0.8)
     np.testing.assert_allclose(best[0].keypoints[:, :2], [[90, 95], [110, 105]])  # Ultralytics' reading

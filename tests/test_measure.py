@@ -1,4 +1,5 @@
 """From keypoints in three views to centimetres: the geometry floor and its bad input."""
+
 from __future__ import annotations
 
 import dataclasses

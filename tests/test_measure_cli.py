@@ -1,4 +1,5 @@
 """The technician runs `goat-edge measure` on a capture's keypoints and gets centimetres."""
+
 from __future__ import annotations
 
 import json
@@ -123,8 +124,17 @@ def test_the_farm_fit_of_the_weight_formula_is_used_from_then_on(chute, capsys):
 
     code, out, _ = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path), "--json")
     wsu = json.loads(out)["measurements"]["weight_kg"]
-    code, out, _ = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path),
-                       "--weight-formula", str(tmp / "fit.json"), "--json")
+    code, out, _ = run(
+        capsys,
+        "measure",
+        "--calibration",
+        str(cal_path),
+        "--keypoints",
+        str(kp_path),
+        "--weight-formula",
+        str(tmp / "fit.json"),
+        "--json",
+    )
     fitted = json.loads(out)
     assert fitted["measurements"]["weight_kg"] == pytest.approx(1.1 * wsu, rel=0.01)
     assert fitted["weight_formula"]["samples"] == 8
@@ -142,11 +152,24 @@ def test_a_simulated_capture_written_to_disk_measures_to_its_own_truth(tmp_path,
     out = tmp_path / "capture"
     code, _, _ = run(capsys, "simulate", "--seed", "4", "--out", str(out))
     assert code == 0
-    assert {p.name for p in out.iterdir()} == {"side.jpg", "top.jpg", "front.jpg", "keypoints.json",
-                                               "truth.json", "calibration.json"}
-    code, printed, _ = run(capsys, "measure", *(f"--{v}={out / f'{v}.jpg'}" for v in ("side", "top", "front")),
-                           "--calibration", str(out / "calibration.json"),
-                           "--keypoints", str(out / "keypoints.json"), "--json")
+    assert {p.name for p in out.iterdir()} == {
+        "side.jpg",
+        "top.jpg",
+        "front.jpg",
+        "keypoints.json",
+        "truth.json",
+        "calibration.json",
+    }
+    code, printed, _ = run(
+        capsys,
+        "measure",
+        *(f"--{v}={out / f'{v}.jpg'}" for v in ("side", "top", "front")),
+        "--calibration",
+        str(out / "calibration.json"),
+        "--keypoints",
+        str(out / "keypoints.json"),
+        "--json",
+    )
     assert code == 0
     result = json.loads(printed)
     truth = json.loads((out / "truth.json").read_text())["goats"][0]["measurements"]
@@ -162,18 +185,22 @@ def test_a_simulated_capture_written_to_disk_measures_to_its_own_truth(tmp_path,
 
 def test_measure_refuses_an_image_that_does_not_exist(chute, capsys):
     tmp, cal_path, kp_path, _ = chute
-    code, _, err = run(capsys, "measure", "--side", str(tmp / "side.jpg"), "--calibration", str(cal_path),
-                       "--keypoints", str(kp_path))
+    code, _, err = run(
+        capsys, "measure", "--side", str(tmp / "side.jpg"), "--calibration", str(cal_path), "--keypoints", str(kp_path)
+    )
     assert code != 0 and "side.jpg" in err and "not found" in err
 
 
-@pytest.mark.parametrize("broken, named", [
-    (lambda d: d["cameras"]["top"].pop("R"), "cameras.top.R"),
-    (lambda d: d["cameras"]["side"].__setitem__("t", "far away"), "cameras.side.t"),
-    (lambda d: d["cameras"]["side"]["K"][0].__setitem__(0, float("nan")), "cameras.side.K"),
-    (lambda d: d["cameras"].pop("front"), "missing camera 'front'"),
-    (lambda d: d.__setitem__("units", "mm"), "units"),
-])
+@pytest.mark.parametrize(
+    "broken, named",
+    [
+        (lambda d: d["cameras"]["top"].pop("R"), "cameras.top.R"),
+        (lambda d: d["cameras"]["side"].__setitem__("t", "far away"), "cameras.side.t"),
+        (lambda d: d["cameras"]["side"]["K"][0].__setitem__(0, float("nan")), "cameras.side.K"),
+        (lambda d: d["cameras"].pop("front"), "missing camera 'front'"),
+        (lambda d: d.__setitem__("units", "mm"), "units"),
+    ],
+)
 def test_a_broken_calibration_field_is_named_and_nothing_is_measured(chute, capsys, broken, named):
     _, cal_path, kp_path, _ = chute
     data = json.loads(cal_path.read_text())
@@ -185,11 +212,14 @@ def test_a_broken_calibration_field_is_named_and_nothing_is_measured(chute, caps
     assert named in err or "NaN is not a number JSON allows" in err
 
 
-@pytest.mark.parametrize("make, says", [
-    (lambda p: p.write_text("{ not json"), "not valid JSON"),
-    (lambda p: p.write_bytes(b"\xff\xd8\xff\xe0 a jpeg"), "not a calibration file"),
-    (lambda p: p.mkdir(), "is a folder"),
-])
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda p: p.write_text("{ not json"), "not valid JSON"),
+        (lambda p: p.write_bytes(b"\xff\xd8\xff\xe0 a jpeg"), "not a calibration file"),
+        (lambda p: p.mkdir(), "is a folder"),
+    ],
+)
 def test_a_calibration_that_is_not_a_calibration_file_is_refused_in_one_line(tmp_path, chute, capsys, make, says):
     _, _, kp_path, _ = chute
     bad = tmp_path / "bad_calibration.json"
@@ -212,35 +242,51 @@ def test_a_keypoint_outside_the_image_is_not_used_and_the_reason_says_where_it_w
     assert result["measurements"]["body_length_cm"] is not None
 
 
-@pytest.mark.parametrize("csv_text, says", [
-    ("", "missing column 'heart_girth_cm'"),
-    ("\ufeffheart_girth_cm, body_length_cm, weight_kg\n80,70,40\n90,80,60\n-70,60,30\n", "line 4: heart_girth_cm"),
-    ("heart_girth_cm,body_length_cm,weight_kg\n80,70,forty\n", "line 2: values must be numbers"),
-    # Inches and pounds: the fit would be far from any goat formula.
-    ("heart_girth_cm,body_length_cm,weight_kg\n31.5,27.6,88\n35.4,31.5,132\n27.6,23.6,60\n", "in cm and weight in kg"),
-    ("heart_girth_cm,body_length_cm,weight_kg\n80,70,41\n80,70,20\n80,70,82\n", "check that each row is one goat"),
-])
+@pytest.mark.parametrize(
+    "csv_text, says",
+    [
+        ("", "missing column 'heart_girth_cm'"),
+        ("\ufeffheart_girth_cm, body_length_cm, weight_kg\n80,70,40\n90,80,60\n-70,60,30\n", "line 4: heart_girth_cm"),
+        ("heart_girth_cm,body_length_cm,weight_kg\n80,70,forty\n", "line 2: values must be numbers"),
+        # Inches and pounds: the fit would be far from any goat formula.
+        (
+            "heart_girth_cm,body_length_cm,weight_kg\n31.5,27.6,88\n35.4,31.5,132\n27.6,23.6,60\n",
+            "in cm and weight in kg",
+        ),
+        ("heart_girth_cm,body_length_cm,weight_kg\n80,70,41\n80,70,20\n80,70,82\n", "check that each row is one goat"),
+    ],
+)
 def test_bad_scale_weights_are_refused_with_the_line_and_a_good_fit_is_kept(tmp_path, capsys, csv_text, says):
     good = tmp_path / "fit.json"
-    good.write_text(json.dumps({"divisor_cm3_per_kg": 11000.0, "source": "farm", "samples": 5,
-                                "fit_mape_pct": 4.0}))
+    good.write_text(json.dumps({"divisor_cm3_per_kg": 11000.0, "source": "farm", "samples": 5, "fit_mape_pct": 4.0}))
     (tmp_path / "w.csv").write_text(csv_text, encoding="utf-8")
     code, _, err = run(capsys, "fit-weight", "--samples", str(tmp_path / "w.csv"), "--out", str(good))
     assert code != 0 and says in err, err
     assert json.loads(good.read_text())["divisor_cm3_per_kg"] == 11000.0
 
 
-@pytest.mark.parametrize("formula, says", [
-    ({"divisor_cm3_per_kg": True, "source": "x", "samples": 3}, "divisor_cm3_per_kg"),
-    ({"divisor_cm3_per_kg": 0.5, "source": "x", "samples": 3}, "divisor_cm3_per_kg"),
-    ({"source": "x", "samples": 3}, "divisor_cm3_per_kg"),
-    ({"divisor_cm3_per_kg": 11000.0, "source": "x", "samples": 3, "extra": 1}, "extra"),
-])
+@pytest.mark.parametrize(
+    "formula, says",
+    [
+        ({"divisor_cm3_per_kg": True, "source": "x", "samples": 3}, "divisor_cm3_per_kg"),
+        ({"divisor_cm3_per_kg": 0.5, "source": "x", "samples": 3}, "divisor_cm3_per_kg"),
+        ({"source": "x", "samples": 3}, "divisor_cm3_per_kg"),
+        ({"divisor_cm3_per_kg": 11000.0, "source": "x", "samples": 3, "extra": 1}, "extra"),
+    ],
+)
 def test_a_bad_weight_formula_file_is_refused_rather_than_silently_replaced(chute, capsys, formula, says):
     tmp, cal_path, kp_path, _ = chute
     (tmp / "fit.json").write_text(json.dumps(formula))
-    code, _, err = run(capsys, "measure", "--calibration", str(cal_path), "--keypoints", str(kp_path),
-                       "--weight-formula", str(tmp / "fit.json"))
+    code, _, err = run(
+        capsys,
+        "measure",
+        "--calibration",
+        str(cal_path),
+        "--keypoints",
+        str(kp_path),
+        "--weight-formula",
+        str(tmp / "fit.json"),
+    )
     assert code != 0 and says in err
 
 
@@ -261,8 +307,9 @@ def test_measuring_photos_moves_the_chest_keypoints_onto_the_outline_unless_told
     readings = {}
     # The side model alone (the close-up model, which reads the chest again, off).
     for flags in (("--no-closeups",), ("--no-closeups", "--no-outline")):
-        code, printed, _ = run(capsys, "measure", *photos, "--calibration", str(out / "calibration.json"),
-                               "--json", *flags)
+        code, printed, _ = run(
+            capsys, "measure", *photos, "--calibration", str(out / "calibration.json"), "--json", *flags
+        )
         assert code == 0
         readings[flags] = json.loads(printed)["measurements"]
     on, off = readings[("--no-closeups",)], readings[("--no-closeups", "--no-outline")]

@@ -3,6 +3,7 @@
 A goat's mirror image across the chute is another goat with left and right swapped; the
 side camera's would be a goat facing backwards, so that view is never mirrored.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -79,8 +80,10 @@ def test_the_shipped_model_reads_the_mirror_image_as_the_same_goat(view):
 
 # The close-up model reads the top photo's rump and chest once each, from the (averaged) top
 # reading, and the side photo's chest once.
-@pytest.mark.parametrize("mirror_average, reads", [(True, {"side": 1, "top": 2, "front": 2, "closeup": 3}),
-                                                    (False, {"side": 1, "top": 1, "front": 1, "closeup": 3})])
+@pytest.mark.parametrize(
+    "mirror_average, reads",
+    [(True, {"side": 1, "top": 2, "front": 2, "closeup": 3}), (False, {"side": 1, "top": 1, "front": 1, "closeup": 3})],
+)
 def test_with_mirror_averaging_on_the_top_and_front_photos_are_read_twice(monkeypatch, mirror_average, reads):
     calibration = default_calibration()
     capture = simulate_capture(9_000_000_003)
@@ -92,6 +95,7 @@ def test_with_mirror_averaging_on_the_top_and_front_photos_are_read_twice(monkey
             def counted(image, *, _view=view, _original=original, **kw):
                 calls[_view] += 1
                 return _original(image, **kw)
+
             monkeypatch.setattr(model, "predict", counted)
         for view in ("side", "top", "front"):
             detector.detect(view, capture.images[view], calibration[view])
@@ -106,8 +110,16 @@ def test_goat_edge_measure_with_mirror_averaging_measures_a_capture_to_its_truth
     capture = tmp_path / "capture"
     assert main(["simulate", "--seed", "9000000003", "--out", str(capture)]) == 0
     capsys.readouterr()
-    code = main(["measure", *(f"--{v}={capture / f'{v}.jpg'}" for v in ("side", "top", "front")),
-                 "--calibration", str(capture / "calibration.json"), "--mirror-average", "--json"])
+    code = main(
+        [
+            "measure",
+            *(f"--{v}={capture / f'{v}.jpg'}" for v in ("side", "top", "front")),
+            "--calibration",
+            str(capture / "calibration.json"),
+            "--mirror-average",
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["status"] == "ok", out
     truth = json.loads((capture / "truth.json").read_text())["goats"][0]["measurements"]

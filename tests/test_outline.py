@@ -1,5 +1,6 @@
 """Withers, sternum and the top view's shoulders are moved onto the goat's outline in the
 full photo, and the geometry trusts them across the outline more than the model."""
+
 from __future__ import annotations
 
 import cv2
@@ -64,8 +65,7 @@ def test_shoulders_of_a_goat_standing_askew_move_onto_its_sides_along_their_own_
     centre = np.array([320.0, 240.0])
     across = np.array([-np.sin(angle), np.cos(angle)])  # from the right side to the left
     photo = with_goat(barn_photo(2), (320, 240), (160, 45), 30)
-    found = detection("top", {"shoulder_left": centre + 39 * across + [2, 1],
-                              "shoulder_right": centre - 51 * across})
+    found = detection("top", {"shoulder_left": centre + 39 * across + [2, 1], "shoulder_right": centre - 51 * across})
     moved = snap_to_outline(photo, found, "top")
     names = VIEW_KEYPOINTS["top"]
     for name, sign in (("shoulder_left", 1), ("shoulder_right", -1)):
@@ -160,16 +160,19 @@ def across_outline_misses(closeups: bool) -> tuple[list[float], list[float]]:
     """How far the outline keypoints of a few rendered captures are from the truth across
     the outline, px: as the shipped models read them, and after the outline step."""
     before, after = [], []
-    with NcnnDetector(ModelsConfig(dir="models", snap_to_outline=False, closeups=closeups)) as plain, \
-            NcnnDetector(ModelsConfig(dir="models", closeups=closeups)) as snapping:
+    with (
+        NcnnDetector(ModelsConfig(dir="models", snap_to_outline=False, closeups=closeups)) as plain,
+        NcnnDetector(ModelsConfig(dir="models", closeups=closeups)) as snapping,
+    ):
         for seed in range(9_000_000_010, 9_000_000_016):
             capture = simulate_capture(seed)
             for view, pairs in OUTLINE_PAIRS.items():
                 image = capture.images[view]
                 found = plain.detect(view, image)
                 snapped = snapping.detect(view, image)
-                np.testing.assert_array_equal(snapped.goats[0].keypoints,
-                                              snapping.snap(image, found).goats[0].keypoints)
+                np.testing.assert_array_equal(
+                    snapped.goats[0].keypoints, snapping.snap(image, found).goats[0].keypoints
+                )
                 truth = capture.labels[view][0].keypoints.keypoints
                 names = VIEW_KEYPOINTS[view]
                 for name, partner in pairs:
@@ -195,4 +198,4 @@ def test_after_the_closeup_model_the_outline_keypoints_stay_within_a_pixel_of_th
     edges by that smaller miss, does not move them off it."""
     before, after = across_outline_misses(closeups=True)
     assert np.median(before) < 1.5
-    assert np.median(after) <= np.median(before) and np.median(after) < 1.0, (np.round(after, 1))
+    assert np.median(after) <= np.median(before) and np.median(after) < 1.0, np.round(after, 1)

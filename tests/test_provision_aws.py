@@ -2,6 +2,7 @@
 
 All against moto: nothing here reaches AWS.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -36,8 +37,11 @@ provision_aws = _load_script()
 @pytest.fixture
 def aws(monkeypatch):
     """moto's AWS, with fake admin credentials so that boto3's default chain finds some."""
-    for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    for var, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
         monkeypatch.setenv(var, value)
     for var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "MOTO_ACCOUNT_ID"):
         monkeypatch.delenv(var, raising=False)
@@ -54,9 +58,15 @@ def test_provisioning_makes_three_buckets_with_archiving_privacy_and_encryption_
     assert provision_aws.main([*FARM, "--region", "eu-west-1"]) == 0
     # The farm added a rule of its own between the two runs: the second run keeps it.
     rules = s3.get_bucket_lifecycle_configuration(Bucket=CAPTURES)["Rules"]
-    s3.put_bucket_lifecycle_configuration(Bucket=CAPTURES, LifecycleConfiguration={"Rules": [
-        *rules, {"ID": "farm-expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"},
-                 "Expiration": {"Days": 1}}]})
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=CAPTURES,
+        LifecycleConfiguration={
+            "Rules": [
+                *rules,
+                {"ID": "farm-expire-tmp", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 1}},
+            ]
+        },
+    )
     assert provision_aws.main([*FARM, "--region", "eu-west-1"]) == 0
     out = capsys.readouterr().out
     assert f"create bucket {CAPTURES} in eu-west-1: already exists, ours" in out
@@ -74,15 +84,23 @@ def test_provisioning_makes_three_buckets_with_archiving_privacy_and_encryption_
         assert ("farm-expire-tmp" in rules) == (bucket == CAPTURES)
 
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
-        assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True,
-                         "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+        assert block == {
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        }
         encryption = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
         assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
 
 def test_a_dry_run_prints_the_plan_and_creates_nothing(aws, capsys):
-    assert provision_aws.main([*FARM, "--region", "eu-west-1", "--device-id", "barn-east",
-                               "--create-access-key", "--dry-run"]) == 0
+    assert (
+        provision_aws.main(
+            [*FARM, "--region", "eu-west-1", "--device-id", "barn-east", "--create-access-key", "--dry-run"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert _bucket_names() == []
     assert boto3.client("iam").list_users()["Users"] == []
@@ -101,19 +119,26 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
     def story():
         iam = boto3.client("iam", region_name="us-east-1")
         iam.create_user(UserName="admin")
-        iam.put_user_policy(UserName="admin", PolicyName="all", PolicyDocument=json.dumps(
-            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        iam.put_user_policy(
+            UserName="admin",
+            PolicyName="all",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            ),
+        )
         admin = iam.create_access_key(UserName="admin")["AccessKey"]
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", admin["AccessKeyId"])
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", admin["SecretAccessKey"])
 
-        assert provision_aws.main([*FARM, "--region", "us-east-1", "--device-id", "barn-east",
-                                   "--create-access-key"]) == 0
+        assert (
+            provision_aws.main([*FARM, "--region", "us-east-1", "--device-id", "barn-east", "--create-access-key"]) == 0
+        )
         out = capsys.readouterr().out
         assert "/etc/goatdev/secrets.env" in out
         printed = dict(re.findall(r"^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)=(\S+)$", out, re.MULTILINE))
-        pi = boto3.Session(aws_access_key_id=printed["AWS_ACCESS_KEY_ID"],
-                           aws_secret_access_key=printed["AWS_SECRET_ACCESS_KEY"]).client("s3", region_name="us-east-1")
+        pi = boto3.Session(
+            aws_access_key_id=printed["AWS_ACCESS_KEY_ID"], aws_secret_access_key=printed["AWS_SECRET_ACCESS_KEY"]
+        ).client("s3", region_name="us-east-1")
 
         key = capture_key("barn-east", "2026-11-26T12:10:02.375+00:00")
         photo, measurements = image_key(key, "side", "raw"), measurements_key(key)
@@ -135,19 +160,23 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
         assert refused(pi.put_object, Bucket=PROCESSED, Key=f"captures/{key}/x.jpg", Body=b"x", ContentMD5=md5)
         assert refused(pi.put_object, Bucket=WEB, Key="index.html", Body=b"x", ContentMD5=md5)
         # ...while the admin sees exactly the two files the Pi sent.
-        s3 = boto3.Session(aws_access_key_id=admin["AccessKeyId"], aws_secret_access_key=admin["SecretAccessKey"]
-                           ).client("s3", region_name="us-east-1")
+        s3 = boto3.Session(
+            aws_access_key_id=admin["AccessKeyId"], aws_secret_access_key=admin["SecretAccessKey"]
+        ).client("s3", region_name="us-east-1")
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=CAPTURES)["Contents"]] == [photo]
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=PROCESSED)["Contents"]] == [measurements]
 
     story()
 
 
-@pytest.mark.parametrize("args, named", [
-    (["--prefix", "Green_Farm"], "Green_Farm-goatdev-captures"),
-    ([*FARM, "--web-bucket", "192.168.1.10"], "192.168.1.10"),
-    ([*FARM, "--device-id", "barn_east"], "barn_east"),
-])
+@pytest.mark.parametrize(
+    "args, named",
+    [
+        (["--prefix", "Green_Farm"], "Green_Farm-goatdev-captures"),
+        ([*FARM, "--web-bucket", "192.168.1.10"], "192.168.1.10"),
+        ([*FARM, "--device-id", "barn_east"], "barn_east"),
+    ],
+)
 def test_bad_names_stop_before_anything_is_created_with_the_name_given(aws, capsys, args, named):
     assert provision_aws.main([*args, "--region", "eu-west-1"]) == 1
     assert named in capsys.readouterr().err
@@ -157,7 +186,8 @@ def test_bad_names_stop_before_anything_is_created_with_the_name_given(aws, caps
 def test_a_bucket_name_another_account_holds_is_named_as_taken(aws, monkeypatch, capsys):
     monkeypatch.setenv("MOTO_ACCOUNT_ID", "111122223333")
     boto3.client("s3", region_name="eu-west-1").create_bucket(
-        Bucket=PROCESSED, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        Bucket=PROCESSED, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
     monkeypatch.delenv("MOTO_ACCOUNT_ID")
     assert provision_aws.main([*FARM, "--region", "eu-west-1"]) == 1
     err = capsys.readouterr().err

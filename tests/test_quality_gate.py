@@ -1,4 +1,5 @@
 """The quality gate turns captures the models cannot measure well into a clear retake."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,5 @@
 """The simulated chute: a seed becomes three camera images with the goat's true keypoints."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -56,7 +57,7 @@ def test_every_visible_keypoint_lands_on_its_own_goat(seed):
                 if flag != VISIBLE:
                     continue
                 col, row = int(round(x)), int(round(y))
-                around = mask[max(row - 1, 0):row + 2, max(col - 1, 0):col + 2]
+                around = mask[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2]
                 assert (around == goat_id).any(), f"seed {seed} {view}: {name} of goat {goat_id} is off the goat"
 
 
@@ -120,8 +121,15 @@ def test_the_smallest_kid_and_the_tallest_buck_stand_fully_in_every_view(withers
     calibration = default_calibration().scaled(SMALL)
     rng = np.random.default_rng(0)
     scene = sample_scene(rng)
-    params = dataclasses.replace(sample_goat_params(rng), withers_height_cm=withers_cm, body_length_ratio=1.18,
-                                 head_pitch_deg=-15.0, nose_x_cm=nose_x_cm, yaw_deg=8.0, horns=True)
+    params = dataclasses.replace(
+        sample_goat_params(rng),
+        withers_height_cm=withers_cm,
+        body_length_ratio=1.18,
+        head_pitch_deg=-15.0,
+        nose_x_cm=nose_x_cm,
+        yaw_deg=8.0,
+        horns=True,
+    )
     renderer = Renderer(scene, [build_goat(params)])
     for view in VIEWS:
         mask = renderer.render(calibration[view]).goat_mask

@@ -1,5 +1,6 @@
 """The sync tests' servers are the real thing: rows survive a PostgreSQL restart, S3 checks
 Content-MD5 and signatures, and objects survive a kill -9 of SeaweedFS."""
+
 from __future__ import annotations
 
 import base64
@@ -54,8 +55,7 @@ def test_postgres_checks_passwords(postgres):
 def test_s3_stores_a_photo_sent_with_content_md5(s3):
     client = s3.client()
     s3.create_bucket("services-put")
-    client.put_object(Bucket="services-put", Key="captures/k/k_side.jpg", Body=PHOTO,
-                      ContentMD5=content_md5(PHOTO))
+    client.put_object(Bucket="services-put", Key="captures/k/k_side.jpg", Body=PHOTO, ContentMD5=content_md5(PHOTO))
     assert client.get_object(Bucket="services-put", Key="captures/k/k_side.jpg")["Body"].read() == PHOTO
 
 
@@ -63,8 +63,7 @@ def test_s3_refuses_a_body_that_does_not_match_its_content_md5(s3):
     client = s3.client()
     s3.create_bucket("services-bad-md5")
     with pytest.raises(ClientError) as refused:
-        client.put_object(Bucket="services-bad-md5", Key="damaged.jpg", Body=PHOTO,
-                          ContentMD5=content_md5(PHOTO[:-1]))
+        client.put_object(Bucket="services-bad-md5", Key="damaged.jpg", Body=PHOTO, ContentMD5=content_md5(PHOTO[:-1]))
     assert error_code(refused) == "BadDigest"
     with pytest.raises(ClientError) as missing:
         client.head_object(Bucket="services-bad-md5", Key="damaged.jpg")
@@ -78,15 +77,25 @@ def test_s3_checks_sha256_checksums(s3):
     stored = client.put_object(Bucket="services-sha256", Key="ok.jpg", Body=PHOTO, ChecksumSHA256=sha256)
     assert stored["ChecksumSHA256"] == sha256
     with pytest.raises(ClientError) as refused:
-        client.put_object(Bucket="services-sha256", Key="bad.jpg", Body=PHOTO,
-                          ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode())
+        client.put_object(
+            Bucket="services-sha256",
+            Key="bad.jpg",
+            Body=PHOTO,
+            ChecksumSHA256=base64.b64encode(hashlib.sha256(b"other").digest()).decode(),
+        )
     assert error_code(refused) == "BadDigest"
 
 
 def test_s3_refuses_a_wrong_secret_key(s3):
     import boto3
-    stranger = boto3.client("s3", endpoint_url=s3.endpoint_url, region_name=s3.REGION,
-                            aws_access_key_id=s3.ACCESS_KEY, aws_secret_access_key="not-the-secret")
+
+    stranger = boto3.client(
+        "s3",
+        endpoint_url=s3.endpoint_url,
+        region_name=s3.REGION,
+        aws_access_key_id=s3.ACCESS_KEY,
+        aws_secret_access_key="not-the-secret",
+    )
     with pytest.raises(ClientError) as refused:
         stranger.list_buckets()
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

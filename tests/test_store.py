@@ -2,6 +2,7 @@
 
 Real files and a real SQLite database under tmp_path throughout; nothing is mocked.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,21 +54,38 @@ T0 = datetime(2024, 6, 1, 8, 30, tzinfo=UTC)
 def jpegs(seed: int) -> tuple[ImageFile, ...]:
     """Six distinct fake JPEGs (the store never decodes them): raw and annotated for each view."""
     rng = random.Random(seed)
-    return tuple(ImageFile(view, kind, b"\xff\xd8" + rng.randbytes(3000) + b"\xff\xd9")
-                 for kind in ("raw", "annotated") for view in ("side", "top", "front"))
+    return tuple(
+        ImageFile(view, kind, b"\xff\xd8" + rng.randbytes(3000) + b"\xff\xd9")
+        for kind in ("raw", "annotated")
+        for view in ("side", "top", "front")
+    )
 
 
-def capture(when: datetime = T0, seed: int = 0, goat_tag: str | None = None, status: str = "ok",
-            capture_id: str | None = None, measurements: dict | None = None) -> CaptureRecord:
+def capture(
+    when: datetime = T0,
+    seed: int = 0,
+    goat_tag: str | None = None,
+    status: str = "ok",
+    capture_id: str | None = None,
+    measurements: dict | None = None,
+) -> CaptureRecord:
     return CaptureRecord(
-        capture_id=capture_id or new_id(when), captured_at=when, device_id="chute-1", status=status,
-        reason=None if status == "ok" else "goat moved", trigger="button", images=jpegs(seed),
+        capture_id=capture_id or new_id(when),
+        captured_at=when,
+        device_id="chute-1",
+        status=status,
+        reason=None if status == "ok" else "goat moved",
+        trigger="button",
+        images=jpegs(seed),
         measurements={"withers_height_cm": 61.5, "heart_girth_cm": 78.0, "weight_kg": 38.2}
-        if measurements is None else measurements,
+        if measurements is None
+        else measurements,
         measurement_reasons={"hip_width_cm": "hooks not visible from the top"},
         model_versions={"side": "side-v3", "top": "top-v2", "front": "front-v2"},
-        calibration_hash="c0ffee1234567890", weight_formula={"kind": "girth_length", "a": 0.0003},
-        goat_tag=goat_tag)
+        calibration_hash="c0ffee1234567890",
+        weight_formula={"kind": "girth_length", "a": 0.0003},
+        goat_tag=goat_tag,
+    )
 
 
 @pytest.fixture
@@ -101,17 +119,23 @@ def image_files(data_dir: Path) -> list[Path]:
 def assert_capture_complete(store: Store, capture_id: str) -> None:
     stored = store.get_capture(capture_id)
     assert {(im["view"], im["kind"]) for im in stored["images"]} == {
-        (v, k) for v in ("side", "top", "front") for k in ("raw", "annotated")}
+        (v, k) for v in ("side", "top", "front") for k in ("raw", "annotated")
+    }
     for image in stored["images"]:
         data = store.image_path(image).read_bytes()
         assert hashlib.sha256(data).hexdigest() == image["sha256"] and len(data) == image["bytes"]
     assert rows(store.data_dir, "SELECT count(*) FROM measurements WHERE capture_id = ?", [capture_id]) == [(1,)]
-    entries = rows(store.data_dir, "SELECT kind, table_name FROM outbox WHERE row_id = ? OR image_id IN "
-                   "(SELECT id FROM images WHERE capture_id = ?)", [capture_id, capture_id])
+    entries = rows(
+        store.data_dir,
+        "SELECT kind, table_name FROM outbox WHERE row_id = ? OR image_id IN "
+        "(SELECT id FROM images WHERE capture_id = ?)",
+        [capture_id, capture_id],
+    )
     assert sorted(entries) == sorted([("row", "captures"), ("row", "measurements")] + [("object", "images")] * 6)
 
 
 # -- recording a capture ---------------------------------------------------------------------
+
 
 def test_a_recorded_capture_has_six_verified_images_its_measurements_and_outbox_entries(store, data_dir):
     store.add_goat("A12", name="Clover")
@@ -119,8 +143,10 @@ def test_a_recorded_capture_has_six_verified_images_its_measurements_and_outbox_
     stored = store.record_capture(rec)
 
     folder = data_dir / "images" / "2024" / "06" / "01" / rec.capture_id
-    assert image_files(data_dir) == sorted(folder / n for n in (
-        "side.jpg", "top.jpg", "front.jpg", "side.annotated.jpg", "top.annotated.jpg", "front.annotated.jpg"))
+    assert image_files(data_dir) == sorted(
+        folder / n
+        for n in ("side.jpg", "top.jpg", "front.jpg", "side.annotated.jpg", "top.annotated.jpg", "front.annotated.jpg")
+    )
     for image, sent in zip(stored.images, rec.images):
         assert image.path.read_bytes() == sent.jpeg
         assert image.sha256 == hashlib.sha256(sent.jpeg).hexdigest() and image.bytes == len(sent.jpeg)
@@ -134,8 +160,9 @@ def test_a_recorded_capture_has_six_verified_images_its_measurements_and_outbox_
     assert got["model_versions"]["side"] == "side-v3" and got["calibration_hash"] == "c0ffee1234567890"
     assert got["weight_formula"] == {"kind": "girth_length", "a": 0.0003}
     assert [im["path"] for im in got["images"]] == [
-        f"images/2024/06/01/{rec.capture_id}/{n}" for n in (
-            "side.jpg", "top.jpg", "front.jpg", "side.annotated.jpg", "top.annotated.jpg", "front.annotated.jpg")]
+        f"images/2024/06/01/{rec.capture_id}/{n}"
+        for n in ("side.jpg", "top.jpg", "front.jpg", "side.annotated.jpg", "top.annotated.jpg", "front.annotated.jpg")
+    ]
     assert_capture_complete(store, rec.capture_id)
 
     # The worker sees the capture row first, then each file, then the measurements.
@@ -147,6 +174,7 @@ def test_a_recorded_capture_has_six_verified_images_its_measurements_and_outbox_
 
 def test_measurements_from_numpy_are_stored_as_plain_numbers(store):
     import numpy as np
+
     rec = capture(measurements={"withers_height_cm": np.float32(61.5), "weight_kg": np.float64(38.25)})
     store.record_capture(rec)
     got = store.get_capture(rec.capture_id)["measurements"]
@@ -199,8 +227,10 @@ def test_a_duplicate_capture_id_is_refused_and_the_stored_capture_is_untouched(s
 def test_a_failure_inside_the_transaction_rolls_back_every_row_and_removes_the_files(store, data_dir):
     # The very last insert of the transaction fails, after the files and most rows are in.
     conn = sqlite3.connect(data_dir / "goat.sqlite")
-    conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.table_name = 'measurements' "
-                 "BEGIN SELECT RAISE(ABORT, 'card went read-only'); END")
+    conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON outbox WHEN NEW.table_name = 'measurements' "
+        "BEGIN SELECT RAISE(ABORT, 'card went read-only'); END"
+    )
     conn.commit()
     with pytest.raises(StoreError, match="card went read-only"):
         store.record_capture(capture())
@@ -240,8 +270,10 @@ def test_threads_can_read_while_captures_are_written(store):
 
 def test_captures_list_newest_first_page_by_page_and_by_goat(store):
     store.add_goat("A12")
-    ids = [store.record_capture(capture(T0 + timedelta(minutes=i), seed=i, goat_tag="A12" if i % 2 else None)
-                                ).capture_id for i in range(5)]
+    ids = [
+        store.record_capture(capture(T0 + timedelta(minutes=i), seed=i, goat_tag="A12" if i % 2 else None)).capture_id
+        for i in range(5)
+    ]
     first_page = store.list_captures(limit=2)
     assert [c["id"] for c in first_page] == [ids[4], ids[3]]
     assert [c["id"] for c in store.list_captures(limit=2, before=first_page[-1]["id"])] == [ids[2], ids[1]]
@@ -252,6 +284,7 @@ def test_captures_list_newest_first_page_by_page_and_by_goat(store):
 
 
 # -- start-up: sweep, reopen, migrations -----------------------------------------------------
+
 
 def test_the_sweep_removes_what_a_killed_capture_left_but_keeps_stored_images(store, data_dir):
     rec = capture()
@@ -377,6 +410,7 @@ def test_a_file_that_is_not_a_database_is_refused_with_a_way_out(data_dir):
 
 # -- goats and scale weights -------------------------------------------------------------------
 
+
 def test_goats_are_added_checked_and_updated_with_every_change_queued(store):
     goat = store.add_goat("A12", name="Clover", sex="female", birth_date="2022-03-14")
     assert store.get_goat("A12") == goat
@@ -401,7 +435,10 @@ def test_goats_are_added_checked_and_updated_with_every_change_queued(store):
     assert [g["tag"] for g in store.list_goats()] == ["A12", "B8"]
     # Two adds and one update reached the outbox; the refused ones did not.
     assert [(e.table_name, e.row_id) for e in store.pending_outbox(10)] == [
-        ("goats", goat["id"]), ("goats", updated["id"]), ("goats", updated["id"])]
+        ("goats", goat["id"]),
+        ("goats", updated["id"]),
+        ("goats", updated["id"]),
+    ]
 
 
 def test_a_capture_can_be_assigned_to_a_goat_afterwards(store):
@@ -431,6 +468,7 @@ def test_scale_weights_must_be_plausible(store):
 
 
 # -- the outbox and pruning --------------------------------------------------------------------
+
 
 def test_the_sync_worker_drains_the_outbox(store):
     store.add_goat("A12")
@@ -477,6 +515,7 @@ def test_pruning_deletes_only_synced_raw_images_of_older_captures(store, data_di
 
 
 # -- files, disk and ids -----------------------------------------------------------------------
+
 
 def test_the_disk_guard_stops_captures_on_a_full_card_with_a_message_for_the_tablet(tmp_path):
     free = free_disk_mb(tmp_path)
@@ -549,8 +588,9 @@ CAPTURE_LOOP = textwrap.dedent("""
 def test_a_capture_killed_at_any_moment_is_stored_whole_or_not_at_all(data_dir):
     total = 0
     for trial in range(5):
-        child = subprocess.Popen([sys.executable, "-c", CAPTURE_LOOP, str(data_dir)], cwd=ROOT,
-                                 stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen(
+            [sys.executable, "-c", CAPTURE_LOOP, str(data_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
         try:
             assert child.stdout.readline().strip() == "ready"
             threading.Event().wait(random.Random(trial).uniform(0.02, 0.4))

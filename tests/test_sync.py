@@ -2,6 +2,7 @@
 
 Real services: a throwaway PostgreSQL cluster and a SeaweedFS S3 server on loopback.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,9 +31,14 @@ from tests.support.sync_helpers import (
 def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(tmp_path, cloud, capsys):
     data = tmp_path / "data"
     farm(data, 3)
-    dead_port, = free_ports(1)
-    offline = Cloud(f"postgresql://postgres@127.0.0.1:{dead_port}/x", f"http://127.0.0.1:{dead_port}",
-                    cloud.captures_bucket, cloud.processed_bucket, None)
+    (dead_port,) = free_ports(1)
+    offline = Cloud(
+        f"postgresql://postgres@127.0.0.1:{dead_port}/x",
+        f"http://127.0.0.1:{dead_port}",
+        cloud.captures_bucket,
+        cloud.processed_bucket,
+        None,
+    )
     report = once(write_config_file(tmp_path / "offline.toml", data, offline, timeout_s=2.0), capsys)
     assert report["offline"] and report["uploaded"] == report["upserted"] == 0
     with Store.open(data) as store:  # capturing carries on while offline
@@ -46,8 +52,13 @@ def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(t
     assert report["uploaded"] == 5 * 7  # six photos and measurements.json per capture
     with Store.open(data) as store:
         assert_cloud_matches(store, cloud)
-    assert row_counts(cloud.database_url) == {"devices": 1, "goats": 1, "captures": 5, "measurements": 5,
-                                              "scale_weights": 1}
+    assert row_counts(cloud.database_url) == {
+        "devices": 1,
+        "goats": 1,
+        "captures": 5,
+        "measurements": 5,
+        "scale_weights": 1,
+    }
     again = once(online, capsys)  # nothing left, nothing sent twice
     assert again["uploaded"] == again["upserted"] == 0
     assert row_counts(cloud.database_url)["captures"] == 5
@@ -63,16 +74,19 @@ def test_the_cloud_rows_carry_the_goat_the_measurements_and_the_photo_keys(tmp_p
     once(write_config_file(tmp_path / "edge.toml", data, cloud), capsys)
     with psycopg.connect(cloud.database_url) as conn:
         tag, key, images = conn.execute(
-            "SELECT g.tag, c.capture_key, c.images FROM captures c JOIN goats g ON g.id = c.goat_id "
-            "WHERE c.id = %s", [capture_id]).fetchone()
-        length = conn.execute("SELECT body_length_cm FROM measurements WHERE capture_id = %s",
-                              [capture_id]).fetchone()[0]
+            "SELECT g.tag, c.capture_key, c.images FROM captures c JOIN goats g ON g.id = c.goat_id WHERE c.id = %s",
+            [capture_id],
+        ).fetchone()
+        length = conn.execute("SELECT body_length_cm FROM measurements WHERE capture_id = %s", [capture_id]).fetchone()[
+            0
+        ]
     assert tag == "B7" and key == f"{DEVICE_ID}_20261126T080000000Z"
     assert length == capture["measurements"]["body_length_cm"]
     side = next(i for i in images if i["view"] == "side" and i["kind"] == "raw")
     assert side["key"] == f"captures/{key}/{key}_side.jpg" and side["bucket"] == cloud.captures_bucket
-    document = json.loads(cloud.client.get_object(Bucket=cloud.processed_bucket,
-                                                  Key=f"results/{key}/measurements.json")["Body"].read())
+    document = json.loads(
+        cloud.client.get_object(Bucket=cloud.processed_bucket, Key=f"results/{key}/measurements.json")["Body"].read()
+    )
     assert document["measurements"] == capture["measurements"] and document["capture_id"] == capture_id
 
 
@@ -105,8 +119,8 @@ def test_the_heartbeat_reports_the_device_and_what_is_still_pending(tmp_path, cl
     once(write_config_file(tmp_path / "edge.toml", data, cloud), capsys)
     with psycopg.connect(cloud.database_url) as conn:
         seen, pending, age = conn.execute(
-            "SELECT now() - last_seen, pending_count, oldest_pending_age_s FROM devices WHERE id = %s",
-            [DEVICE_ID]).fetchone()
+            "SELECT now() - last_seen, pending_count, oldest_pending_age_s FROM devices WHERE id = %s", [DEVICE_ID]
+        ).fetchone()
     assert seen.total_seconds() < 60 and pending == 0 and age is None
 
 
@@ -124,8 +138,10 @@ def test_a_missing_bucket_parks_those_uploads_and_the_others_go_on(tmp_path, clo
 
 def test_the_device_role_can_sync_but_not_delete_or_read_elsewhere(tmp_path, cloud, postgres, capsys):
     with psycopg.connect(cloud.database_url, autocommit=True) as conn:
-        conn.execute("DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pi_barn_east') THEN "
-                     "CREATE ROLE pi_barn_east LOGIN PASSWORD 'pi-secret' IN ROLE goat_device; END IF; END $$")
+        conn.execute(
+            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pi_barn_east') THEN "
+            "CREATE ROLE pi_barn_east LOGIN PASSWORD 'pi-secret' IN ROLE goat_device; END IF; END $$"
+        )
     dbname = cloud.database_url.rsplit("/", 1)[1]
     device_url = postgres.url(dbname, user="pi_barn_east", password="pi-secret")
     data = tmp_path / "data"
@@ -150,7 +166,7 @@ def test_migrate_is_idempotent_and_names_a_bad_url(postgres, capsys):
     assert "001_schema.sql" in capsys.readouterr().out
     assert goat_sync(["migrate", "--database-url", url]) == 0
     assert "schema up to date" in capsys.readouterr().out
-    dead_port, = free_ports(1)
+    (dead_port,) = free_ports(1)
     assert goat_sync(["migrate", "--database-url", f"postgresql://postgres@127.0.0.1:{dead_port}/x"]) == 2
     assert "goat-sync migrate: error:" in capsys.readouterr().err
 

@@ -5,6 +5,7 @@ subprocess as systemd runs it. Whatever happens, once the worker gets to finish,
 is in its bucket with the right checksum, every row is there exactly once, and the outbox is
 empty: nothing pending, nothing parked.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,12 +43,18 @@ KILLED = -signal.SIGKILL
 
 # -- the worker as a process ----------------------------------------------------------------------
 
+
 def spawn_run(config: Path, log: Path) -> subprocess.Popen:
     """`goat-sync run`, as the service runs it; its log (stdout and stderr) into `log`."""
     with open(log, "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "cloud_sync.cli", "run", "--config", str(config)],
-                                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        return subprocess.Popen(
+            [sys.executable, "-m", "cloud_sync.cli", "run", "--config", str(config)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
 
 
 def stop_run(proc: subprocess.Popen, log: Path) -> int:
@@ -72,9 +79,24 @@ def kill_if_running(proc: subprocess.Popen) -> None:
 def crash_child(config: Path, crash: str, marker: Path, nth: int = 1) -> tuple[int, dict, str]:
     """One pass of the worker that SIGKILLs itself at `crash` (tests/support/sync_crash_child.py)."""
     marker.unlink(missing_ok=True)
-    done = subprocess.run([sys.executable, str(CRASH_CHILD), "--config", str(config), "--crash", crash,
-                           "--nth", str(nth), "--marker", str(marker)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(CRASH_CHILD),
+            "--config",
+            str(config),
+            "--crash",
+            crash,
+            "--nth",
+            str(nth),
+            "--marker",
+            str(marker),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     found = json.loads(marker.read_text()) if marker.exists() else {}
     return done.returncode, found, done.stdout + done.stderr
 
@@ -100,6 +122,7 @@ def wait_for(what: str, check, timeout_s: float, every_s: float = 0.1):
 
 # -- what the edge still has to send, what the cloud has --------------------------------------------
 
+
 def pending_objects(store: Store, cloud) -> set[str]:
     """bucket/key of every object whose outbox entry is still pending: photos, and the
     measurements.json that goes with a pending measurements row."""
@@ -111,8 +134,9 @@ def pending_objects(store: Store, cloud) -> set[str]:
             bucket = cloud.captures_bucket if image["kind"] == "raw" else cloud.processed_bucket
             by_image[image["id"]] = f"{bucket}/{image_key(key, image['view'], image['kind'])}"
     found = {by_image[e.image_id] for e in store.pending_outbox(100_000, kind="object")}
-    return found | {by_capture[e.row_id] for e in store.pending_outbox(100_000, kind="row")
-                    if e.table_name == "measurements"}
+    return found | {
+        by_capture[e.row_id] for e in store.pending_outbox(100_000, kind="row") if e.table_name == "measurements"
+    }
 
 
 def pending_rows(store: Store) -> set[tuple[str, str]]:
@@ -121,8 +145,11 @@ def pending_rows(store: Store) -> set[tuple[str, str]]:
 
 def cloud_rows(database_url: str) -> set[tuple[str, str]]:
     with psycopg.connect(database_url) as conn:
-        return {(table, str(row_id)) for table in SYNCED_TABLES for (row_id,) in conn.execute(
-            f"SELECT {'capture_id' if table == 'measurements' else 'id'} FROM {table}")}
+        return {
+            (table, str(row_id))
+            for table in SYNCED_TABLES
+            for (row_id,) in conn.execute(f"SELECT {'capture_id' if table == 'measurements' else 'id'} FROM {table}")
+        }
 
 
 def transaction_status(database_url: str, xid: str) -> str:
@@ -136,12 +163,21 @@ def assert_synced_exactly_once(data: Path, cloud, captures: int) -> None:
         assert store.outbox_counts()["parked"] == 0, store.parked_outbox()
         assert_cloud_matches(store, cloud)
         assert len(store.list_captures(limit=10_000)) == captures
-    assert row_counts(cloud.database_url) == {"devices": 1, "goats": 1, "captures": captures,
-                                              "measurements": captures, "scale_weights": 1}
+    assert row_counts(cloud.database_url) == {
+        "devices": 1,
+        "goats": 1,
+        "captures": captures,
+        "measurements": captures,
+        "scale_weights": 1,
+    }
     with psycopg.connect(cloud.database_url) as conn:
         # Every photo of every capture row points at its object: none was given up on.
-        assert conn.execute("SELECT count(*) FROM captures, jsonb_array_elements(images) i "
-                            "WHERE NOT i ? 'key'").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM captures, jsonb_array_elements(images) i WHERE NOT i ? 'key'"
+            ).fetchone()[0]
+            == 0
+        )
         assert conn.execute("SELECT sum(jsonb_array_length(images)) FROM captures").fetchone()[0] == 6 * captures
 
 
@@ -149,6 +185,7 @@ SYNC = {"interval_s": 0.2, "max_backoff_s": 2.0, "batch_rows": 5, "batch_objects
 
 
 # -- kill -9 of the worker ----------------------------------------------------------------------------
+
 
 def test_kill_9_of_the_worker_anywhere_loses_and_duplicates_nothing(tmp_path, cloud, capsys):
     seed = int(os.environ.get("GOATDEV_FAULT_SEED", time.time_ns() % 2**32))
@@ -159,8 +196,7 @@ def test_kill_9_of_the_worker_anywhere_loses_and_duplicates_nothing(tmp_path, cl
     captures = 8
     fast = write_config_file(tmp_path / "fast.toml", data, cloud, timeout_s=5.0, **SYNC)
     # ~140 KB of photos per capture at 150 KB/s: a pass takes seconds, and a kill lands in it.
-    slow = write_config_file(tmp_path / "slow.toml", data, cloud, timeout_s=5.0, bandwidth_limit_kbps=1200.0,
-                             **SYNC)
+    slow = write_config_file(tmp_path / "slow.toml", data, cloud, timeout_s=5.0, bandwidth_limit_kbps=1200.0, **SYNC)
     marker, log = tmp_path / "marker.json", tmp_path / "run.log"
     trials = ["put"] * 8 + ["tx"] * 4 + ["commit"] * 4 + ["random"] * 16
     rng.shuffle(trials)
@@ -184,8 +220,9 @@ def test_kill_9_of_the_worker_anywhere_loses_and_duplicates_nothing(tmp_path, cl
             with Store.open(data) as store:
                 objects, rows = pending_objects(store, cloud), pending_rows(store)
             # Mid-work: some of it done, or some object sent whose entry the kill left pending.
-            if (objects or rows) and (len(objects) + len(rows) < len(before_objects) + len(before_rows)
-                                      or objects & s3_keys(cloud)):
+            if (objects or rows) and (
+                len(objects) + len(rows) < len(before_objects) + len(before_rows) or objects & s3_keys(cloud)
+            ):
                 killed_mid_work += 1
             continue
 
@@ -202,6 +239,7 @@ def test_kill_9_of_the_worker_anywhere_loses_and_duplicates_nothing(tmp_path, cl
             rc, found, output = crash_child(fast, "tx", marker)
             assert rc == KILLED and found.get("point") == "tx", f"{trial}: rc {rc}, marker {found}\n{output}"
             assert found["ids"] and found["visible_in_transaction"] == len(found["ids"]), trial
+
             def ended(xid=found["xid"]):
                 status = transaction_status(cloud.database_url, xid)
                 return status != "in progress" and status
@@ -230,17 +268,19 @@ def test_kill_9_of_the_worker_anywhere_loses_and_duplicates_nothing(tmp_path, cl
 
 # -- S3 goes away mid-upload --------------------------------------------------------------------------
 
+
 def test_s3_killed_mid_upload_and_restarted_everything_arrives_once(tmp_path, cloud, s3):
     data = tmp_path / "data"
     farm(data, 8)
-    config = write_config_file(tmp_path / "edge.toml", data, cloud, timeout_s=3.0, bandwidth_limit_kbps=3200.0,
-                               **SYNC)
+    config = write_config_file(tmp_path / "edge.toml", data, cloud, timeout_s=3.0, bandwidth_limit_kbps=3200.0, **SYNC)
     log = tmp_path / "run.log"
     proc = spawn_run(config, log)
     try:
         with Store.open(data) as store:
+
             def uploads_started():
                 return len(store.pending_outbox(1000, kind="object")) <= 8 * 6 - 6
+
             wait_for("the first uploads", uploads_started, timeout_s=30)
             s3.kill()
             left = store.pending_outbox(1000, kind="object")
@@ -248,6 +288,7 @@ def test_s3_killed_mid_upload_and_restarted_everything_arrives_once(tmp_path, cl
 
             def failed_tries():
                 return [e for e in store.pending_outbox(1000) if e.attempts > 0 and e.last_error]
+
             failed = wait_for("the worker to find S3 gone", failed_tries, timeout_s=30)
             assert proc.poll() is None, log.read_text()
             time.sleep(1.0)  # offline for a while: the worker backs off and tries again
@@ -264,6 +305,7 @@ def test_s3_killed_mid_upload_and_restarted_everything_arrives_once(tmp_path, cl
 
 # -- PostgreSQL restarts mid-batch -------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("how", ["immediate", "kill"])
 def test_postgres_restarted_mid_batch_everything_arrives_once(tmp_path, cloud, postgres, how):
     data = tmp_path / "data"
@@ -278,12 +320,15 @@ def test_postgres_restarted_mid_batch_everything_arrives_once(tmp_path, cloud, p
     blocker.execute("LOCK TABLE measurements IN EXCLUSIVE MODE")
     proc = spawn_run(config, log)
     try:
+
         def worker_waiting():
             with psycopg.connect(postgres.url(dbname), autocommit=True) as conn:
                 return conn.execute(
                     "SELECT pid FROM pg_stat_activity WHERE datname = %s AND state = 'active' "
                     "AND wait_event_type = 'Lock' AND query LIKE %s AND backend_xid IS NOT NULL",
-                    [dbname, "%INSERT INTO measurements%"]).fetchone()
+                    [dbname, "%INSERT INTO measurements%"],
+                ).fetchone()
+
         wait_for("the worker's batch to wait mid-transaction", worker_waiting, timeout_s=60, every_s=0.2)
         assert row_counts(cloud.database_url)["captures"] == 0  # written in its transaction, not committed
         with Store.open(data) as store:
@@ -292,8 +337,12 @@ def test_postgres_restarted_mid_batch_everything_arrives_once(tmp_path, cloud, p
             postgres.stop("immediate")
         else:
             postgres.kill()
-        wait_for("the worker to find PostgreSQL gone", lambda: '"offline": true' in log.read_text(),
-                 timeout_s=60, every_s=0.2)
+        wait_for(
+            "the worker to find PostgreSQL gone",
+            lambda: '"offline": true' in log.read_text(),
+            timeout_s=60,
+            every_s=0.2,
+        )
         assert proc.poll() is None, log.read_text()
         postgres.start()
         with Store.open(data) as store:

@@ -1,4 +1,5 @@
 """sd_notify over a real Unix datagram socket, and the shipped units and example config."""
+
 from __future__ import annotations
 
 import logging
@@ -76,15 +77,18 @@ def test_a_socket_address_we_cannot_use(monkeypatch):
     assert systemd.ready() is False
 
 
-@pytest.mark.parametrize("usec, pid, expected_s", [
-    (None, None, None),
-    ("30000000", None, 30.0),
-    ("30000000", "self", 30.0),
-    ("30000000", "other", None),   # inherited by a child: not ours to ping
-    ("0", None, None),
-    ("thirty", None, None),
-    ("30000000", "junk", None),
-])
+@pytest.mark.parametrize(
+    "usec, pid, expected_s",
+    [
+        (None, None, None),
+        ("30000000", None, 30.0),
+        ("30000000", "self", 30.0),
+        ("30000000", "other", None),  # inherited by a child: not ours to ping
+        ("0", None, None),
+        ("thirty", None, None),
+        ("30000000", "junk", None),
+    ],
+)
 def test_watchdog_interval_from_the_environment(monkeypatch, usec, pid, expected_s):
     for var, value in (("WATCHDOG_USEC", usec), ("WATCHDOG_PID", pid)):
         if value is None:
@@ -96,6 +100,7 @@ def test_watchdog_interval_from_the_environment(monkeypatch, usec, pid, expected
 
 
 # --- what scripts/install_pi.sh installs --------------------------------------------------------
+
 
 def unit_settings(path: Path) -> dict[str, list[str]]:
     settings: dict[str, list[str]] = {}
@@ -128,8 +133,12 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
         text = (UNITS / unit).read_text()
         lines = ["ExecStart=/bin/true" if line.startswith("ExecStart=") else line for line in text.splitlines()]
         (tmp_path / unit).write_text("\n".join(lines) + "\n")
-    result = subprocess.run(["systemd-analyze", "verify", *sorted(map(str, tmp_path.glob("*.service")))],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *sorted(map(str, tmp_path.glob("*.service")))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -142,8 +151,9 @@ def _installed_state() -> dict[str, bool]:
 
 def test_install_script_dry_run_prints_the_install_and_changes_nothing():
     before = _installed_state()
-    result = subprocess.run(["bash", str(ROOT / "scripts" / "install_pi.sh"), "--dry-run"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install_pi.sh"), "--dry-run"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "+ python3 -m venv --system-site-packages /opt/goatdev/.venv" in out or "exists; reinstalling" in out

@@ -4,6 +4,7 @@ A few simulated images and one epoch: the model learns nothing useful, but every
 the pipeline runs for real, offline, and the lean NCNN runtime must give the same boxes
 and keypoints as Ultralytics' own predictor on the same exported model.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,14 @@ IMGSZ = 160
 
 def script(name: str, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, YOLO_OFFLINE="1")
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / name), *args], capture_output=True,
-                          text=True, timeout=900, env=env, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=env,
+        cwd=ROOT,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +45,29 @@ def exported(tmp_path_factory):
     """Train each model (the views' and the close-up model) for one epoch on 8 simulated images,
     then export them to NCNN."""
     root = tmp_path_factory.mktemp("train")
-    done = script("train_models.py", "--count", "8", "--seed", "3", "--scale", "0.25",
-                  "--epochs", "1", "--imgsz", str(IMGSZ), "--batch", "4", "--workers", "1",
-                  "--datasets", str(root / "datasets"), "--runs", str(root / "runs"),
-                  "--models", str(root / "models"))
+    done = script(
+        "train_models.py",
+        "--count",
+        "8",
+        "--seed",
+        "3",
+        "--scale",
+        "0.25",
+        "--epochs",
+        "1",
+        "--imgsz",
+        str(IMGSZ),
+        "--batch",
+        "4",
+        "--workers",
+        "1",
+        "--datasets",
+        str(root / "datasets"),
+        "--runs",
+        str(root / "runs"),
+        "--models",
+        str(root / "models"),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert (root / "models" / "side" / "best.pt").is_file()
     done = script("export_models.py", "--models", str(root / "models"))
@@ -105,11 +131,14 @@ def test_the_ncnn_detector_finds_what_the_ultralytics_detector_finds(exported):
     from edge.sim.capture import simulate_capture
 
     models = exported / "models"
-    lean_settings = ModelsConfig(dir=models, conf_threshold=0.001, closeups=False, snap_to_outline=False,
-                                 fuse_anchors=False)
+    lean_settings = ModelsConfig(
+        dir=models, conf_threshold=0.001, closeups=False, snap_to_outline=False, fuse_anchors=False
+    )
     compared = 0
-    with NcnnDetector(lean_settings) as lean, \
-            UltralyticsDetector(models, source="ncnn", conf_threshold=0.001) as reference:
+    with (
+        NcnnDetector(lean_settings) as lean,
+        UltralyticsDetector(models, source="ncnn", conf_threshold=0.001) as reference,
+    ):
         assert set(reference.versions) == {"side", "top", "front"}
         for view in ("side", "front"):
             image = simulate_capture(103, scale=0.5, views=(view,)).images[view]
@@ -123,9 +152,27 @@ def test_the_ncnn_detector_finds_what_the_ultralytics_detector_finds(exported):
 
 
 def test_training_resumes_instead_of_starting_over(exported):
-    done = script("train_models.py", "--views", "side", "--count", "8", "--seed", "3", "--scale", "0.25",
-                  "--epochs", "1", "--imgsz", str(IMGSZ), "--datasets", str(exported / "datasets"),
-                  "--runs", str(exported / "runs"), "--models", str(exported / "models"))
+    done = script(
+        "train_models.py",
+        "--views",
+        "side",
+        "--count",
+        "8",
+        "--seed",
+        "3",
+        "--scale",
+        "0.25",
+        "--epochs",
+        "1",
+        "--imgsz",
+        str(IMGSZ),
+        "--datasets",
+        str(exported / "datasets"),
+        "--runs",
+        str(exported / "runs"),
+        "--models",
+        str(exported / "models"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "already trained" in done.stdout
 
@@ -134,10 +181,35 @@ def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp
     import torch
 
     models = tmp_path / "models"
-    done = script("train_models.py", "--views", "side", "--count", "8", "--seed", "3", "--scale", "0.25",
-                  "--epochs", "30", "--time-h", "0.0005", "--cache", "ram", "--imgsz", str(IMGSZ),
-                  "--batch", "4", "--workers", "1", "--datasets", str(exported / "datasets"),
-                  "--runs", str(tmp_path / "runs"), "--models", str(models))
+    done = script(
+        "train_models.py",
+        "--views",
+        "side",
+        "--count",
+        "8",
+        "--seed",
+        "3",
+        "--scale",
+        "0.25",
+        "--epochs",
+        "30",
+        "--time-h",
+        "0.0005",
+        "--cache",
+        "ram",
+        "--imgsz",
+        str(IMGSZ),
+        "--batch",
+        "4",
+        "--workers",
+        "1",
+        "--datasets",
+        str(exported / "datasets"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--models",
+        str(models),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     epochs_run = len((tmp_path / "runs" / "side" / "results.csv").read_text().splitlines()) - 1
     assert 1 <= epochs_run < 30
@@ -153,9 +225,28 @@ def test_a_farm_fine_tunes_the_shipped_weights_on_its_own_photos(exported, tmp_p
 
     shipped = exported / "models" / "top" / "best.pt"
     farm_data = exported / "datasets" / "top-seed3-n8-s0.25" / "data.yaml"  # stands in for labelled photos
-    done = script("train_models.py", "--views", "top", "--real-only", "--real-data", f"top={farm_data}",
-                  "--fine-tune", f"top={shipped}", "--epochs", "1", "--imgsz", str(IMGSZ), "--batch", "4",
-                  "--workers", "1", "--runs", str(tmp_path / "runs"), "--models", str(tmp_path / "models"))
+    done = script(
+        "train_models.py",
+        "--views",
+        "top",
+        "--real-only",
+        "--real-data",
+        f"top={farm_data}",
+        "--fine-tune",
+        f"top={shipped}",
+        "--epochs",
+        "1",
+        "--imgsz",
+        str(IMGSZ),
+        "--batch",
+        "4",
+        "--workers",
+        "1",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--models",
+        str(tmp_path / "models"),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"fine-tuning {shipped}" in done.stdout
     tuned = torch.load(tmp_path / "models" / "top" / "best.pt", weights_only=False)
@@ -164,10 +255,25 @@ def test_a_farm_fine_tunes_the_shipped_weights_on_its_own_photos(exported, tmp_p
 
 
 def test_weights_for_another_view_are_refused_for_fine_tuning(exported, tmp_path):
-    done = script("train_models.py", "--views", "front", "--fine-tune",
-                  f"front={exported / 'models' / 'side' / 'best.pt'}", "--count", "8", "--seed", "3",
-                  "--scale", "0.25", "--datasets", str(exported / "datasets"), "--runs", str(tmp_path / "runs"),
-                  "--models", str(tmp_path / "models"))
+    done = script(
+        "train_models.py",
+        "--views",
+        "front",
+        "--fine-tune",
+        f"front={exported / 'models' / 'side' / 'best.pt'}",
+        "--count",
+        "8",
+        "--seed",
+        "3",
+        "--scale",
+        "0.25",
+        "--datasets",
+        str(exported / "datasets"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--models",
+        str(tmp_path / "models"),
+    )
     assert done.returncode == 2
     assert "the front model needs [8, 3]" in done.stderr
 
@@ -182,18 +288,38 @@ def test_a_model_folder_missing_its_weights_is_named(exported, tmp_path):
 
 
 def test_weights_for_another_view_are_refused_at_export(exported, tmp_path):
-    done = script("export_models.py", "--views", "top", "--weights",
-                  f"top={exported / 'models' / 'side' / 'best.pt'}", "--models", str(tmp_path))
+    done = script(
+        "export_models.py",
+        "--views",
+        "top",
+        "--weights",
+        f"top={exported / 'models' / 'side' / 'best.pt'}",
+        "--models",
+        str(tmp_path),
+    )
     assert done.returncode == 2
     assert "the top model needs [10, 3]" in done.stderr
 
 
 def test_a_real_dataset_with_the_wrong_keypoints_is_refused(exported, tmp_path):
     bad = tmp_path / "data.yaml"
-    bad.write_text(yaml.safe_dump({"path": str(tmp_path), "train": "images", "val": "images",
-                                   "names": {0: "goat"}, "kpt_shape": [17, 3]}))
-    done = script("train_models.py", "--views", "front", "--real-only", "--real-data", f"front={bad}",
-                  "--runs", str(tmp_path / "runs"), "--models", str(tmp_path / "models"))
+    bad.write_text(
+        yaml.safe_dump(
+            {"path": str(tmp_path), "train": "images", "val": "images", "names": {0: "goat"}, "kpt_shape": [17, 3]}
+        )
+    )
+    done = script(
+        "train_models.py",
+        "--views",
+        "front",
+        "--real-only",
+        "--real-data",
+        f"front={bad}",
+        "--runs",
+        str(tmp_path / "runs"),
+        "--models",
+        str(tmp_path / "models"),
+    )
     assert done.returncode == 2
     assert "kpt_shape is [17, 3], but the front model needs [8, 3]" in done.stderr
 
@@ -206,9 +332,17 @@ def test_measure_runs_the_three_models_on_photos_and_writes_annotated_copies(exp
     capture = tmp_path / "capture"
     assert main(["simulate", "--seed", "5", "--out", str(capture)]) == 0
     capsys.readouterr()
-    code = main(["measure", *(f"--{v}={capture / f'{v}.jpg'}" for v in ("side", "top", "front")),
-                 "--calibration", str(capture / "calibration.json"), "--models", str(exported / "models"),
-                 "--json"])
+    code = main(
+        [
+            "measure",
+            *(f"--{v}={capture / f'{v}.jpg'}" for v in ("side", "top", "front")),
+            "--calibration",
+            str(capture / "calibration.json"),
+            "--models",
+            str(exported / "models"),
+            "--json",
+        ]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     # One epoch on eight images finds no goat with confidence: the answer is a retake that
@@ -232,7 +366,15 @@ def test_measure_refuses_photos_of_the_wrong_size_by_name(exported, tmp_path, ca
     small = cv2.resize(cv2.imread(str(capture / "top.jpg")), (640, 480))
     cv2.imwrite(str(capture / "top.jpg"), small)
     capsys.readouterr()
-    code = main(["measure", *(f"--{v}={capture / f'{v}.jpg'}" for v in ("side", "top", "front")),
-                 "--calibration", str(capture / "calibration.json"), "--models", str(exported / "models")])
+    code = main(
+        [
+            "measure",
+            *(f"--{v}={capture / f'{v}.jpg'}" for v in ("side", "top", "front")),
+            "--calibration",
+            str(capture / "calibration.json"),
+            "--models",
+            str(exported / "models"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code != 0 and "top.jpg: 640x480 px, but the top camera is calibrated for 1280x960" in err

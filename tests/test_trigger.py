@@ -1,4 +1,5 @@
 """The capture button and status light on gpiozero's MockFactory: real gpiozero devices, mock pins."""
+
 from __future__ import annotations
 
 import logging
@@ -64,6 +65,7 @@ def on_durations_s(pin) -> list[float]:
 
 # --- make_pin_factory ---------------------------------------------------------------------------
 
+
 def test_pin_factory_from_config_name():
     assert make_pin_factory("default") is None
     assert isinstance(make_pin_factory("mock"), MockFactory)
@@ -72,6 +74,7 @@ def test_pin_factory_from_config_name():
 
 
 # --- CaptureButton ------------------------------------------------------------------------------
+
 
 def test_a_press_captures_once(factory):
     presses = Presses()
@@ -108,8 +111,7 @@ def test_contact_bounce_is_one_press_and_a_later_press_another(factory):
 
 def test_with_hold_time_a_short_press_does_nothing_and_a_long_press_captures_once(factory):
     presses = Presses()
-    button = CaptureButton(ButtonConfig(pin=BUTTON_PIN, hold_time_s=0.3, bounce_time_s=0),
-                           presses, pin_factory=factory)
+    button = CaptureButton(ButtonConfig(pin=BUTTON_PIN, hold_time_s=0.3, bounce_time_s=0), presses, pin_factory=factory)
     try:
         pin = factory.pin(BUTTON_PIN)
         press(pin, held_s=0.05)

@@ -1,5 +1,6 @@
 """The technical team rebuilds a shipped model's PyTorch weights from its NCNN files, to
 fine-tune it: the rebuilt weights read photos as the Pi does."""
+
 from __future__ import annotations
 
 import shutil

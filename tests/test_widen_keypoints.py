@@ -1,5 +1,6 @@
 """The technical team gives a trained pose model more keypoints (as the close-up model grew
 from the rump model) without it forgetting the keypoints it knows."""
+
 from __future__ import annotations
 
 import os
@@ -16,9 +17,14 @@ torch = pytest.importorskip("torch")
 
 
 def widen_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "widen_keypoints.py"), *args],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT,
-                          env=dict(os.environ, YOLO_OFFLINE="1"))
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "widen_keypoints.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=dict(os.environ, YOLO_OFFLINE="1"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +59,15 @@ def test_widened_model_keeps_its_keypoints_and_starts_the_new_ones_from_the_copi
     assert new.model[-1].kpt_shape == [8, 3]
     # Ultralytics would train it as a pose model (with a detector's task, the keypoints never learn).
     from ultralytics import YOLO
+
     assert YOLO(str(out)).overrides["task"] == "pose"
     x = torch.rand(2, 3, 256, 256)
     y_old, y_new = outputs(old, x), outputs(new, x)
     assert y_new.shape[1] == 4 + 1 + 3 * 8
     # Boxes, scores and the six old keypoints: as before.
-    torch.testing.assert_close(y_new[:, :5 + 18], y_old, atol=1e-4, rtol=0)
+    torch.testing.assert_close(y_new[:, : 5 + 18], y_old, atol=1e-4, rtol=0)
     # Keypoints 6 and 7 start as copies of 4 and 5 (x, y and visibility).
-    torch.testing.assert_close(y_new[:, 5 + 18:], y_old[:, 5 + 12:5 + 18], atol=1e-4, rtol=0)
+    torch.testing.assert_close(y_new[:, 5 + 18 :], y_old[:, 5 + 12 : 5 + 18], atol=1e-4, rtol=0)
 
 
 def test_a_copy_list_that_does_not_match_the_new_count_is_refused_by_name(six_keypoint_model, tmp_path):

@@ -5,6 +5,7 @@ can fix it: 4xx for the request (unknown goat, duplicate tag, bad value, a captu
 already running), 503 when the chute cannot capture now (a camera not responding, the
 disk full).
 """
+
 from __future__ import annotations
 
 import secrets
@@ -86,9 +87,13 @@ def create_app(ctx: EdgeContext) -> FastAPI:
 
     @app.get("/api/health")
     def health():
-        return {"device_id": ctx.config.device.id, "busy": ctx.pipeline.busy,
-                "model_versions": ctx.detector.versions, "calibration_hash": ctx.calibration.hash,
-                "outbox": store.outbox_counts()}
+        return {
+            "device_id": ctx.config.device.id,
+            "busy": ctx.pipeline.busy,
+            "model_versions": ctx.detector.versions,
+            "calibration_hash": ctx.calibration.hash,
+            "outbox": store.outbox_counts(),
+        }
 
     @app.post("/api/captures", status_code=201, dependencies=[Depends(authorised)])
     def capture(request: CaptureRequest | None = None):
@@ -104,8 +109,9 @@ def create_app(ctx: EdgeContext) -> FastAPI:
         return call(store.get_capture, capture_id)
 
     @app.get("/api/captures/{capture_id}/images/{view}")
-    def get_image(capture_id: str, view: Literal["side", "top", "front"],
-                  kind: Literal["raw", "annotated"] = "annotated"):
+    def get_image(
+        capture_id: str, view: Literal["side", "top", "front"], kind: Literal["raw", "annotated"] = "annotated"
+    ):
         capture = call(store.get_capture, capture_id)
         for image in capture["images"]:
             if image["view"] == view and image["kind"] == kind:

@@ -4,6 +4,7 @@ Board frame (cm): origin at the top-left outer corner of the square grid as prin
 the right along the printed rows, v down the printed columns, w = u x v into the board
 (away from whoever looks at the printed face). These are OpenCV's board object points.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,7 @@ class BoardSpec:
     @cached_property
     def cv_board(self) -> cv2.aruco.CharucoBoard:
         dictionary = cv2.aruco.getPredefinedDictionary(getattr(cv2.aruco, self.dictionary))
-        return cv2.aruco.CharucoBoard((self.squares_x, self.squares_y), self.square_cm,
-                                      self.marker_cm, dictionary)
+        return cv2.aruco.CharucoBoard((self.squares_x, self.squares_y), self.square_cm, self.marker_cm, dictionary)
 
     @cached_property
     def detector(self) -> cv2.aruco.CharucoDetector:
@@ -83,8 +83,7 @@ class BoardSpec:
         img = self.cv_board.generateImage(size, marginSize=0, borderBits=1)
         margin_px = round(margin_cm * px_per_cm)
         if margin_px:
-            img = cv2.copyMakeBorder(img, margin_px, margin_px, margin_px, margin_px,
-                                     cv2.BORDER_CONSTANT, value=255)
+            img = cv2.copyMakeBorder(img, margin_px, margin_px, margin_px, margin_px, cv2.BORDER_CONSTANT, value=255)
         return img
 
     def detect(self, image: np.ndarray) -> BoardDetection:

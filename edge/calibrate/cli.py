@@ -2,6 +2,7 @@
 
 Nothing is written unless every requested camera calibrates within the error limit.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,26 +19,54 @@ from edge.keypoints import VIEWS
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     default = BoardSpec()
-    p = sub.add_parser("calibrate", help="calibrate the cameras from ChArUco board photos",
-                       description="Solve each camera's lens and pose from PHOTOS/<camera>/ "
-                                   "(see docs/calibration.md) and write calibration.json.")
-    p.add_argument("--photos", type=Path, required=True, metavar="DIR",
-                   help="folder with one subfolder of board photos per camera")
+    p = sub.add_parser(
+        "calibrate",
+        help="calibrate the cameras from ChArUco board photos",
+        description="Solve each camera's lens and pose from PHOTOS/<camera>/ "
+        "(see docs/calibration.md) and write calibration.json.",
+    )
+    p.add_argument(
+        "--photos", type=Path, required=True, metavar="DIR", help="folder with one subfolder of board photos per camera"
+    )
     p.add_argument("--out", type=Path, required=True, metavar="calibration.json")
-    p.add_argument("--max-error-px", type=positive_float, default=DEFAULT_MAX_ERROR_PX,
-                   help="refuse a camera whose RMS reprojection error is above this "
-                        "(default %(default)s)")
-    p.add_argument("--views", type=views, default=VIEWS, metavar="side,top,front",
-                   help="calibrate only these cameras; the others are kept from an existing --out")
-    p.add_argument("--squares", type=squares, default=(default.squares_x, default.squares_y),
-                   metavar="COLSxROWS",
-                   help=f"board squares (default {default.squares_x}x{default.squares_y})")
-    p.add_argument("--square-cm", type=positive_float, default=default.square_cm,
-                   help="measured side of a printed square (default %(default)s)")
-    p.add_argument("--marker-cm", type=positive_float, default=default.marker_cm,
-                   help="measured side of a printed marker (default %(default)s)")
-    p.add_argument("--min-photos", type=positive_int, default=MIN_PHOTOS,
-                   help="photos showing the board needed per camera (default %(default)s)")
+    p.add_argument(
+        "--max-error-px",
+        type=positive_float,
+        default=DEFAULT_MAX_ERROR_PX,
+        help="refuse a camera whose RMS reprojection error is above this (default %(default)s)",
+    )
+    p.add_argument(
+        "--views",
+        type=views,
+        default=VIEWS,
+        metavar="side,top,front",
+        help="calibrate only these cameras; the others are kept from an existing --out",
+    )
+    p.add_argument(
+        "--squares",
+        type=squares,
+        default=(default.squares_x, default.squares_y),
+        metavar="COLSxROWS",
+        help=f"board squares (default {default.squares_x}x{default.squares_y})",
+    )
+    p.add_argument(
+        "--square-cm",
+        type=positive_float,
+        default=default.square_cm,
+        help="measured side of a printed square (default %(default)s)",
+    )
+    p.add_argument(
+        "--marker-cm",
+        type=positive_float,
+        default=default.marker_cm,
+        help="measured side of a printed marker (default %(default)s)",
+    )
+    p.add_argument(
+        "--min-photos",
+        type=positive_int,
+        default=MIN_PHOTOS,
+        help="photos showing the board needed per camera (default %(default)s)",
+    )
     p.set_defaults(run=run)
 
 
@@ -48,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
         board = BoardSpec(args.squares[0], args.squares[1], args.square_cm, args.marker_cm)
     except ValueError as exc:
         raise InvalidBoardError(f"board: {exc}") from None
-    solutions = calibrate_photos(args.photos, args.views, board, max_error_px=args.max_error_px,
-                                 min_photos=args.min_photos)
+    solutions = calibrate_photos(
+        args.photos, args.views, board, max_error_px=args.max_error_px, min_photos=args.min_photos
+    )
     cameras = {v: s.camera for v, s in solutions.items()}
     errors = {v: s.reprojection_error_px for v, s in solutions.items()}
     kept = [v for v in VIEWS if v not in solutions]
@@ -58,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
             cameras_text = " and ".join(kept) + (" cameras" if len(kept) > 1 else " camera")
             raise IncompleteCalibrationError(
                 f"--views leaves out the {cameras_text}, but there is no existing {args.out} "
-                f"to keep {'them' if len(kept) > 1 else 'it'} from; calibrate all cameras first")
+                f"to keep {'them' if len(kept) > 1 else 'it'} from; calibrate all cameras first"
+            )
         existing = load_calibration(args.out)
         cameras.update({v: existing[v] for v in kept})
-        errors.update({v: existing.reprojection_error_px[v] for v in kept
-                       if v in existing.reprojection_error_px})
+        errors.update({v: existing.reprojection_error_px[v] for v in kept if v in existing.reprojection_error_px})
     save_calibration(Calibration({v: cameras[v] for v in VIEWS}, errors), args.out)
     print(format_table(solutions, kept))
     print(f"wrote {args.out}")
@@ -70,14 +100,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def format_table(solutions: dict[str, CameraSolution], kept: list[str] = ()) -> str:
-    lines = [f"{'camera':<7} {'photos':>7} {'error px':>9} {'ref px':>7} {'focal px':>15}  "
-             f"position cm"]
+    lines = [f"{'camera':<7} {'photos':>7} {'error px':>9} {'ref px':>7} {'focal px':>15}  position cm"]
     for view, s in solutions.items():
         cam = s.camera
         x, y, z = cam.center_cm
-        lines.append(f"{view:<7} {s.photos_used:>3}/{s.photos_total:<3} "
-                     f"{s.reprojection_error_px:>9.3f} {s.reference_error_px:>7.3f} "
-                     f"{cam.K[0, 0]:>7.1f} {cam.K[1, 1]:>7.1f}  "
-                     f"({x:.1f}, {y:.1f}, {z:.1f})")
+        lines.append(
+            f"{view:<7} {s.photos_used:>3}/{s.photos_total:<3} "
+            f"{s.reprojection_error_px:>9.3f} {s.reference_error_px:>7.3f} "
+            f"{cam.K[0, 0]:>7.1f} {cam.K[1, 1]:>7.1f}  "
+            f"({x:.1f}, {y:.1f}, {z:.1f})"
+        )
     lines += [f"{view:<7} kept from the existing file" for view in kept]
     return "\n".join(lines)

@@ -1,4 +1,5 @@
 """What can go wrong while calibrating; each message names the camera and the photo or folder."""
+
 from __future__ import annotations
 
 from edge.errors import GoatEdgeError

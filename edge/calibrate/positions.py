@@ -11,6 +11,7 @@ The top camera gets two reference photos, the board flat on the floor 70 cm apar
 flat board 2.2 m below it fixes the camera's tilt so weakly that 0.06 px of corner noise moves
 its computed position by 1.6 cm (rms); the pair brings that to 0.3 cm.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,22 +65,43 @@ def _top(photo: str, x_cm: float, where: str) -> StandardPosition:
     # Long edges along the chute; read from the tail end, the printed top is toward the
     # front gate (+x) and the printed right away from the side camera (-y).
     return StandardPosition(
-        "top", photo, (x_cm, 0.0), right=(0, -1, 0), down=(-1, 0, 0),
+        "top",
+        photo,
+        (x_cm, 0.0),
+        right=(0, -1, 0),
+        down=(-1, 0, 0),
         how=f"flat on the floor, printed face up, long edges along the chute, printed top "
-            f"edge toward the front gate, centred on the centre line at x = {x_cm:g} cm ({where})")
+        f"edge toward the front gate, centred on the centre line at x = {x_cm:g} cm ({where})",
+    )
 
 
 STANDARD_POSITIONS: dict[str, tuple[StandardPosition, ...]] = {
     # Seen from the side camera (at +y looking -y), its right is toward the tail (-x).
-    "side": (StandardPosition(
-        "side", "reference", (GOAT_CENTRE_X_CM, 0.0), right=(-1, 0, 0), down=(0, 0, -1),
-        how=f"upright on the centre line (plane y = 0), printed face toward the side camera, "
-            f"bottom edge on the floor, centred at x = {GOAT_CENTRE_X_CM:g} cm"),),
-    "top": (_top("reference_head", GOAT_CENTRE_X_CM + TOP_SPREAD_CM, "the head end"),
-            _top("reference_tail", GOAT_CENTRE_X_CM - TOP_SPREAD_CM, "the tail end")),
+    "side": (
+        StandardPosition(
+            "side",
+            "reference",
+            (GOAT_CENTRE_X_CM, 0.0),
+            right=(-1, 0, 0),
+            down=(0, 0, -1),
+            how=f"upright on the centre line (plane y = 0), printed face toward the side camera, "
+            f"bottom edge on the floor, centred at x = {GOAT_CENTRE_X_CM:g} cm",
+        ),
+    ),
+    "top": (
+        _top("reference_head", GOAT_CENTRE_X_CM + TOP_SPREAD_CM, "the head end"),
+        _top("reference_tail", GOAT_CENTRE_X_CM - TOP_SPREAD_CM, "the tail end"),
+    ),
     # Seen from the front camera (at +x looking -x), its right is toward the side camera (+y).
-    "front": (StandardPosition(
-        "front", "reference", (GOAT_CHEST_X_CM, 0.0), right=(0, 1, 0), down=(0, 0, -1),
-        how=f"upright across the chute (plane x = {GOAT_CHEST_X_CM:g} cm), printed face toward "
-            f"the front camera, bottom edge on the floor, centred on the centre line"),),
+    "front": (
+        StandardPosition(
+            "front",
+            "reference",
+            (GOAT_CHEST_X_CM, 0.0),
+            right=(0, 1, 0),
+            down=(0, 0, -1),
+            how=f"upright across the chute (plane x = {GOAT_CHEST_X_CM:g} cm), printed face toward "
+            f"the front camera, bottom edge on the floor, centred on the centre line",
+        ),
+    ),
 }

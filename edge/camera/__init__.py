@@ -4,6 +4,7 @@
 simulated chute, or a folder of earlier captures); `CameraRig` fires all three together
 and either returns every view's frame or fails naming the cameras that let it down.
 """
+
 from edge.camera.base import Camera, CameraError, Frame
 from edge.camera.factory import make_camera
 from edge.camera.rig import CameraRig, CaptureFailed

@@ -3,6 +3,7 @@
 Helpers here turn a backend's raw picture into a checked `Frame`, so every backend refuses
 a corrupt JPEG or a picture of the wrong size with the same message.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -73,11 +74,13 @@ def check_size(view: str, size_px: tuple[int, int], expected_px: tuple[int, int]
     if tuple(size_px) != tuple(expected_px):
         raise CameraError(
             f"{view} camera sent a {size_px[0]}x{size_px[1]} picture but it is calibrated for "
-            f"{expected_px[0]}x{expected_px[1]}; set the camera to the calibrated size or recalibrate")
+            f"{expected_px[0]}x{expected_px[1]}; set the camera to the calibrated size or recalibrate"
+        )
 
 
-def frame_from_jpeg(view: str, jpeg: bytes, expected_px: tuple[int, int], captured_at: datetime,
-                    source: Path | str | None = None) -> Frame:
+def frame_from_jpeg(
+    view: str, jpeg: bytes, expected_px: tuple[int, int], captured_at: datetime, source: Path | str | None = None
+) -> Frame:
     """A Frame from a JPEG, refused if it does not decode or has the wrong size."""
     try:
         image = decode_jpeg(jpeg)
@@ -88,8 +91,9 @@ def frame_from_jpeg(view: str, jpeg: bytes, expected_px: tuple[int, int], captur
     return Frame(view, bytes(jpeg), image, captured_at)
 
 
-def frame_from_bgr(view: str, image_bgr: np.ndarray, expected_px: tuple[int, int], jpeg_quality: int,
-                   captured_at: datetime) -> Frame:
+def frame_from_bgr(
+    view: str, image_bgr: np.ndarray, expected_px: tuple[int, int], jpeg_quality: int, captured_at: datetime
+) -> Frame:
     """Encode a live picture; the Frame's image is the decoded JPEG, not the raw array, so
     measuring the stored JPEG later gives exactly what was measured now."""
     if image_bgr is None or image_bgr.ndim != 3 or image_bgr.shape[2] != 3:

@@ -1,4 +1,5 @@
 """Config -> camera: one place that knows the backends, like gpiozero's pin factories."""
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -13,12 +14,12 @@ from edge.keypoints import VIEWS
 
 
 class CameraFactory(Protocol):
-    def __call__(self, view: str, camera_config: CameraConfig, *, size_px: tuple[int, int],
-                 sim_seed_base: int) -> Camera: ...
+    def __call__(
+        self, view: str, camera_config: CameraConfig, *, size_px: tuple[int, int], sim_seed_base: int
+    ) -> Camera: ...
 
 
-def make_camera(view: str, camera_config: CameraConfig, *, size_px: tuple[int, int],
-                sim_seed_base: int) -> Camera:
+def make_camera(view: str, camera_config: CameraConfig, *, size_px: tuple[int, int], sim_seed_base: int) -> Camera:
     """An unopened camera for `view`, of the backend its config names.
 
     size_px is the calibrated (width, height) every picture must have; sim_seed_base is
@@ -30,8 +31,9 @@ def make_camera(view: str, camera_config: CameraConfig, *, size_px: tuple[int, i
     if cfg.backend == "simulated":
         return SimulatedCamera(view, size_px, seed=cfg.seed, seed_base=sim_seed_base)
     if cfg.backend == "picamera2":
-        return Picamera2Camera(view, size_px, camera_num=cfg.camera_num, camera_id=cfg.camera_id,
-                               jpeg_quality=cfg.jpeg_quality)
+        return Picamera2Camera(
+            view, size_px, camera_num=cfg.camera_num, camera_id=cfg.camera_id, jpeg_quality=cfg.jpeg_quality
+        )
     if cfg.backend == "opencv":
         return OpenCVCamera(view, cfg.device, size_px, cfg.jpeg_quality)
     if cfg.backend == "replay":

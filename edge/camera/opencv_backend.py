@@ -1,4 +1,5 @@
 """USB cameras through OpenCV's V4L2 capture: for a chute built from webcams."""
+
 from __future__ import annotations
 
 import cv2
@@ -31,7 +32,8 @@ class OpenCVCamera(Camera):
             capture.release()
             raise CameraError(
                 f"{self.view} camera: cannot open USB camera {self.device}; check it is plugged in, "
-                f"that the device exists (v4l2-ctl --list-devices) and this user is in the 'video' group")
+                f"that the device exists (v4l2-ctl --list-devices) and this user is in the 'video' group"
+            )
         width, height = self.size_px
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
         capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)

@@ -3,13 +3,16 @@
 picamera2 is imported only when a camera opens, so this package imports, and the other
 backends run, on machines without it.
 """
+
 from __future__ import annotations
 
 from edge.camera.base import Camera, CameraError, Frame, frame_from_bgr, now_utc
 
-INSTALL_HINT = ("picamera2 is not installed; on Raspberry Pi OS run `sudo apt install python3-picamera2` "
-                "(with a venv made with --system-site-packages), or install the `pi` extra: "
-                "pip install 'goatdev[pi]'")
+INSTALL_HINT = (
+    "picamera2 is not installed; on Raspberry Pi OS run `sudo apt install python3-picamera2` "
+    "(with a venv made with --system-site-packages), or install the `pi` extra: "
+    "pip install 'goatdev[pi]'"
+)
 
 
 def _import_picamera2():
@@ -32,14 +35,17 @@ def camera_number(view: str, infos: list[dict], camera_num: int, camera_id: str 
         found = ", ".join(str(info.get("Id")) for _, info in numbered) or "none"
         raise CameraError(f"{view} camera: no camera with Id {camera_id!r} is connected (found: {found})")
     if not any(num == camera_num for num, _ in numbered):
-        raise CameraError(f"{view} camera: no camera number {camera_num}; {len(infos)} connected "
-                          f"(list them with `rpicam-hello --list-cameras`)")
+        raise CameraError(
+            f"{view} camera: no camera number {camera_num}; {len(infos)} connected "
+            f"(list them with `rpicam-hello --list-cameras`)"
+        )
     return camera_num
 
 
 class Picamera2Camera(Camera):
-    def __init__(self, view: str, size_px: tuple[int, int], *, camera_num: int,
-                 camera_id: str | None, jpeg_quality: int):
+    def __init__(
+        self, view: str, size_px: tuple[int, int], *, camera_num: int, camera_id: str | None, jpeg_quality: int
+    ):
         self.view = view
         self.size_px = tuple(size_px)
         self.camera_num = camera_num
@@ -66,8 +72,9 @@ class Picamera2Camera(Camera):
             camera.start()
         except Exception as exc:
             camera.close()
-            raise CameraError(f"{self.view} camera: cannot start camera {num} at "
-                              f"{self.size_px[0]}x{self.size_px[1]}: {exc}") from exc
+            raise CameraError(
+                f"{self.view} camera: cannot start camera {num} at {self.size_px[0]}x{self.size_px[1]}: {exc}"
+            ) from exc
         self._camera = camera
 
     def capture(self, shot: int) -> Frame:

@@ -4,6 +4,7 @@ The folder holds one subfolder per capture, each with side.jpg, top.jpg and fron
 `goat-edge simulate` writes); a folder holding those files itself is a single capture.
 Captures play in name order and start again after the last.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,8 +22,10 @@ def list_captures(folder: Path) -> list[Path]:
     if not captures and any((folder / f"{v}.jpg").is_file() for v in VIEWS):
         captures = [folder]
     if not captures:
-        raise CameraError(f"replay folder {folder} holds no captures; expected subfolders with "
-                          f"{', '.join(v + '.jpg' for v in VIEWS)} (as `goat-edge simulate --out` writes)")
+        raise CameraError(
+            f"replay folder {folder} holds no captures; expected subfolders with "
+            f"{', '.join(v + '.jpg' for v in VIEWS)} (as `goat-edge simulate --out` writes)"
+        )
     return captures
 
 

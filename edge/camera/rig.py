@@ -5,6 +5,7 @@ nor blocks the daemon past `timeout_s`. A thread stuck in a driver cannot be kil
 left behind as a daemon thread, its camera is closed as far as possible, and a fresh one
 is built and opened on the next capture.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,15 +64,22 @@ def _close_quietly(camera: Camera) -> None:
 
 def _close_in_background(camera: Camera) -> threading.Thread:
     # A camera that hung may hang again in close(); never let that block the daemon.
-    thread = threading.Thread(target=_close_quietly, args=(camera,), daemon=True,
-                              name=f"close-{getattr(camera, 'view', '?')}-camera")
+    thread = threading.Thread(
+        target=_close_quietly, args=(camera,), daemon=True, name=f"close-{getattr(camera, 'view', '?')}-camera"
+    )
     thread.start()
     return thread
 
 
 class CameraRig:
-    def __init__(self, cameras_config: CamerasConfig, calibration_sizes: Mapping[str, tuple[int, int]],
-                 factory: CameraFactory = make_camera, *, sim_seed_base: int | None = None):
+    def __init__(
+        self,
+        cameras_config: CamerasConfig,
+        calibration_sizes: Mapping[str, tuple[int, int]],
+        factory: CameraFactory = make_camera,
+        *,
+        sim_seed_base: int | None = None,
+    ):
         """calibration_sizes: view -> calibrated (width, height); every frame must match it.
 
         sim_seed_base: where simulated goats' seeds start; by default random, chosen once,
@@ -82,8 +90,7 @@ class CameraRig:
             raise CameraError(f"no calibrated image size for the {', '.join(missing)} camera(s)")
         self.config = cameras_config
         self.sizes_px = {v: tuple(calibration_sizes[v]) for v in VIEWS}
-        self.sim_seed_base = (random.SystemRandom().randrange(2**31) if sim_seed_base is None
-                              else sim_seed_base)
+        self.sim_seed_base = random.SystemRandom().randrange(2**31) if sim_seed_base is None else sim_seed_base
         self._factory = factory
         self._cameras: dict[str, Camera | None] = dict.fromkeys(VIEWS)
         self._lock = threading.Lock()  # one capture (or open, or close) at a time
@@ -107,7 +114,8 @@ class CameraRig:
             self._open_missing(deadline)
             cameras = dict(self._cameras)
             frames, problems = self._in_parallel(
-                {v: (lambda cam=cameras[v]: cam.capture(shot)) for v in VIEWS}, deadline)
+                {v: (lambda cam=cameras[v]: cam.capture(shot)) for v in VIEWS}, deadline
+            )
             for view, frame in list(frames.items()):
                 try:
                     self._check(view, frame)
@@ -141,8 +149,9 @@ class CameraRig:
             if self._cameras[view] is not None:
                 continue
             try:
-                fresh[view] = self._factory(view, self.config[view], size_px=self.sizes_px[view],
-                                            sim_seed_base=self.sim_seed_base)
+                fresh[view] = self._factory(
+                    view, self.config[view], size_px=self.sizes_px[view], sim_seed_base=self.sim_seed_base
+                )
             except Exception as exc:
                 problems[view] = _describe(view, exc)
         opened, failed = self._in_parallel({v: cam.open for v, cam in fresh.items()}, deadline)
@@ -158,8 +167,10 @@ class CameraRig:
         """Run one job per view in threads released together; (values, problems) by view."""
         outcomes = {view: _Outcome() for view in jobs}
         go = threading.Event()
-        threads = [threading.Thread(target=_work, args=(job, outcomes[view], go), daemon=True,
-                                    name=f"{view}-camera") for view, job in jobs.items()]
+        threads = [
+            threading.Thread(target=_work, args=(job, outcomes[view], go), daemon=True, name=f"{view}-camera")
+            for view, job in jobs.items()
+        ]
         for thread in threads:
             thread.start()
         go.set()  # released together, so the three exposures start as close as threads allow

@@ -5,6 +5,7 @@ same seed base) show the same animal from three sides, as real cameras would. Th
 renderer is imported when a simulated camera is made, so a daemon with real cameras
 never loads it.
 """
+
 from __future__ import annotations
 
 from edge.camera.base import Camera, CameraError, Frame, frame_from_jpeg, now_utc
@@ -18,7 +19,8 @@ def _scale_for(view: str, size_px: tuple[int, int]) -> float:
     if round(width * scale) != size_px[0] or round(height * scale) != size_px[1]:
         raise CameraError(
             f"{view} camera (simulated) renders {width}x{height} pictures or a scale of them; "
-            f"the calibrated size {size_px[0]}x{size_px[1]} is not one (keep the {width}:{height} shape)")
+            f"the calibrated size {size_px[0]}x{size_px[1]} is not one (keep the {width}:{height} shape)"
+        )
     return scale
 
 

@@ -1,4 +1,5 @@
 """`goat-edge run` (the daemon) and `goat-edge capture` (one capture from the command line)."""
+
 from __future__ import annotations
 
 import json

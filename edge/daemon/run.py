@@ -4,6 +4,7 @@ Start-up order: config -> store (migrations, orphan sweep) -> models -> cameras 
 pipeline -> API -> button, then systemd is told READY. SIGTERM (or Ctrl-C) stops the API,
 lets a running capture finish and store, and closes the parts in reverse.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -22,6 +23,7 @@ log = logging.getLogger("goat-edge")
 # glibc's malloc.h
 _M_MMAP_THRESHOLD = -3
 _M_ARENA_MAX = -8
+
 
 def tune_malloc(arenas: int | None = 2, mmap_threshold_bytes: int | None = 1 << 20) -> None:
     """Keep glibc from holding freed memory the 200 MB budget needs (benchmarks/RESULTS.md).
@@ -110,8 +112,11 @@ def run_daemon(config: EdgeConfig) -> int:
     button = light = None
     stop = threading.Event()
     try:
-        server = uvicorn.Server(uvicorn.Config(create_app(ctx), host=config.api.host, port=config.api.port,
-                                               log_config=None, access_log=False))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(ctx), host=config.api.host, port=config.api.port, log_config=None, access_log=False
+            )
+        )
         if config.button.enabled:
             from edge.trigger.pins import make_pin_factory
 
@@ -124,8 +129,9 @@ def run_daemon(config: EdgeConfig) -> int:
         log.info("device %s: starting the API", config.device.id)
         server.run()
         if not server.started:
-            raise GoatEdgeError(f"cannot serve the API on {config.api.host}:{config.api.port} "
-                                f"(is another goat-edge running?)")
+            raise GoatEdgeError(
+                f"cannot serve the API on {config.api.host}:{config.api.port} (is another goat-edge running?)"
+            )
     finally:
         stop.set()
         systemd.stopping()

@@ -16,6 +16,7 @@ holds one more set of weights, not three.
 Coordinates here are Ultralytics' (the image spans 0..width, a pixel centre at +0.5), the
 same as the models' own output before the detector shifts it to calibration pixels.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,8 +56,7 @@ class Region:
 
 
 REGIONS = (
-    Region("rump", "top", ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right"),
-           square_box=False),
+    Region("rump", "top", ("hip", "tail_head", "hook_left", "hook_right", "pin_left", "pin_right"), square_box=False),
     Region("chest", "top", ("shoulder_left", "shoulder_right"), square_box=True),
     Region("chest_side", "side", ("withers", "sternum"), square_box=True),
 )
@@ -87,8 +87,9 @@ class CloseupWindow:
         return np.asarray(points_px, float) / self.gain + [self.x0_px, self.y0_px]
 
 
-def closeup_window(points_px: np.ndarray, input_px: int, *, shift=(0.0, 0.0),
-                   side_factor: float = 1.0) -> CloseupWindow:
+def closeup_window(
+    points_px: np.ndarray, input_px: int, *, shift=(0.0, 0.0), side_factor: float = 1.0
+) -> CloseupWindow:
     """The square around these keypoints (N, 2), never finer than the photo's pixels.
 
     Training shifts it (by fractions of its side) and resizes it a little, as the view
@@ -103,22 +104,35 @@ def crop(image_bgr: np.ndarray, window: CloseupWindow) -> np.ndarray:
     """The window's square of the photo, input_px wide, grey where it runs past the photo."""
     g = window.gain
     # warpAffine counts pixel centres from 0, the window's coordinates from the outer edge.
-    matrix = np.float32([[g, 0, (0.5 - window.x0_px) * g - 0.5],
-                         [0, g, (0.5 - window.y0_px) * g - 0.5]])
-    return cv2.warpAffine(image_bgr, matrix, (window.input_px, window.input_px), flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_CONSTANT, borderValue=(114, 114, 114))
+    matrix = np.float32([[g, 0, (0.5 - window.x0_px) * g - 0.5], [0, g, (0.5 - window.y0_px) * g - 0.5]])
+    return cv2.warpAffine(
+        image_bgr,
+        matrix,
+        (window.input_px, window.input_px),
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(114, 114, 114),
+    )
 
 
-def crop_region(image_bgr: np.ndarray, detection: PoseDetection, region: Region,
-                input_px: int) -> tuple[np.ndarray, CloseupWindow]:
+def crop_region(
+    image_bgr: np.ndarray, detection: PoseDetection, region: Region, input_px: int
+) -> tuple[np.ndarray, CloseupWindow]:
     """The crop the close-up model reads around one region of a detection in the region's
     view, and its window."""
     window = closeup_window(detection.keypoints[region.view_index, :2], input_px)
     return crop(image_bgr, window), window
 
 
-def refine(model, view: str, image_bgr: np.ndarray, detection: PoseDetection, *,
-           conf_threshold: float = 0.25, fuse_iou: float | None = None) -> PoseDetection:
+def refine(
+    model,
+    view: str,
+    image_bgr: np.ndarray,
+    detection: PoseDetection,
+    *,
+    conf_threshold: float = 0.25,
+    fuse_iou: float | None = None,
+) -> PoseDetection:
     """A view's detection with each of the view's regions' keypoints read again from a
     crop by `model` (an NcnnPoseModel for CLOSEUP_KEYPOINTS). A region stays as the view
     model found it when its crop shows no goat."""

@@ -4,6 +4,7 @@ The exported model's single output `out0` has shape (4 + 1 + 3K, anchors): for e
 the box centre x, y, width and height in input pixels, the goat score (already a
 probability), then K keypoints as x, y (input pixels) and a visibility probability.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,9 +36,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
     return np.array(keep, dtype=int)
 
 
-def decode_pose(out0: np.ndarray, num_keypoints: int, *, conf_threshold: float = 0.25,
-                iou_threshold: float = 0.7, max_detections: int = 10,
-                fuse_iou: float | None = None) -> list[PoseDetection]:
+def decode_pose(
+    out0: np.ndarray,
+    num_keypoints: int,
+    *,
+    conf_threshold: float = 0.25,
+    iou_threshold: float = 0.7,
+    max_detections: int = 10,
+    fuse_iou: float | None = None,
+) -> list[PoseDetection]:
     """Detections in input-tensor pixels, best first.
 
     fuse_iou: None keeps each detection's keypoints as its best anchor placed them, as
@@ -46,8 +53,9 @@ def decode_pose(out0: np.ndarray, num_keypoints: int, *, conf_threshold: float =
     anchors that found the same goat miss partly independently (benchmarks/RESULTS.md)."""
     rows = 5 + 3 * num_keypoints
     if out0.ndim != 2 or out0.shape[0] != rows:
-        raise ValueError(f"pose output has shape {out0.shape}; expected ({rows}, anchors) "
-                         f"for {num_keypoints} keypoints")
+        raise ValueError(
+            f"pose output has shape {out0.shape}; expected ({rows}, anchors) for {num_keypoints} keypoints"
+        )
     scores = out0[4]
     candidates = np.nonzero(scores > conf_threshold)[0]
     if len(candidates) == 0:
@@ -65,8 +73,9 @@ def decode_pose(out0: np.ndarray, num_keypoints: int, *, conf_threshold: float =
     return found
 
 
-def fused_keypoints(box: np.ndarray, boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
-                    min_iou: float) -> np.ndarray:
+def fused_keypoints(
+    box: np.ndarray, boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray, min_iou: float
+) -> np.ndarray:
     """The score-weighted mean (K, 2) of the keypoints of the anchors whose boxes overlap box."""
     same = box_iou(box, boxes) >= min_iou
     weights = scores[same] / scores[same].sum()

@@ -3,6 +3,7 @@
 Keypoints come out in the calibration's pixel convention (pixel centres at integers),
 ready for edge/measure.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -77,8 +78,7 @@ class NcnnDetector:
         model = NcnnPoseModel(folder, threads=threads, allocators=self._allocators, winograd=winograd)
         want = len(MODEL_KEYPOINTS[name])
         if model.info.num_keypoints != want:
-            raise ModelFileError(f"{folder}: finds {model.info.num_keypoints} keypoints, "
-                                 f"the {name} model needs {want}")
+            raise ModelFileError(f"{folder}: finds {model.info.num_keypoints} keypoints, the {name} model needs {want}")
         self.models[name] = model
         self.versions[name] = model_version(folder)
 
@@ -109,13 +109,23 @@ class NcnnDetector:
         h, w = image_bgr.shape[:2]
         axis = mirror_axis(lens, view) if self.mirror_average and lens is not None else None
         if axis is not None and found:
-            mirrored = model.predict(flip_image(image_bgr, axis), conf_threshold=self.conf_threshold,
-                                     fuse_iou=self.fuse_iou)
+            mirrored = model.predict(
+                flip_image(image_bgr, axis), conf_threshold=self.conf_threshold, fuse_iou=self.fuse_iou
+            )
             swap = flip_idx(view)
             found = average_with_mirror(found, [unflip(d, axis, (w, h), swap) for d in mirrored])
         if self._reads_closeups(view):
-            found = [refine(self.models["closeup"], view, image_bgr, d, conf_threshold=self.conf_threshold,
-                            fuse_iou=self.fuse_iou) for d in found]
+            found = [
+                refine(
+                    self.models["closeup"],
+                    view,
+                    image_bgr,
+                    d,
+                    conf_threshold=self.conf_threshold,
+                    fuse_iou=self.fuse_iou,
+                )
+                for d in found
+            ]
         found = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
         return self.snap(image_bgr, found) if self.snap_to_outline else found
 

@@ -3,6 +3,7 @@
 Mirrors Ultralytics' LetterBox (centred, grey 114 padding, per-side rounding) so that the
 lean runtime sees exactly the tensor Ultralytics would, and maps results back the same way.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,10 +45,12 @@ def letterbox(image_bgr: np.ndarray, input_px: int) -> tuple[np.ndarray, Letterb
     h, w = image_bgr.shape[:2]
     box = Letterbox.fit(w, h, input_px)
     new_w, new_h = round(w * box.gain_x), round(h * box.gain_y)
-    resized = image_bgr if (new_w, new_h) == (w, h) else cv2.resize(image_bgr, (new_w, new_h),
-                                                                      interpolation=cv2.INTER_LINEAR)
+    resized = (
+        image_bgr if (new_w, new_h) == (w, h) else cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    )
     bottom = input_px - new_h - box.pad_top_px
     right = input_px - new_w - box.pad_left_px
-    padded = cv2.copyMakeBorder(resized, box.pad_top_px, bottom, box.pad_left_px, right,
-                                cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
+    padded = cv2.copyMakeBorder(
+        resized, box.pad_top_px, bottom, box.pad_left_px, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+    )
     return padded, box

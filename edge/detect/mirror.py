@@ -9,6 +9,7 @@ captures the front keypoints came 10 % closer, the top view's was mixed, and the
 (`models.mirror_average`). The side camera sees one flank, and its mirror would be a goat
 facing backwards, which it never sees: it is never mirrored.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -70,6 +71,7 @@ def average_with_mirror(found: list[PoseDetection], mirrored: list[PoseDetection
             averaged.append(det)
             continue
         partner = mirrored[best]
-        averaged.append(PoseDetection((det.box_px + partner.box_px) / 2, det.score,
-                                      (det.keypoints + partner.keypoints) / 2))
+        averaged.append(
+            PoseDetection((det.box_px + partner.box_px) / 2, det.score, (det.keypoints + partner.keypoints) / 2)
+        )
     return averaged

@@ -3,6 +3,7 @@
 A model folder holds what Ultralytics' NCNN export writes: model.ncnn.param,
 model.ncnn.bin and metadata.yaml (input size, kpt_shape, class names).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -86,8 +87,10 @@ class NcnnPoseModel:
         out = self.raw_output(np.full((self.info.input_px, self.info.input_px, 3), 114, np.uint8))
         rows = 5 + 3 * self.info.num_keypoints
         if out.ndim != 2 or out.shape[0] != rows:
-            raise ModelFileError(f"{self.model_dir}: output shape {out.shape} does not match "
-                                 f"{self.info.num_keypoints} keypoints in metadata.yaml")
+            raise ModelFileError(
+                f"{self.model_dir}: output shape {out.shape} does not match "
+                f"{self.info.num_keypoints} keypoints in metadata.yaml"
+            )
 
     def raw_output(self, padded_bgr: np.ndarray) -> np.ndarray:
         """The network's out0 for an already letterboxed BGR image."""
@@ -99,13 +102,25 @@ class NcnnPoseModel:
             raise ModelFileError(f"{self.model_dir}: inference failed (ncnn error {ret})")
         return np.array(out)
 
-    def predict(self, image_bgr: np.ndarray, *, conf_threshold: float = 0.25, iou_threshold: float = 0.7,
-                max_detections: int = 10, fuse_iou: float | None = None) -> list[PoseDetection]:
+    def predict(
+        self,
+        image_bgr: np.ndarray,
+        *,
+        conf_threshold: float = 0.25,
+        iou_threshold: float = 0.7,
+        max_detections: int = 10,
+        fuse_iou: float | None = None,
+    ) -> list[PoseDetection]:
         """fuse_iou: see decode_pose; None gives Ultralytics' own keypoints."""
         padded, placement = letterbox(image_bgr, self.info.input_px)
-        detections = decode_pose(self.raw_output(padded), self.info.num_keypoints,
-                                 conf_threshold=conf_threshold, iou_threshold=iou_threshold,
-                                 max_detections=max_detections, fuse_iou=fuse_iou)
+        detections = decode_pose(
+            self.raw_output(padded),
+            self.info.num_keypoints,
+            conf_threshold=conf_threshold,
+            iou_threshold=iou_threshold,
+            max_detections=max_detections,
+            fuse_iou=fuse_iou,
+        )
         h, w = image_bgr.shape[:2]
         mapped = []
         for d in detections:

@@ -17,6 +17,7 @@ stays where the model put it when no edge stands out of the strip's texture or a
 sensor noise (a coat the colour of the floor, an even patch of coat).
 Measured on held-out captures in benchmarks/RESULTS.md.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -73,7 +74,7 @@ def _derivative_of_gaussian(sigma_px: float = 1.0, half_px: int = 4) -> np.ndarr
     """The change in colour at a sample, smoothed just enough that one noisy pixel is no edge;
     normalised so that a clean step from a to b reads |b - a|."""
     x = np.arange(-half_px, half_px + 1.0)
-    kernel = x * np.exp(-x ** 2 / (2 * sigma_px ** 2))
+    kernel = x * np.exp(-(x**2) / (2 * sigma_px**2))
     return kernel / (np.abs(kernel).sum() / 2)
 
 
@@ -87,8 +88,13 @@ def _strip(image: np.ndarray, point: np.ndarray, outward: np.ndarray, s: Outline
     along = np.arange(-s.strip_half_width_px, s.strip_half_width_px + 1.0)
     tangent = np.array([-outward[1], outward[0]])
     xy = point + steps[:, None, None] * outward + along[None, :, None] * tangent
-    samples = cv2.remap(image, xy[..., 0].astype(np.float32), xy[..., 1].astype(np.float32),
-                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    samples = cv2.remap(
+        image,
+        xy[..., 0].astype(np.float32),
+        xy[..., 1].astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+    )
     return samples.reshape(len(steps), len(along), -1).astype(np.float64).mean(axis=1)
 
 
@@ -123,30 +129,31 @@ def strongest_edge(colours: np.ndarray, settings: OutlineSettings = OutlineSetti
     contrast = strength / (np.median(strength[_HALF_PX:-_HALF_PX]) + 1e-9)
     offsets_px = np.arange(n) - (n - 1) / 2
     hue_change = np.minimum(1.0, _colour_angles(colours, settings.side_px) / np.radians(settings.shading_angle_deg))
-    prior = np.exp(-offsets_px ** 2 / (2 * settings.model_error_px ** 2))
+    prior = np.exp(-(offsets_px**2) / (2 * settings.model_error_px**2))
     k = int(np.argmax(strength * prior * hue_change))
     if contrast[k] < settings.min_contrast or strength[k] < settings.min_step:
         return None
-    before, peak, after = strength[k - 1: k + 2]
+    before, peak, after = strength[k - 1 : k + 2]
     curvature = before - 2 * peak + after
     shift = 0.5 * (before - after) / curvature if curvature < 0 else 0.0
     return Edge(float(offsets_px[k] + np.clip(shift, -0.5, 0.5)), float(contrast[k]))
 
 
-def find_edge(image: np.ndarray, point: np.ndarray, outward: np.ndarray,
-              settings: OutlineSettings = OutlineSettings()) -> Edge | None:
+def find_edge(
+    image: np.ndarray, point: np.ndarray, outward: np.ndarray, settings: OutlineSettings = OutlineSettings()
+) -> Edge | None:
     return strongest_edge(_strip(image, point, outward, settings), settings)
 
 
-def snap_view(image: np.ndarray, found: ViewDetections,
-              settings: OutlineSettings | None = None) -> ViewDetections:
+def snap_view(image: np.ndarray, found: ViewDetections, settings: OutlineSettings | None = None) -> ViewDetections:
     """Every goat in one view's photo with its outline keypoints on the outline."""
     goats = tuple(snap_to_outline(image, goat, found.view, settings) for goat in found.goats)
     return dataclasses.replace(found, goats=goats)
 
 
-def snap_to_outline(image: np.ndarray, det: PoseDetection, view: str,
-                    settings: OutlineSettings | None = None) -> PoseDetection:
+def snap_to_outline(
+    image: np.ndarray, det: PoseDetection, view: str, settings: OutlineSettings | None = None
+) -> PoseDetection:
     """The detection with its outline keypoints moved onto the outline (calibration pixels);
     settings default to the view's own (VIEW_SETTINGS)."""
     pairs = OUTLINE_PAIRS.get(view, ())

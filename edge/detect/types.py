@@ -4,6 +4,7 @@ Every detector (edge/detect/detector.py's NCNN one on the Pi, the Ultralytics on
 benchmarks and parity checks) returns these, in the calibration's pixel convention (pixel
 centres at integers).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,9 @@ class ViewDetections:
         for i, (name, (x, y, c)) in enumerate(zip(VIEW_KEYPOINTS[self.view], goat.keypoints)):
             across = goat.across_outline
             on_outline = across is not None and not np.isnan(across[i, 0])
-            found[name] = Keypoint(float(x), float(y), float(c),
-                                   (float(across[i, 0]), float(across[i, 1])) if on_outline else None)
+            found[name] = Keypoint(
+                float(x), float(y), float(c), (float(across[i, 0]), float(across[i, 1])) if on_outline else None
+            )
         return found
 
 

@@ -5,6 +5,7 @@ step, no fused anchors), as Ultralytics' own predict does, so it is the referenc
 NCNN detector is compared with. Needs the `train` extra; importing this module loads
 nothing heavy, making a detector loads torch and Ultralytics. The daemon never uses it.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,14 @@ SOURCES = ("pt", "ncnn")
 
 
 class UltralyticsDetector:
-    def __init__(self, models_dir: str | Path, *, source: str = "pt", conf_threshold: float = 0.25,
-                 views: tuple[str, ...] = VIEWS):
+    def __init__(
+        self,
+        models_dir: str | Path,
+        *,
+        source: str = "pt",
+        conf_threshold: float = 0.25,
+        views: tuple[str, ...] = VIEWS,
+    ):
         """source: "pt" reads models/<view>/best.pt; "ncnn" the NCNN export beside it, through
         Ultralytics' own NCNN backend."""
         if source not in SOURCES:
@@ -58,9 +65,14 @@ class UltralyticsDetector:
         boxes = result.boxes.xyxy.cpu().numpy()
         scores = result.boxes.conf.cpu().numpy()
         keypoints = result.keypoints.data.cpu().numpy()
-        goats = tuple(PoseDetection(box + ULTRALYTICS_TO_CALIBRATION_PX, float(score),
-                                    np.column_stack([kpts[:, :2] + ULTRALYTICS_TO_CALIBRATION_PX, kpts[:, 2]]))
-                      for box, score, kpts in zip(boxes, scores, keypoints, strict=True))
+        goats = tuple(
+            PoseDetection(
+                box + ULTRALYTICS_TO_CALIBRATION_PX,
+                float(score),
+                np.column_stack([kpts[:, :2] + ULTRALYTICS_TO_CALIBRATION_PX, kpts[:, 2]]),
+            )
+            for box, score, kpts in zip(boxes, scores, keypoints, strict=True)
+        )
         h, w = image_bgr.shape[:2]
         return ViewDetections(view, (w, h), goats)
 
@@ -73,4 +85,3 @@ class UltralyticsDetector:
 
     def __exit__(self, *exc) -> None:
         self.close()
-

@@ -3,6 +3,7 @@
 The simulator writes its true cameras in this format and `goat-edge calibrate` writes
 a real installation's in the same format; docs/calibration.md documents each field.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -150,17 +151,22 @@ class Calibration:
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def scaled(self, factor: float) -> Calibration:
-        return Calibration({v: c.scaled(factor) for v, c in self.cameras.items()},
-                           dict(self.reprojection_error_px))
+        return Calibration({v: c.scaled(factor) for v, c in self.cameras.items()}, dict(self.reprojection_error_px))
 
 
 def calibration_from_dict(data: dict, source: str = "calibration") -> Calibration:
     model = validated(CalibrationModel, data, source, CalibrationError)
     cameras, errors = {}, {}
     for view, cam in model.cameras.items():
-        cameras[view] = Lens(view, np.asarray(cam.K, float), np.asarray(cam.dist, float),
-                               np.asarray(cam.R, float), np.asarray(cam.t, float),
-                               cam.image_size[0], cam.image_size[1])
+        cameras[view] = Lens(
+            view,
+            np.asarray(cam.K, float),
+            np.asarray(cam.dist, float),
+            np.asarray(cam.R, float),
+            np.asarray(cam.t, float),
+            cam.image_size[0],
+            cam.image_size[1],
+        )
         if cam.reprojection_error_px is not None:
             errors[view] = cam.reprojection_error_px
     return Calibration(cameras, errors)
@@ -201,14 +207,30 @@ class ChuteLayout:
 def default_calibration(layout: ChuteLayout = ChuteLayout()) -> Calibration:
     """A plausible chute: side camera 1.3 m from the centre line, top camera 2.2 m up."""
     x0, size = layout.goat_centre_x_cm, layout.image_size_px
-    side = look_at("side", (x0, layout.side_distance_cm, layout.side_height_cm),
-                   (x0, 0, layout.side_height_cm - 8), focal_px=layout.side_focal_px, size_px=size,
-                   dist=(-0.060, 0.020, 0.0004, -0.0003, 0.0))
+    side = look_at(
+        "side",
+        (x0, layout.side_distance_cm, layout.side_height_cm),
+        (x0, 0, layout.side_height_cm - 8),
+        focal_px=layout.side_focal_px,
+        size_px=size,
+        dist=(-0.060, 0.020, 0.0004, -0.0003, 0.0),
+    )
     # Image 'up' of the top view points toward the side camera (+y), head to the right.
-    top = look_at("top", (x0 + 3, 0, layout.top_height_cm), (x0 + 3, 0, 0), up=(0, 1, 0),
-                  focal_px=layout.top_focal_px, size_px=size,
-                  dist=(-0.050, 0.015, -0.0002, 0.0003, 0.0))
-    front = look_at("front", (layout.front_distance_cm, 0, layout.front_height_cm),
-                    (-40, 0, 55), focal_px=layout.front_focal_px, size_px=size,
-                    dist=(-0.070, 0.025, 0.0003, 0.0002, 0.0))
+    top = look_at(
+        "top",
+        (x0 + 3, 0, layout.top_height_cm),
+        (x0 + 3, 0, 0),
+        up=(0, 1, 0),
+        focal_px=layout.top_focal_px,
+        size_px=size,
+        dist=(-0.050, 0.015, -0.0002, 0.0003, 0.0),
+    )
+    front = look_at(
+        "front",
+        (layout.front_distance_cm, 0, layout.front_height_cm),
+        (-40, 0, 55),
+        focal_px=layout.front_focal_px,
+        size_px=size,
+        dist=(-0.070, 0.025, 0.0003, 0.0002, 0.0),
+    )
     return Calibration({"side": side, "top": top, "front": front})

@@ -4,6 +4,7 @@ World frame (centimetres): origin on the chute floor, on the centre line, below 
 front gate; x runs along the chute toward the front camera (the goat faces +x),
 y runs across toward the side camera, z points up.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -66,12 +67,28 @@ class Lens:
         # Pixel centres sit at +0.5, so the principal point scales about -0.5.
         K[0, 2] = (K[0, 2] + 0.5) * factor - 0.5
         K[1, 2] = (K[1, 2] + 0.5) * factor - 0.5
-        return Lens(self.name, K, self.dist.copy(), self.R.copy(), self.t.copy(),
-                      round(self.width_px * factor), round(self.height_px * factor))
+        return Lens(
+            self.name,
+            K,
+            self.dist.copy(),
+            self.R.copy(),
+            self.t.copy(),
+            round(self.width_px * factor),
+            round(self.height_px * factor),
+        )
 
 
-def look_at(name: str, eye_cm, target_cm, up=(0.0, 0.0, 1.0), *, focal_px: float,
-            size_px=(1280, 960), dist=(0.0, 0.0, 0.0, 0.0, 0.0), principal_px=None) -> Lens:
+def look_at(
+    name: str,
+    eye_cm,
+    target_cm,
+    up=(0.0, 0.0, 1.0),
+    *,
+    focal_px: float,
+    size_px=(1280, 960),
+    dist=(0.0, 0.0, 0.0, 0.0, 0.0),
+    principal_px=None,
+) -> Lens:
     """A camera at eye_cm looking at target_cm, with image 'down' as close to -up as possible."""
     eye = np.asarray(eye_cm, float)
     forward = np.asarray(target_cm, float) - eye
@@ -93,7 +110,6 @@ def pixel_ray_grid(camera: Lens) -> np.ndarray:
 
     Undistorting a full image takes about a second, so renderers compute it once per camera.
     """
-    xs, ys = np.meshgrid(np.arange(camera.width_px, dtype=np.float64),
-                         np.arange(camera.height_px, dtype=np.float64))
+    xs, ys = np.meshgrid(np.arange(camera.width_px, dtype=np.float64), np.arange(camera.height_px, dtype=np.float64))
     px = np.column_stack([xs.ravel(), ys.ravel()])
     return camera.rays(px).reshape(camera.height_px, camera.width_px, 3)

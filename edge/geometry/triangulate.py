@@ -1,4 +1,5 @@
 """Rays, triangulation and plane constraints: from pixels in three views to 3D points (cm)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,8 +46,7 @@ class Plane:
         return Plane(normal, float(normal @ a_cm))
 
 
-def pixel_ray(camera: Lens, x_px: float, y_px: float,
-              precise_px: tuple[float, float] | None = None) -> Ray:
+def pixel_ray(camera: Lens, x_px: float, y_px: float, precise_px: tuple[float, float] | None = None) -> Ray:
     """The ray through a pixel; precise_px, an image direction the pixel is sure along,
     becomes the 3D direction a pixel step that way turns the ray."""
     pixel = np.array([x_px, y_px], float)
@@ -77,8 +77,9 @@ def _nearest_point(rays: list[Ray], what: str, precise_weight: float) -> np.ndar
     return np.linalg.solve(A, b)
 
 
-def triangulate(rays: list[Ray], cameras: dict[str, Lens], what: str,
-                max_residual_px: float, precise_weight: float = 1.0) -> np.ndarray:
+def triangulate(
+    rays: list[Ray], cameras: dict[str, Lens], what: str, max_residual_px: float, precise_weight: float = 1.0
+) -> np.ndarray:
     """The point nearest to all rays, checked against every view.
 
     Raises GeometryError when the rays are nearly parallel, the point lies behind a
@@ -95,8 +96,7 @@ def triangulate(rays: list[Ray], cameras: dict[str, Lens], what: str,
         reprojected_px, _ = camera.project(point)
         residual_px = float(np.linalg.norm(ray.pixel - reprojected_px[0]))
         if residual_px > max_residual_px:
-            raise GeometryError(f"{what}: the {ray.view} view disagrees with the others "
-                                f"by {residual_px:.0f} px")
+            raise GeometryError(f"{what}: the {ray.view} view disagrees with the others by {residual_px:.0f} px")
     if precise_weight == 1.0 or all(ray.precise_cm is None for ray in rays):
         return point
     point = _nearest_point(rays, what, precise_weight)
@@ -105,8 +105,7 @@ def triangulate(rays: list[Ray], cameras: dict[str, Lens], what: str,
     return point
 
 
-def intersect_plane(ray: Ray, plane: Plane, camera: Lens, what: str,
-                    min_angle_deg: float = 15.0) -> np.ndarray:
+def intersect_plane(ray: Ray, plane: Plane, camera: Lens, what: str, min_angle_deg: float = 15.0) -> np.ndarray:
     """Where a ray meets a plane; refuses grazing rays whose depth would be unreliable."""
     cos_to_normal = float(abs(plane.normal @ ray.direction))
     if cos_to_normal < np.sin(np.radians(min_angle_deg)):

@@ -11,6 +11,7 @@ The views are used together:
 A measurement whose landmarks are missing, unsure or impossible is null with a reason;
 the others are still computed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -23,8 +24,7 @@ from edge.keypoints import VIEW_KEYPOINTS, ViewKeypoints
 from edge.measure.weight import GIRTH_SHAPE_FACTOR, WeightFormula, heart_girth_from_chest
 from edge.measurements import LENGTHS, MEASUREMENTS, REQUIRES, length_from_landmarks
 
-TRIANGULATED = ("withers", "hip", "tail_head", "point_of_shoulder_left", "pin_left",
-                "shoulder_left", "shoulder_right")
+TRIANGULATED = ("withers", "hip", "tail_head", "point_of_shoulder_left", "pin_left", "shoulder_left", "shoulder_right")
 MIDLINE_PAIRS = (("withers", "hip"), ("withers", "tail_head"), ("hip", "tail_head"))
 # Plausible bounds for any goat, kid to buck; outside them the geometry is wrong.
 MAX_HEIGHT_CM = 200.0
@@ -54,17 +54,18 @@ class MeasurementResult:
             "reasons": dict(self.reasons),
             "landmarks_cm": {k: [round(float(c), 3) for c in v] for k, v in self.landmarks_cm.items()},
             "calibration_hash": self.calibration_hash,
-            "weight_formula": {"divisor_cm3_per_kg": round(self.weight_formula.divisor_cm3_per_kg, 1),
-                               "source": self.weight_formula.source,
-                               "samples": self.weight_formula.samples},
+            "weight_formula": {
+                "divisor_cm3_per_kg": round(self.weight_formula.divisor_cm3_per_kg, 1),
+                "source": self.weight_formula.source,
+                "samples": self.weight_formula.samples,
+            },
         }
 
 
 class _Landmarks:
     """3D landmark estimates, and for each one that failed, the reason."""
 
-    def __init__(self, keypoints: dict[str, ViewKeypoints], calibration: Calibration,
-                 settings: MeasureSettings):
+    def __init__(self, keypoints: dict[str, ViewKeypoints], calibration: Calibration, settings: MeasureSettings):
         self.calibration = calibration
         self.settings = settings
         self.points: dict[str, np.ndarray] = {}
@@ -83,8 +84,10 @@ class _Landmarks:
         if kp is None:
             notes.append(f"{view} view did not find it")
         elif not (-1 <= kp.x_px <= camera.width_px and -1 <= kp.y_px <= camera.height_px):
-            notes.append(f"{view} view put it at ({kp.x_px:.4g}, {kp.y_px:.4g}), outside its "
-                         f"{camera.width_px}x{camera.height_px} image")
+            notes.append(
+                f"{view} view put it at ({kp.x_px:.4g}, {kp.y_px:.4g}), outside its "
+                f"{camera.width_px}x{camera.height_px} image"
+            )
         elif kp.confidence < self.settings.min_confidence:
             notes.append(f"{view} view confidence {kp.confidence:.2f} < {self.settings.min_confidence:.2f}")
         else:
@@ -103,8 +106,12 @@ class _Landmarks:
             self.fail(name, f"{name.replace('_', ' ')} needs two views")
             return
         try:
-            self._accept(name, triangulate(rays, self.calibration.cameras, name,
-                                           self.settings.max_residual_px, self.settings.outline_weight))
+            self._accept(
+                name,
+                triangulate(
+                    rays, self.calibration.cameras, name, self.settings.max_residual_px, self.settings.outline_weight
+                ),
+            )
         except GeometryError as exc:
             self.failures[name] = str(exc)
 
@@ -147,8 +154,9 @@ def _midsagittal_plane(lm: _Landmarks) -> tuple[Plane | None, str]:
     return None, "no midline of the animal: withers, hip and tail head were not triangulated"
 
 
-def estimate_landmarks(keypoints: dict[str, ViewKeypoints], calibration: Calibration,
-                       settings: MeasureSettings = MeasureSettings()) -> _Landmarks:
+def estimate_landmarks(
+    keypoints: dict[str, ViewKeypoints], calibration: Calibration, settings: MeasureSettings = MeasureSettings()
+) -> _Landmarks:
     lm = _Landmarks(keypoints, calibration, settings)
     for name in TRIANGULATED:
         lm.triangulate(name)
@@ -178,9 +186,12 @@ def _check_plausible(name: str, value: float, values: dict[str, float | None]) -
     return None
 
 
-def measure(keypoints: dict[str, ViewKeypoints], calibration: Calibration,
-            weight_formula: WeightFormula = WeightFormula(),
-            settings: MeasureSettings = MeasureSettings()) -> MeasurementResult:
+def measure(
+    keypoints: dict[str, ViewKeypoints],
+    calibration: Calibration,
+    weight_formula: WeightFormula = WeightFormula(),
+    settings: MeasureSettings = MeasureSettings(),
+) -> MeasurementResult:
     lm = estimate_landmarks(keypoints, calibration, settings)
     values: dict[str, float | None] = {name: None for name in MEASUREMENTS}
     reasons: dict[str, str] = {}

@@ -6,6 +6,7 @@
 Each keypoint is [x_px, y_px] or [x_px, y_px, confidence]; a view or a keypoint that
 was not found is simply left out.
 """
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,7 @@ def keypoints_from_dict(data, source: str) -> dict[str, ViewKeypoints]:
         result[view] = {}
         for name, value in points.items():
             if name not in VIEW_KEYPOINTS[view]:
-                raise KeypointsFileError(f"{source}: {view}.{name}: not a {view}-view keypoint "
-                                         f"(see docs/keypoints.md)")
+                raise KeypointsFileError(f"{source}: {view}.{name}: not a {view}-view keypoint (see docs/keypoints.md)")
             result[view][name] = _keypoint(value, f"{source}: {view}.{name}")
     return result
 
@@ -54,5 +54,7 @@ def load_keypoints(path: str | Path) -> dict[str, ViewKeypoints]:
 
 
 def keypoints_to_dict(keypoints: dict[str, ViewKeypoints]) -> dict:
-    return {view: {name: [round(kp.x_px, 3), round(kp.y_px, 3), round(kp.confidence, 4)]
-                   for name, kp in points.items()} for view, points in keypoints.items()}
+    return {
+        view: {name: [round(kp.x_px, 3), round(kp.y_px, 3), round(kp.confidence, 4)] for name, kp in points.items()}
+        for view, points in keypoints.items()
+    }

@@ -1,4 +1,5 @@
 """Heart girth from the chest's cross-section, and live weight from girth and body length."""
+
 from __future__ import annotations
 
 import math
@@ -43,8 +44,9 @@ def ellipse_perimeter_cm(width_cm: float, depth_cm: float) -> float:
     return math.pi * (a + b) * (1 + 3 * h / (10 + math.sqrt(4 - 3 * h)))
 
 
-def heart_girth_from_chest(chest_width_cm: float, chest_depth_cm: float,
-                           shape_factor: float = GIRTH_SHAPE_FACTOR) -> float:
+def heart_girth_from_chest(
+    chest_width_cm: float, chest_depth_cm: float, shape_factor: float = GIRTH_SHAPE_FACTOR
+) -> float:
     return shape_factor * ellipse_perimeter_cm(chest_width_cm, chest_depth_cm)
 
 
@@ -96,8 +98,7 @@ def fit_weight_formula(samples: list[ScaleWeight]) -> WeightFormula:
     k = Σ(x/w) / Σ((x/w)²), and the divisor is 1/k.
     """
     if len(samples) < MIN_FIT_SAMPLES:
-        raise WeightFitError(f"a per-farm fit needs at least {MIN_FIT_SAMPLES} weighed goats, "
-                             f"got {len(samples)}")
+        raise WeightFitError(f"a per-farm fit needs at least {MIN_FIT_SAMPLES} weighed goats, got {len(samples)}")
     for i, s in enumerate(samples, 1):
         for field_name in ("heart_girth_cm", "body_length_cm", "weight_kg"):
             value = getattr(s, field_name)
@@ -107,12 +108,17 @@ def fit_weight_formula(samples: list[ScaleWeight]) -> WeightFormula:
     k = sum(ratios) / sum(r * r for r in ratios)
     divisor = 1 / k
     if not MIN_DIVISOR_CM3_PER_KG < divisor < MAX_DIVISOR_CM3_PER_KG:
-        raise WeightFitError(f"the fitted divisor {divisor:.0f} is outside half to twice the WSU value "
-                             f"({WSU_DIVISOR_CM3_PER_KG:.0f}); are girth and length in cm and weight in kg?")
+        raise WeightFitError(
+            f"the fitted divisor {divisor:.0f} is outside half to twice the WSU value "
+            f"({WSU_DIVISOR_CM3_PER_KG:.0f}); are girth and length in cm and weight in kg?"
+        )
     errors = [abs(k * r - 1) for r in ratios]
     mape_pct = 100 * sum(errors) / len(errors)
     if mape_pct > MAX_FIT_MAPE_PCT:
-        raise WeightFitError(f"the goats disagree with any one formula by {mape_pct:.0f}% on average "
-                             f"(more than {MAX_FIT_MAPE_PCT:.0f}%); check that each row is one goat")
-    return WeightFormula(divisor_cm3_per_kg=divisor, source="per-farm fit to scale weights",
-                         samples=len(samples), fit_mape_pct=mape_pct)
+        raise WeightFitError(
+            f"the goats disagree with any one formula by {mape_pct:.0f}% on average "
+            f"(more than {MAX_FIT_MAPE_PCT:.0f}%); check that each row is one goat"
+        )
+    return WeightFormula(
+        divisor_cm3_per_kg=divisor, source="per-farm fit to scale weights", samples=len(samples), fit_mape_pct=mape_pct
+    )

@@ -3,6 +3,7 @@
 The lines are the measured 3D landmarks projected back through each camera, so a line
 that misses the animal in the picture shows at a glance that a measurement is off.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -15,12 +16,16 @@ from edge.measure.estimate import MeasurementResult
 # Per view, the measurements drawn: (measurement, from, to, where along the line the label
 # sits, and on which side). "floor" is the point straight below the first landmark.
 VIEW_LINES = {
-    "side": (("body_length_cm", "point_of_shoulder_left", "pin_left", 0.5, "above"),
-             ("withers_height_cm", "withers", "floor", 0.8, "right"),
-             ("chest_depth_cm", "withers", "sternum", 0.5, "left"),
-             ("rump_height_cm", "hip", "floor", 0.6, "right")),
-    "top": (("chest_width_cm", "shoulder_left", "shoulder_right", 0.0, "above"),
-            ("hip_width_cm", "hook_left", "hook_right", 1.0, "below")),
+    "side": (
+        ("body_length_cm", "point_of_shoulder_left", "pin_left", 0.5, "above"),
+        ("withers_height_cm", "withers", "floor", 0.8, "right"),
+        ("chest_depth_cm", "withers", "sternum", 0.5, "left"),
+        ("rump_height_cm", "hip", "floor", 0.6, "right"),
+    ),
+    "top": (
+        ("chest_width_cm", "shoulder_left", "shoulder_right", 0.0, "above"),
+        ("hip_width_cm", "hook_left", "hook_right", 1.0, "below"),
+    ),
     "front": (("chest_width_cm", "shoulder_left", "shoulder_right", 0.0, "right"),),
 }
 _LINE_BGR = (0, 215, 255)
@@ -34,14 +39,23 @@ def _label(image: np.ndarray, text: str, at: tuple[int, int], side: str, scale: 
     (w, h), base = cv2.getTextSize(text, font, 0.6 * scale, thickness)
     gap = round(8 * scale)
     x, y = at
-    x, y = {"right": (x + gap, y + h // 2), "left": (x - w - gap - 4, y + h // 2),
-            "above": (x - w // 2, y - gap), "below": (x - w // 2, y + h + gap)}[side]
+    x, y = {
+        "right": (x + gap, y + h // 2),
+        "left": (x - w - gap - 4, y + h // 2),
+        "above": (x - w // 2, y - gap),
+        "below": (x - w // 2, y + h + gap),
+    }[side]
     cv2.rectangle(image, (x, y - h - base), (x + w + 4, y + base), (0, 0, 0), -1)
     cv2.putText(image, text, (x + 2, y), font, 0.6 * scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
-def annotate(image_bgr: np.ndarray, camera: Lens, keypoints: ViewKeypoints,
-             box_px: np.ndarray | None, result: MeasurementResult | None) -> np.ndarray:
+def annotate(
+    image_bgr: np.ndarray,
+    camera: Lens,
+    keypoints: ViewKeypoints,
+    box_px: np.ndarray | None,
+    result: MeasurementResult | None,
+) -> np.ndarray:
     """A copy of the photo with the box, the keypoints and (unless a retake) the measurements."""
     out = image_bgr.copy()
     scale = out.shape[1] / 1280

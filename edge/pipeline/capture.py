@@ -4,6 +4,7 @@ Only one capture runs at a time. A press while one runs is refused at once
 (CaptureBusyError), never queued, so an impatient second press cannot measure the same
 goat twice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,8 +45,9 @@ class CaptureSettings:
 
 
 class CapturePipeline:
-    def __init__(self, rig: CameraRig, detector: Detector, calibration: Calibration, store: Store,
-                 settings: CaptureSettings):
+    def __init__(
+        self, rig: CameraRig, detector: Detector, calibration: Calibration, store: Store, settings: CaptureSettings
+    ):
         self.rig, self.detector, self.calibration, self.store = rig, detector, calibration, store
         self.settings = settings
         self._running = threading.Lock()
@@ -76,29 +78,51 @@ class CapturePipeline:
         self._shots += 1
         captured_at = datetime.now(UTC)
         frames = self.rig.capture_all(self._shots)
-        measured = measure_images({v: frames[v].image_bgr for v in VIEWS}, self.calibration, self.detector,
-                                  self.settings.weight_formula, self.settings.measure, self.settings.gate)
+        measured = measure_images(
+            {v: frames[v].image_bgr for v in VIEWS},
+            self.calibration,
+            self.detector,
+            self.settings.weight_formula,
+            self.settings.measure,
+            self.settings.gate,
+        )
         record = self._record(new_id(captured_at), captured_at, trigger, goat_tag, frames, measured)
         self.store.record_capture(record)
         pruned = self.store.prune_synced_raw_images(self.settings.keep_synced_captures)
         if pruned:
             log.info("pruned %d raw images already in the cloud", pruned)
-        log.info("capture %s: %s%s", record.capture_id, record.status,
-                 f" ({record.reason})" if record.reason else "")
+        log.info("capture %s: %s%s", record.capture_id, record.status, f" ({record.reason})" if record.reason else "")
         return self.store.get_capture(record.capture_id)
 
-    def _record(self, capture_id: str, captured_at: datetime, trigger: str, goat_tag: str | None,
-                frames, measured: ImageMeasurement) -> CaptureRecord:
+    def _record(
+        self,
+        capture_id: str,
+        captured_at: datetime,
+        trigger: str,
+        goat_tag: str | None,
+        frames,
+        measured: ImageMeasurement,
+    ) -> CaptureRecord:
         images = [ImageFile(v, "raw", frames[v].jpeg) for v in VIEWS]
         images += [ImageFile(v, "annotated", measured.annotated[v]) for v in VIEWS]
         result = measured.result
         formula = result.weight_formula if result else self.settings.weight_formula
         return CaptureRecord(
-            capture_id=capture_id, captured_at=captured_at, device_id=self.settings.device_id,
-            status=measured.gate.status, reason=measured.gate.reason, trigger=trigger, images=tuple(images),
+            capture_id=capture_id,
+            captured_at=captured_at,
+            device_id=self.settings.device_id,
+            status=measured.gate.status,
+            reason=measured.gate.reason,
+            trigger=trigger,
+            images=tuple(images),
             measurements=dict(result.measurements) if result else dict.fromkeys(MEASUREMENTS),
             measurement_reasons=dict(result.reasons) if result else {},
-            model_versions=dict(measured.model_versions), calibration_hash=self.calibration.hash,
-            weight_formula={"divisor_cm3_per_kg": formula.divisor_cm3_per_kg, "source": formula.source,
-                            "samples": formula.samples},
-            goat_tag=goat_tag)
+            model_versions=dict(measured.model_versions),
+            calibration_hash=self.calibration.hash,
+            weight_formula={
+                "divisor_cm3_per_kg": formula.divisor_cm3_per_kg,
+                "source": formula.source,
+                "samples": formula.samples,
+            },
+            goat_tag=goat_tag,
+        )

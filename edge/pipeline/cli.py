@@ -1,4 +1,5 @@
 """`goat-edge measure` and `goat-edge fit-weight`."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,38 +31,66 @@ class MeasureInputError(GoatEdgeError):
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("measure", help="measure a goat from its three views")
     for view in ("side", "top", "front"):
-        p.add_argument(f"--{view}", type=Path, metavar=f"{view.upper()[0]}.jpg",
-                       help=f"the {view} camera's image")
+        p.add_argument(f"--{view}", type=Path, metavar=f"{view.upper()[0]}.jpg", help=f"the {view} camera's image")
     p.add_argument("--calibration", type=Path, required=True, help="calibration.json")
-    p.add_argument("--keypoints", type=Path,
-                   help="keypoints.json with each view's keypoints (see docs/keypoints.md); "
-                        "without it the models find them in the images")
-    p.add_argument("--models", type=Path, default=ModelsConfig().dir,
-                   help="folder with side/, top/, front/ and closeup/ NCNN pose models (default: the shipped ones)")
+    p.add_argument(
+        "--keypoints",
+        type=Path,
+        help="keypoints.json with each view's keypoints (see docs/keypoints.md); "
+        "without it the models find them in the images",
+    )
+    p.add_argument(
+        "--models",
+        type=Path,
+        default=ModelsConfig().dir,
+        help="folder with side/, top/, front/ and closeup/ NCNN pose models (default: the shipped ones)",
+    )
     p.add_argument("--threads", type=positive_int, default=2, help="threads per model inference")
-    p.add_argument("--winograd", action="store_true",
-                   help="ncnn Winograd convolutions: faster, about 50 MB more memory for the four models")
-    p.add_argument("--mirror-average", action="store_true",
-                   help="also read the top and front photos mirrored and average the keypoints "
-                        "(widths about 2 %% better, five inferences instead of three)")
-    p.add_argument("--no-outline", action="store_true",
-                   help="keep the models' keypoints as they are, instead of moving the withers, sternum "
-                        "and top shoulders onto the photo's outline")
-    p.add_argument("--no-closeups", action="store_true",
-                   help="take the hip bones, shoulders, withers and sternum from the view models alone, instead "
-                        "of reading them again from full-resolution crops with models/closeup")
-    p.add_argument("--weight-formula", type=Path,
-                   help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)")
-    p.add_argument("--min-confidence", type=fraction, default=MeasureSettings.min_confidence,
-                   help="keypoints below this confidence (0-1) are not trusted")
-    p.add_argument("--girth-shape-factor", type=positive_float, default=MeasureSettings.girth_shape_factor,
-                   help="scales the elliptical heart-girth model to a real chest (docs/measurements.md)")
+    p.add_argument(
+        "--winograd",
+        action="store_true",
+        help="ncnn Winograd convolutions: faster, about 50 MB more memory for the four models",
+    )
+    p.add_argument(
+        "--mirror-average",
+        action="store_true",
+        help="also read the top and front photos mirrored and average the keypoints "
+        "(widths about 2 %% better, five inferences instead of three)",
+    )
+    p.add_argument(
+        "--no-outline",
+        action="store_true",
+        help="keep the models' keypoints as they are, instead of moving the withers, sternum "
+        "and top shoulders onto the photo's outline",
+    )
+    p.add_argument(
+        "--no-closeups",
+        action="store_true",
+        help="take the hip bones, shoulders, withers and sternum from the view models alone, instead "
+        "of reading them again from full-resolution crops with models/closeup",
+    )
+    p.add_argument(
+        "--weight-formula", type=Path, help="a per-farm weight fit from `goat-edge fit-weight` (default: WSU formula)"
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=fraction,
+        default=MeasureSettings.min_confidence,
+        help="keypoints below this confidence (0-1) are not trusted",
+    )
+    p.add_argument(
+        "--girth-shape-factor",
+        type=positive_float,
+        default=MeasureSettings.girth_shape_factor,
+        help="scales the elliptical heart-girth model to a real chest (docs/measurements.md)",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run_measure)
 
     f = sub.add_parser("fit-weight", help="fit the weight formula to the farm's scale weights")
-    f.add_argument("--samples", type=Path, required=True,
-                   help="CSV with columns heart_girth_cm, body_length_cm, weight_kg")
+    f.add_argument(
+        "--samples", type=Path, required=True, help="CSV with columns heart_girth_cm, body_length_cm, weight_kg"
+    )
     f.add_argument("--out", type=Path, required=True, help="where to write the fitted formula (JSON)")
     f.set_defaults(run=run_fit_weight)
 
@@ -99,20 +128,29 @@ def _read_image(view: str, path: Path, calibration) -> np.ndarray:
         raise MeasureInputError(f"{path}: not an image the {view} camera could have taken")
     want = calibration[view].size_px
     if (image.shape[1], image.shape[0]) != want:
-        raise MeasureInputError(f"{path}: {image.shape[1]}x{image.shape[0]} px, but the {view} camera "
-                                f"is calibrated for {want[0]}x{want[1]}")
+        raise MeasureInputError(
+            f"{path}: {image.shape[1]}x{image.shape[0]} px, but the {view} camera is calibrated for {want[0]}x{want[1]}"
+        )
     return image
 
 
 def _measure_from_images(images: dict[str, Path], calibration, formula, settings, args):
     missing = [v for v in VIEWS if v not in images]
     if missing:
-        raise MeasureInputError(f"measuring from images needs all three views: --{missing[0]} is missing "
-                                f"(or pass --keypoints)")
+        raise MeasureInputError(
+            f"measuring from images needs all three views: --{missing[0]} is missing (or pass --keypoints)"
+        )
     pixels = {v: _read_image(v, p, calibration) for v, p in images.items()}
-    detector = NcnnDetector(ModelsConfig(dir=args.models, threads=args.threads, winograd=args.winograd,
-                                         mirror_average=args.mirror_average, snap_to_outline=not args.no_outline,
-                                         closeups=not args.no_closeups))
+    detector = NcnnDetector(
+        ModelsConfig(
+            dir=args.models,
+            threads=args.threads,
+            winograd=args.winograd,
+            mirror_average=args.mirror_average,
+            snap_to_outline=not args.no_outline,
+            closeups=not args.no_closeups,
+        )
+    )
     found = measure_images(pixels, calibration, detector, formula, settings)
     annotated = {}
     for view, path in images.items():
@@ -123,8 +161,12 @@ def _measure_from_images(images: dict[str, Path], calibration, formula, settings
             raise MeasureInputError(f"{target}: cannot write the annotated image ({exc.strerror})") from None
         annotated[view] = str(target)
     if found.result is None:
-        out = {"status": "retake", "reason": found.gate.reason,
-               "measurements": dict.fromkeys(MEASUREMENTS), "calibration_hash": calibration.hash}
+        out = {
+            "status": "retake",
+            "reason": found.gate.reason,
+            "measurements": dict.fromkeys(MEASUREMENTS),
+            "calibration_hash": calibration.hash,
+        }
     else:
         out = {"status": "ok", "reason": None, **found.result.to_dict()}
     out["annotated_images"] = annotated
@@ -150,8 +192,7 @@ def _read_samples(path: Path) -> list[ScaleWeight]:
     needed = ("heart_girth_cm", "body_length_cm", "weight_kg")
     missing = [c for c in needed if c not in header]
     if missing:
-        raise WeightFitError(f"{path}: missing column {missing[0]!r} (the header needs "
-                             f"{', '.join(needed)})")
+        raise WeightFitError(f"{path}: missing column {missing[0]!r} (the header needs {', '.join(needed)})")
     samples = []
     for line, row in enumerate(rows, start=2):
         try:
@@ -168,6 +209,8 @@ def _read_samples(path: Path) -> list[ScaleWeight]:
 def run_fit_weight(args) -> int:
     formula = fit_weight_formula(_read_samples(args.samples))
     formula.save(args.out)
-    print(f"weight_kg = heart_girth_cm² × body_length_cm / {formula.divisor_cm3_per_kg:.0f} "
-          f"(fit to {formula.samples} goats, mean error {formula.fit_mape_pct:.1f}%)")
+    print(
+        f"weight_kg = heart_girth_cm² × body_length_cm / {formula.divisor_cm3_per_kg:.0f} "
+        f"(fit to {formula.samples} goats, mean error {formula.fit_mape_pct:.1f}%)"
+    )
     return 0

@@ -3,6 +3,7 @@
 Start-up fails early, with the problem named: a bad calibration or weight formula, a
 missing or corrupt model file, a store that cannot be opened or migrated.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,11 +64,14 @@ def build_context(config: EdgeConfig) -> EdgeContext:
     sizes = {view: calibration[view].size_px for view in calibration.cameras}
     rig = CameraRig(config.cameras, sizes, factory=make_camera)
     settings = CaptureSettings(
-        device_id=config.device.id, min_free_disk_mb=config.storage.min_free_disk_mb,
+        device_id=config.device.id,
+        min_free_disk_mb=config.storage.min_free_disk_mb,
         keep_synced_captures=config.storage.keep_synced_captures,
-        measure=MeasureSettings(min_confidence=config.measure.min_keypoint_confidence,
-                                girth_shape_factor=config.measure.girth_shape_factor),
+        measure=MeasureSettings(
+            min_confidence=config.measure.min_keypoint_confidence, girth_shape_factor=config.measure.girth_shape_factor
+        ),
         gate=GateSettings(min_keypoint_confidence=config.measure.min_keypoint_confidence),
-        weight_formula=formula)
+        weight_formula=formula,
+    )
     pipeline = CapturePipeline(rig, detector, calibration, store, settings)
     return EdgeContext(config, calibration, store, detector, rig, pipeline)

@@ -1,4 +1,5 @@
 """Three photos -> keypoints -> quality gate -> measurements, with annotated copies."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,10 +27,14 @@ class ImageMeasurement:
     model_versions: dict[str, str] = field(default_factory=dict)
 
 
-def measure_images(images_bgr: dict[str, np.ndarray], calibration: Calibration, detector: Detector,
-                   weight_formula: WeightFormula = WeightFormula(),
-                   settings: MeasureSettings = MeasureSettings(),
-                   gate_settings: GateSettings = GateSettings()) -> ImageMeasurement:
+def measure_images(
+    images_bgr: dict[str, np.ndarray],
+    calibration: Calibration,
+    detector: Detector,
+    weight_formula: WeightFormula = WeightFormula(),
+    settings: MeasureSettings = MeasureSettings(),
+    gate_settings: GateSettings = GateSettings(),
+) -> ImageMeasurement:
     detections = {view: detector.detect(view, images_bgr[view], calibration[view]) for view in VIEWS}
     verdict = gate(detections, gate_settings)
     result = None
@@ -43,7 +48,7 @@ def measure_images(images_bgr: dict[str, np.ndarray], calibration: Calibration, 
     for view, d in detections.items():
         kps = d.keypoints() if d.goats else {}
         box = d.goats[0].box_px if d.goats else None
-        annotated[view] = encode_jpeg(annotate(images_bgr[view], calibration[view], kps, box, result),
-                                      ANNOTATED_JPEG_QUALITY)
+        annotated[view] = encode_jpeg(
+            annotate(images_bgr[view], calibration[view], kps, box, result), ANNOTATED_JPEG_QUALITY
+        )
     return ImageMeasurement(verdict, result, detections, annotated, dict(detector.versions))
-

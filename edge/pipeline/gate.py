@@ -1,5 +1,6 @@
 """The quality gate: a capture the models cannot measure well is a retake, with a reason
 the associate can act on, never a set of wrong numbers."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,8 +43,10 @@ def view_problems(d: ViewDetections, settings: GateSettings = GateSettings()) ->
         problems.append(f"{camera}: goat not fully in view")
     unsure = [name for name, kp in d.keypoints().items() if kp.confidence < settings.min_keypoint_confidence]
     if unsure:
-        problems.append(f"{camera}: unsure where the {', '.join(n.replace('_', ' ') for n in unsure)} "
-                        f"{'is' if len(unsure) == 1 else 'are'}")
+        problems.append(
+            f"{camera}: unsure where the {', '.join(n.replace('_', ' ') for n in unsure)} "
+            f"{'is' if len(unsure) == 1 else 'are'}"
+        )
     return problems
 
 

@@ -1,4 +1,5 @@
 """Logging for a service: one line per event on stdout, which journald files at its level."""
+
 from __future__ import annotations
 
 import logging
@@ -12,7 +13,6 @@ _JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL"
 class _JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"<{_JOURNAL_PRIORITY.get(record.levelname, 6)}>{super().format(record)}"
-
 
 
 def configure_logging() -> None:

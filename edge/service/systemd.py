@@ -3,6 +3,7 @@
 Every function is a harmless no-op returning False outside systemd (no $NOTIFY_SOCKET), so the
 daemon calls them unconditionally. The units use Type=notify, NotifyAccess=main and WatchdogSec=.
 """
+
 from __future__ import annotations
 
 import logging

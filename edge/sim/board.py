@@ -6,6 +6,7 @@ printed board is first low-passed to the spacing of the rays where they land on 
 mip-mapping does) and the image is rendered at SUPERSAMPLE x the camera's resolution and
 area-averaged down.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,14 @@ _RAY_CACHE_SIZE = 4
 
 
 def _camera_key(camera: Lens) -> tuple:
-    return (camera.K.tobytes(), camera.dist.tobytes(), camera.R.tobytes(), camera.t.tobytes(),
-            camera.width_px, camera.height_px)
+    return (
+        camera.K.tobytes(),
+        camera.dist.tobytes(),
+        camera.R.tobytes(),
+        camera.t.tobytes(),
+        camera.width_px,
+        camera.height_px,
+    )
 
 
 def supersampled_rays(camera: Lens) -> np.ndarray:
@@ -55,15 +62,22 @@ class Lighting:
     def random(cls, rng: np.random.Generator) -> Lighting:
         level = rng.uniform(60, 200)
         gradient = rng.uniform(-0.08, 0.08, size=2) * (rng.random() < 0.6)
-        return cls(black=rng.uniform(15, 55), white=rng.uniform(175, 240),
-                   background=(level, *gradient), blur_sigma_px=rng.uniform(0.3, 0.8),
-                   noise_sigma=rng.uniform(1.0, 3.0))
+        return cls(
+            black=rng.uniform(15, 55),
+            white=rng.uniform(175, 240),
+            background=(level, *gradient),
+            blur_sigma_px=rng.uniform(0.3, 0.8),
+            noise_sigma=rng.uniform(1.0, 3.0),
+        )
 
 
 def _texture(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray) -> np.ndarray:
     """The printed board (0..1), blurred to the coarsest spacing of the rays that land on it."""
-    corners = np.array([[0, 0, 0], [board.width_cm, 0, 0], [0, board.height_cm, 0],
-                        [board.width_cm, board.height_cm, 0]]) @ np.asarray(R_bw).T + t_bw
+    corners = (
+        np.array([[0, 0, 0], [board.width_cm, 0, 0], [0, board.height_cm, 0], [board.width_cm, board.height_cm, 0]])
+        @ np.asarray(R_bw).T
+        + t_bw
+    )
     to_centre = corners.mean(axis=0) - camera.center_cm
     cos_tilt = abs(np.asarray(R_bw)[:, 2] @ to_centre) / np.linalg.norm(to_centre)
     focal_px = (camera.K[0, 0] + camera.K[1, 1]) / 2 * SUPERSAMPLE
@@ -75,8 +89,9 @@ def _texture(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray)
     return cv2.GaussianBlur(printed, (0, 0), sigma_texels) if sigma_texels > 0.5 else printed
 
 
-def _board_coverage(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
-                    image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _board_coverage(
+    camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray, image: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The printed board's grey (0..1) and its coverage (0..1) at every supersampled pixel."""
     rays = supersampled_rays(camera)
     R = np.asarray(R_bw, np.float32)
@@ -91,16 +106,20 @@ def _board_coverage(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.n
     map_y = np.where(hit, (c[1] + s * d[..., 1]) * BOARD_PX_PER_CM + offset, -10.0)
     map_x = np.clip(map_x, -10, 30000).astype(np.float32)
     map_y = np.clip(map_y, -10, 30000).astype(np.float32)
-    grey = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                     borderValue=0)
+    grey = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     ones = np.ones(image.shape, np.float32)
-    coverage = cv2.remap(ones, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                         borderValue=0)
+    coverage = cv2.remap(ones, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     return grey, coverage
 
 
-def render_board_image(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
-                       rng: np.random.Generator, lighting: Lighting | None = None) -> np.ndarray:
+def render_board_image(
+    camera: Lens,
+    board: BoardSpec,
+    R_bw: np.ndarray,
+    t_bw: np.ndarray,
+    rng: np.random.Generator,
+    lighting: Lighting | None = None,
+) -> np.ndarray:
     """A grey image (uint8, height x width) of the board at pose x_world = R_bw x_board + t_bw,
     before the camera's JPEG compression."""
     lighting = lighting or Lighting.random(rng)
@@ -118,8 +137,14 @@ def render_board_image(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: n
     return np.clip(photo + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_board_photo(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray,
-                       rng: np.random.Generator, lighting: Lighting | None = None) -> np.ndarray:
+def render_board_photo(
+    camera: Lens,
+    board: BoardSpec,
+    R_bw: np.ndarray,
+    t_bw: np.ndarray,
+    rng: np.random.Generator,
+    lighting: Lighting | None = None,
+) -> np.ndarray:
     """The board photographed: render_board_image through JPEG, like a camera's file."""
     return jpeg_roundtrip(render_board_image(camera, board, R_bw, t_bw, rng, lighting))
 

@@ -3,6 +3,7 @@
 For each camera: photos of the board held at random places and tilts (up to MAX_TILT_DEG),
 wholly in view, plus the reference photos with the board at the camera's standard positions.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,21 +29,25 @@ def _rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
     return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * (k @ k)
 
 
-def _corners_in_view(camera: Lens, board: BoardSpec, R_bw: np.ndarray,
-                     t_bw: np.ndarray) -> bool:
+def _corners_in_view(camera: Lens, board: BoardSpec, R_bw: np.ndarray, t_bw: np.ndarray) -> bool:
     w, h = board.width_cm, board.height_cm
     # The outline sampled along each edge: lens distortion bends straight edges.
     s = np.linspace(0, 1, 9)[:, None]
-    outline = np.vstack([np.hstack([s * w, 0 * s, 0 * s]), np.hstack([s * w, 0 * s + h, 0 * s]),
-                         np.hstack([0 * s, s * h, 0 * s]), np.hstack([0 * s + w, s * h, 0 * s])])
+    outline = np.vstack(
+        [
+            np.hstack([s * w, 0 * s, 0 * s]),
+            np.hstack([s * w, 0 * s + h, 0 * s]),
+            np.hstack([0 * s, s * h, 0 * s]),
+            np.hstack([0 * s + w, s * h, 0 * s]),
+        ]
+    )
     px, depth = camera.project(outline @ R_bw.T + t_bw)
     m = EDGE_MARGIN_PX
     inside = (px > m) & (px < np.array(camera.size_px) - m)
     return bool(np.all(depth > 0) and np.all(inside))
 
 
-def random_board_pose(camera: Lens, board: BoardSpec,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def random_board_pose(camera: Lens, board: BoardSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A board pose (R_bw, t_bw) wholly in view, facing the camera, tilted up to MAX_TILT_DEG.
 
     The board is held so that its long side spans FILL of the picture's height, with its
@@ -68,10 +73,15 @@ def random_board_pose(camera: Lens, board: BoardSpec,
     raise ValueError(f"{camera.name} camera: found no board pose wholly in view")
 
 
-def write_photo_set(calibration: Calibration, out_dir: str | Path, *,
-                    board: BoardSpec = BoardSpec(),
-                    photos_per_camera: int = 15, seed: int = 0,
-                    views: tuple[str, ...] = VIEWS) -> dict[str, list[Path]]:
+def write_photo_set(
+    calibration: Calibration,
+    out_dir: str | Path,
+    *,
+    board: BoardSpec = BoardSpec(),
+    photos_per_camera: int = 15,
+    seed: int = 0,
+    views: tuple[str, ...] = VIEWS,
+) -> dict[str, list[Path]]:
     """Render out_dir/<view>/photo_NN.jpg and the view's reference photos, for each view."""
     out_dir = Path(out_dir)
     written: dict[str, list[Path]] = {}

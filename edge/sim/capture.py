@@ -4,6 +4,7 @@ The seed decides everything: the goats, the barn, the light and the camera noise
 goats and the scene do not depend on the resolution, so a capture rendered at scale 0.5
 shows the same animal, with the same keypoints scaled, as the full-size one.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,14 @@ def _box(mask: np.ndarray, goat_id: int, keypoints: np.ndarray):
     return (float(max(x0, -0.5)), float(max(y0, -0.5)), float(min(x1, w - 0.5)), float(min(y1, h - 0.5)))
 
 
-def simulate_capture(seed: int, calibration: Calibration | None = None, *, scale: float = 1.0,
-                     goats: int = 1, views: tuple[str, ...] = VIEWS) -> SimCapture:
+def simulate_capture(
+    seed: int,
+    calibration: Calibration | None = None,
+    *,
+    scale: float = 1.0,
+    goats: int = 1,
+    views: tuple[str, ...] = VIEWS,
+) -> SimCapture:
     """Render a random chute with `goats` animals (0 for an empty chute) through the cameras.
 
     `views` picks which cameras to render (all three by default); the goats, the scene and
@@ -112,5 +119,6 @@ def simulate_capture(seed: int, calibration: Calibration | None = None, *, scale
             truth = keypoint_truth(goat, camera, view, scene.shapes + others)
             entries.append(GoatInView(truth, _box(rendered.goat_mask, i + 1, truth.keypoints)))
         labels[view] = tuple(entries)
-    return SimCapture(seed, calibration, animals, tuple(true_measurements(g) for g in animals),
-                      images, jpegs, labels, masks, scene)
+    return SimCapture(
+        seed, calibration, animals, tuple(true_measurements(g) for g in animals), images, jpegs, labels, masks, scene
+    )

@@ -5,6 +5,7 @@ the labelled keypoints of the first goat (the format `goat-edge measure --keypoi
 reads), and truth.json: for each goat, the measurements, 3D landmarks and each view's
 keypoints with visibility, all computed from the 3D model.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,14 +47,18 @@ def run_simulate(args) -> int:
         labels = {view: entries[i].keypoints for view, entries in capture.labels.items()}
         if i == 0:
             keypoints = keypoints_to_dict(as_view_keypoints(labels))
-        truth["goats"].append({
-            "measurements": {k: round(v, 3) for k, v in capture.truth[i].items()},
-            "landmarks_cm": {k: [round(float(c), 3) for c in v] for k, v in goat.landmarks_cm.items()},
-            # Per view: [x_px, y_px, visibility] with 2 visible, 1 hidden, 0 out of frame.
-            "keypoints": {view: t.as_dict() for view, t in labels.items()},
-        })
+        truth["goats"].append(
+            {
+                "measurements": {k: round(v, 3) for k, v in capture.truth[i].items()},
+                "landmarks_cm": {k: [round(float(c), 3) for c in v] for k, v in goat.landmarks_cm.items()},
+                # Per view: [x_px, y_px, visibility] with 2 visible, 1 hidden, 0 out of frame.
+                "keypoints": {view: t.as_dict() for view, t in labels.items()},
+            }
+        )
     (args.out / "keypoints.json").write_text(json.dumps(keypoints, indent=1) + "\n")
     (args.out / "truth.json").write_text(json.dumps(truth, indent=2) + "\n")
-    print(f"wrote {', '.join(f'{v}.jpg' for v in capture.jpegs)}, keypoints.json, truth.json, "
-          f"calibration.json to {args.out}")
+    print(
+        f"wrote {', '.join(f'{v}.jpg' for v in capture.jpegs)}, keypoints.json, truth.json, "
+        f"calibration.json to {args.out}"
+    )
     return 0

@@ -3,6 +3,7 @@
 Every setting is drawn per image from the capture's generator so that a model trained on
 simulated captures cannot lean on one exposure, one colour cast or one sharpness.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -86,16 +87,18 @@ def apply_look(rgb: np.ndarray, look: CameraLook, rng: np.random.Generator) -> n
         fall = 1 - np.float32(look.vignette) * _radius2(h, w)
         img = cv2.multiply(img, cv2.merge([fall, fall, fall]))
     if look.motion_px >= 0.5:
-        img = cv2.filter2D(img, -1, _motion_kernel(look.motion_px, look.motion_angle_deg),
-                           borderType=cv2.BORDER_REFLECT)
+        img = cv2.filter2D(
+            img, -1, _motion_kernel(look.motion_px, look.motion_angle_deg), borderType=cv2.BORDER_REFLECT
+        )
     if look.defocus_sigma_px >= 0.2:
         img = cv2.GaussianBlur(img, (0, 0), look.defocus_sigma_px)
     out = cv2.multiply(img, (255.0, 255.0, 255.0, 0.0), dtype=cv2.CV_8U)
     level = np.arange(256) / 255
     out = cv2.LUT(out, np.round(255 * level**look.gamma).astype(np.uint8))
     sigma = np.sqrt(look.read_noise**2 + look.shot_noise**2 * level) * 255 / _TRIANGLE_STD
-    noise = cv2.add(rng.integers(0, 256, out.shape, np.uint8), rng.integers(0, 256, out.shape, np.uint8),
-                    dtype=cv2.CV_32F)
+    noise = cv2.add(
+        rng.integers(0, 256, out.shape, np.uint8), rng.integers(0, 256, out.shape, np.uint8), dtype=cv2.CV_32F
+    )
     noise -= 255
     noise *= cv2.LUT(out, sigma.astype(np.float32))
     return cv2.add(out, noise, dtype=cv2.CV_8U)

@@ -5,6 +5,7 @@ heart-girth plane, x toward the nose, y to the animal's left, z up), then turned
 small yaw and placed in the chute. Ground-truth measurements are computed from the 3D
 model, never from an image.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -225,8 +226,9 @@ def build_goat(p: GoatParams) -> Goat:
     hook_r = 0.09 * Wh
     for side, sign in (("left", 1), ("right", -1)):
         y = sign * Wh / 2
-        parts.append(Part(f"hook_{side}", "body",
-                          _ellipsoid((x_hook, y, R - 0.2 * D), (1.6 * hook_r, hook_r, 0.2 * D))))
+        parts.append(
+            Part(f"hook_{side}", "body", _ellipsoid((x_hook, y, R - 0.2 * D), (1.6 * hook_r, hook_r, 0.2 * D)))
+        )
         lm[f"hook_{side}"] = np.array([x_hook, y, R])
         # Pin bones: small bumps on the rump's rear upper corner, seen from the side and above.
         u = (-0.80, 0.45 * sign, 0.40)
@@ -242,8 +244,7 @@ def build_goat(p: GoatParams) -> Goat:
     # Barrel: bridges chest and rump, kept inside the chest ellipse at the girth plane.
     barrel_len = -x_hook / 2 + 0.15 * BL
     belly_w = max(Wc, Wh) * p.belly_ratio
-    parts.append(Part("barrel", "body", _ellipsoid(
-        (x_hook / 2, 0, H - 0.55 * D), (barrel_len, belly_w / 2, 0.48 * D))))
+    parts.append(Part("barrel", "body", _ellipsoid((x_hook / 2, 0, H - 0.55 * D), (barrel_len, belly_w / 2, 0.48 * D))))
 
     _add_legs(parts, lm, p, H, D, Wc, Wh, R, BL, x_hook)
     _add_neck_and_head(parts, lm, p, H, D, BL)
@@ -285,8 +286,10 @@ def _add_legs(parts, lm, p, H, D, Wc, Wh, R, BL, x_hook) -> None:
         top = np.array([x_front, sign * 0.27 * Wc, H - 0.55 * D])
         knee = np.array([x_front + 0.3 * p.front_stance_cm, sign * 0.24 * Wc, 0.48 * (H - D)])
         hoof_c = np.array([x_front_hoof + 0.02 * H, sign * 0.22 * Wc, hoof_r * 0.75])
-        parts += [Part(f"fore_arm_{side}", "leg", _capsule(top, knee, leg_r)),
-                  Part(f"fore_cannon_{side}", "leg", _capsule(knee, hoof_c + [0, 0, 0.5 * hoof_r], cannon_r))]
+        parts += [
+            Part(f"fore_arm_{side}", "leg", _capsule(top, knee, leg_r)),
+            Part(f"fore_cannon_{side}", "leg", _capsule(knee, hoof_c + [0, 0, 0.5 * hoof_r], cannon_r)),
+        ]
         hoof = _ellipsoid(hoof_c, (1.3 * hoof_r, 0.9 * hoof_r, 0.75 * hoof_r))
         parts.append(Part(f"fore_hoof_{side}", "hoof", hoof))
         lm[f"fore_hoof_{side}"] = hoof.surface_point((0.2, 0.55 * sign, -0.6))
@@ -295,8 +298,10 @@ def _add_legs(parts, lm, p, H, D, Wc, Wh, R, BL, x_hook) -> None:
         parts.append(Part(f"thigh_{side}", "body", _ellipsoid(thigh, (0.13 * BL, 0.20 * Wh, 0.30 * D))))
         hock = np.array([x_rear - 0.05 * BL, sign * 0.24 * Wh, 0.42 * (R - D)])
         hoof_c = np.array([x_rear_hoof, sign * 0.21 * Wh, hoof_r * 0.75])
-        parts += [Part(f"gaskin_{side}", "leg", _capsule(thigh, hock, leg_r * 0.9)),
-                  Part(f"hind_cannon_{side}", "leg", _capsule(hock, hoof_c + [0, 0, 0.5 * hoof_r], cannon_r))]
+        parts += [
+            Part(f"gaskin_{side}", "leg", _capsule(thigh, hock, leg_r * 0.9)),
+            Part(f"hind_cannon_{side}", "leg", _capsule(hock, hoof_c + [0, 0, 0.5 * hoof_r], cannon_r)),
+        ]
         hoof = _ellipsoid(hoof_c, (1.3 * hoof_r, 0.9 * hoof_r, 0.75 * hoof_r))
         parts.append(Part(f"hind_hoof_{side}", "hoof", hoof))
         if side == "left":
@@ -337,8 +342,10 @@ def _add_neck_and_head(parts, lm, p, H, D, BL) -> None:
             root = head.surface_point((-0.4, 0.3 * sign, 0.95))
             mid = root + axes @ np.array([-0.06 * H, 0.02 * H * sign, 0.09 * H])
             tip = mid + axes @ np.array([-0.08 * H, 0.03 * H * sign, 0.03 * H])
-            parts += [Part(f"horn_{side}", "horn", _capsule(root, mid, 0.018 * H)),
-                      Part(f"horn_tip_{side}", "horn", _capsule(mid, tip, 0.011 * H))]
+            parts += [
+                Part(f"horn_{side}", "horn", _capsule(root, mid, 0.018 * H)),
+                Part(f"horn_tip_{side}", "horn", _capsule(mid, tip, 0.011 * H)),
+            ]
     if p.beard:
         chin = head_c + axes @ np.array([0.9 * head_len, 0, -0.09 * H])
         parts.append(Part("beard", "head", _capsule(chin, chin + [0, 0, -0.08 * H], 0.02 * H)))

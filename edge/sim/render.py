@@ -8,6 +8,7 @@ Per-pixel arrays are kept as float32 planes (x, y, z), (3, h, w), for speed.
 Shading is Lambert under one directional light plus ambient, with the goats' shadows
 (on the floor, the chute and themselves) taken from a shadow map along the light.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,9 +41,10 @@ _GRID_CACHE_SIZE = 12
 
 def ray_grid(camera: Lens) -> RayGrid:
     """The camera's rays, computed once per camera (about a second at 1280x960)."""
-    key = b"".join(np.ascontiguousarray(a, np.float64).tobytes()
-                   for a in (camera.K, camera.dist, camera.R, camera.t,
-                             np.array([camera.width_px, camera.height_px])))
+    key = b"".join(
+        np.ascontiguousarray(a, np.float64).tobytes()
+        for a in (camera.K, camera.dist, camera.R, camera.t, np.array([camera.width_px, camera.height_px]))
+    )
     grid = _GRID_CACHE.get(key)
     if grid is None:
         dirs = np.ascontiguousarray(pixel_ray_grid(camera).transpose(2, 0, 1), np.float32)
@@ -202,7 +204,8 @@ class Renderer:
             for part in goat.parts:
                 self.owner[self.goat_start + k] = gi + 1
                 self.part_rgb[k] = _FIXED_RGB.get(part.region) or (
-                    coat.head_rgb if part.region in ("head", "ear") else coat.body_rgb)
+                    coat.head_rgb if part.region in ("head", "ear") else coat.body_rgb
+                )
                 k += 1
 
         # The light's colour is folded into every albedo once, rather than into every pixel.

@@ -9,6 +9,7 @@ side camera at +y.
 Nothing here may stand between a camera and the goat except the rails and gate bars,
 and those are placed to hide as little of the animal as a real chute would.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -127,17 +128,31 @@ class _Palette:
         return len(self.materials) - 1
 
 
-_PAINT = ((0.20, 0.35, 0.18), (0.55, 0.12, 0.10), (0.15, 0.25, 0.45), (0.62, 0.64, 0.66),
-          (0.70, 0.55, 0.15), (0.25, 0.25, 0.25))
-_BRIGHT = ((0.10, 0.30, 0.70), (0.75, 0.12, 0.10), (0.10, 0.10, 0.10), (0.15, 0.50, 0.20),
-           (0.85, 0.60, 0.10), (0.85, 0.85, 0.82))
+_PAINT = (
+    (0.20, 0.35, 0.18),
+    (0.55, 0.12, 0.10),
+    (0.15, 0.25, 0.45),
+    (0.62, 0.64, 0.66),
+    (0.70, 0.55, 0.15),
+    (0.25, 0.25, 0.25),
+)
+_BRIGHT = (
+    (0.10, 0.30, 0.70),
+    (0.75, 0.12, 0.10),
+    (0.10, 0.10, 0.10),
+    (0.15, 0.50, 0.20),
+    (0.85, 0.60, 0.10),
+    (0.85, 0.85, 0.82),
+)
 
 
 def sample_scene(rng: np.random.Generator, chute_width_cm: float = 50.0) -> Scene:
     pal = _Palette()
     half = chute_width_cm / 2
-    room = Room(np.array([-rng.uniform(300, 450), -rng.uniform(130, 260), 0.0]),
-                np.array([rng.uniform(140, 220), rng.uniform(160, 260), rng.uniform(260, 340)]))
+    room = Room(
+        np.array([-rng.uniform(300, 450), -rng.uniform(130, 260), 0.0]),
+        np.array([rng.uniform(140, 220), rng.uniform(160, 260), rng.uniform(260, 340)]),
+    )
 
     floor_kind = ("concrete", "straw", "rubber_mat")[rng.integers(3)]
     floor_texel = {"concrete": (0.5, 1.0), "straw": (0.18, 0.3), "rubber_mat": (0.2, 0.4)}[floor_kind]
@@ -148,8 +163,7 @@ def sample_scene(rng: np.random.Generator, chute_width_cm: float = 50.0) -> Scen
     elif wall_kind == 1:
         wall = pal.add(textures.blocks(rng), rng.uniform(0.6, 0.9))
     else:
-        wall = pal.add(textures.metal(rng, _PAINT[rng.integers(len(_PAINT))], corrugated=True),
-                       rng.uniform(0.4, 0.8))
+        wall = pal.add(textures.metal(rng, _PAINT[rng.integers(len(_PAINT))], corrugated=True), rng.uniform(0.4, 0.8))
     ceiling = pal.add(textures.plain(rng, 0.1), 1.0, rng.uniform(0.15, 0.35) * np.ones(3))
     room_materials = (wall, wall, wall, wall, floor, ceiling)
 
@@ -163,8 +177,11 @@ def sample_scene(rng: np.random.Generator, chute_width_cm: float = 50.0) -> Scen
         panel_mat = pal.add(textures.plywood(rng), rng.uniform(0.25, 0.4))
     else:
         panel_mat = pal.add(textures.metal(rng, _PAINT[rng.integers(len(_PAINT))]), rng.uniform(0.3, 0.5))
-    items.append(SceneItem("far_panel", Quad(1, np.array([-chute_len, -half, 0.0]),
-                                             np.array([2.0, -half, panel_h]), 1.0), panel_mat))
+    items.append(
+        SceneItem(
+            "far_panel", Quad(1, np.array([-chute_len, -half, 0.0]), np.array([2.0, -half, panel_h]), 1.0), panel_mat
+        )
+    )
 
     if rng.random() < 0.6:
         steel = pal.add(textures.metal(rng, _PAINT[rng.integers(len(_PAINT))]), rng.uniform(0.2, 0.4))
@@ -181,11 +198,11 @@ def sample_scene(rng: np.random.Generator, chute_width_cm: float = 50.0) -> Scen
     rail_t = rng.uniform(3, 5)
     if rng.random() < 0.75:
         z = rng.uniform(18, 28)
-        items.append(SceneItem("low_rail", _box([-chute_len, half, z], [2.0, half + rail_t, z + rng.uniform(4, 8)]),
-                               steel))
+        items.append(
+            SceneItem("low_rail", _box([-chute_len, half, z], [2.0, half + rail_t, z + rng.uniform(4, 8)]), steel)
+        )
     z = rng.uniform(98, 112)
-    items.append(SceneItem("top_rail", _box([-chute_len, half, z], [2.0, half + rail_t, z + rng.uniform(4, 8)]),
-                           steel))
+    items.append(SceneItem("top_rail", _box([-chute_len, half, z], [2.0, half + rail_t, z + rng.uniform(4, 8)]), steel))
 
     # Front gate: bars at its edges and above the head, a kick plate at the floor; none crosses the chest.
     gate_t = rng.uniform(2.5, 4)
@@ -201,13 +218,23 @@ def sample_scene(rng: np.random.Generator, chute_width_cm: float = 50.0) -> Scen
 
     elevation = np.radians(rng.uniform(25, 85))
     azimuth = rng.uniform(0, 2 * np.pi)
-    light_dir = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
-                          np.sin(elevation)])
+    light_dir = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
     warmth = rng.uniform(-1, 1)
     light_rgb = np.array([1 + 0.12 * warmth, 1.0, 1 - 0.15 * warmth], np.float32)
-    return Scene(room, room_materials, tuple(items), tuple(pal.materials), tuple(pal.tiles),
-                 light_dir, light_rgb, float(rng.uniform(0.55, 1.0)), float(rng.uniform(0.3, 0.55)),
-                 floor_kind, chute_width_cm, textures.fur(rng))
+    return Scene(
+        room,
+        room_materials,
+        tuple(items),
+        tuple(pal.materials),
+        tuple(pal.tiles),
+        light_dir,
+        light_rgb,
+        float(rng.uniform(0.55, 1.0)),
+        float(rng.uniform(0.3, 0.55)),
+        floor_kind,
+        chute_width_cm,
+        textures.fur(rng),
+    )
 
 
 def _clear_of_cameras(lo: np.ndarray, hi: np.ndarray, half: float) -> bool:

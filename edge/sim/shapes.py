@@ -5,6 +5,7 @@ hits it (`intersect`), the outward surface normal at a point (`normal`), whether
 lie inside (`contains`), and its axis-aligned bounds (`bounds`). Rays are given as
 origins (3,) or (N, 3) and unit directions (N, 3); a miss is +inf.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -5,6 +5,7 @@ over a surface, one texel per `texel_cm`. Rows run along the surface's 'v' axis 
 on a wall), columns along 'u'. Tiles are made fresh for every capture from its own
 random generator, so two captures never share a floor or a wall.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

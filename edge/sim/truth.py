@@ -1,4 +1,5 @@
 """Ground truth of a simulated goat, computed from its 3D model: measurements, keypoints."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,8 +72,10 @@ class ViewTruth:
     keypoints: np.ndarray
 
     def as_dict(self) -> dict[str, list[float]]:
-        return {n: [round(float(x), 3), round(float(y), 3), int(v)]
-                for n, (x, y, v) in zip(VIEW_KEYPOINTS[self.view], self.keypoints)}
+        return {
+            n: [round(float(x), 3), round(float(y), 3), int(v)]
+            for n, (x, y, v) in zip(VIEW_KEYPOINTS[self.view], self.keypoints)
+        }
 
 
 def keypoint_truth(goat: Goat, camera: Lens, view: str, occluders: tuple[Shape, ...] = ()) -> ViewTruth:
@@ -97,6 +100,11 @@ def all_keypoint_truth(goat: Goat, calibration: Calibration, occluders=()) -> di
 
 def as_view_keypoints(truths: dict[str, ViewTruth]) -> dict[str, ViewKeypoints]:
     """The labelled keypoints (visible or hidden, but in frame) as the measure step reads them."""
-    return {view: {name: Keypoint(float(x), float(y)) for name, (x, y, v)
-                   in zip(VIEW_KEYPOINTS[view], t.keypoints) if v != NOT_IN_IMAGE}
-            for view, t in truths.items()}
+    return {
+        view: {
+            name: Keypoint(float(x), float(y))
+            for name, (x, y, v) in zip(VIEW_KEYPOINTS[view], t.keypoints)
+            if v != NOT_IN_IMAGE
+        }
+        for view, t in truths.items()
+    }

@@ -4,6 +4,7 @@ Writing a capture is two steps the Store runs in order: `write_images` puts the 
 disk (durably), then `insert_capture` adds every row in one transaction. A crash between
 the two leaves only files no row names, which `sweep_orphans` removes at the next start.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,30 +41,62 @@ def write_images(folder: Path, rec: CaptureRecord) -> list[StoredImage]:
     for image in rec.images:
         path = folder / image_name(image.view, image.kind)
         write_file_atomic(path, bytes(image.jpeg))
-        stored.append(StoredImage(id=new_id(), view=image.view, kind=image.kind, path=path,
-                                  sha256=sha256_hex(image.jpeg), bytes=len(image.jpeg)))
+        stored.append(
+            StoredImage(
+                id=new_id(),
+                view=image.view,
+                kind=image.kind,
+                path=path,
+                sha256=sha256_hex(image.jpeg),
+                bytes=len(image.jpeg),
+            )
+        )
     return stored
 
 
-def insert_capture(db: Database, data_dir: Path, rec: CaptureRecord,
-                   images: list[StoredImage]) -> tuple[str | None, list[int]]:
+def insert_capture(
+    db: Database, data_dir: Path, rec: CaptureRecord, images: list[StoredImage]
+) -> tuple[str | None, list[int]]:
     """Every row of one capture; the caller holds the transaction. Returns (goat id, outbox ids)."""
     goat = goat_id(db, rec.goat_tag)
-    db["captures"].insert({
-        "id": rec.capture_id, "captured_at": iso_utc(rec.captured_at), "device_id": rec.device_id,
-        "status": rec.status, "reason": rec.reason, "goat_id": goat, "trigger": rec.trigger,
-        "created_at": iso_utc()})
-    db["images"].insert_all([{
-        "id": im.id, "capture_id": rec.capture_id, "view": im.view, "kind": im.kind,
-        "path": im.path.relative_to(data_dir).as_posix(), "sha256": im.sha256, "bytes": im.bytes}
-        for im in images])
-    db["measurements"].insert({
-        "capture_id": rec.capture_id,
-        **{name: _real(rec.measurements.get(name)) for name in MEASUREMENT_COLUMNS},
-        "reasons_json": json.dumps(rec.measurement_reasons, sort_keys=True),
-        "model_versions_json": json.dumps(rec.model_versions, sort_keys=True),
-        "calibration_hash": rec.calibration_hash,
-        "weight_formula_json": None if rec.weight_formula is None else json.dumps(rec.weight_formula, sort_keys=True)})
+    db["captures"].insert(
+        {
+            "id": rec.capture_id,
+            "captured_at": iso_utc(rec.captured_at),
+            "device_id": rec.device_id,
+            "status": rec.status,
+            "reason": rec.reason,
+            "goat_id": goat,
+            "trigger": rec.trigger,
+            "created_at": iso_utc(),
+        }
+    )
+    db["images"].insert_all(
+        [
+            {
+                "id": im.id,
+                "capture_id": rec.capture_id,
+                "view": im.view,
+                "kind": im.kind,
+                "path": im.path.relative_to(data_dir).as_posix(),
+                "sha256": im.sha256,
+                "bytes": im.bytes,
+            }
+            for im in images
+        ]
+    )
+    db["measurements"].insert(
+        {
+            "capture_id": rec.capture_id,
+            **{name: _real(rec.measurements.get(name)) for name in MEASUREMENT_COLUMNS},
+            "reasons_json": json.dumps(rec.measurement_reasons, sort_keys=True),
+            "model_versions_json": json.dumps(rec.model_versions, sort_keys=True),
+            "calibration_hash": rec.calibration_hash,
+            "weight_formula_json": None
+            if rec.weight_formula is None
+            else json.dumps(rec.weight_formula, sort_keys=True),
+        }
+    )
     # Parents before children: a worker going in id order never sends an images row (which
     # goes up with its file) before its capture, nor a row before the file it names.
     ids = [outbox.enqueue(db, "row", "captures", rec.capture_id)]
@@ -85,24 +118,40 @@ _ORDER = {(view, kind): i for i, (view, kind) in enumerate((v, k) for k in KINDS
 
 def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) -> list[dict]:
     """Captures with goat tag, measurements and images, in three queries whatever their number."""
-    sql = (f"SELECT c.*, g.tag AS goat_tag, {', '.join('m.' + n for n in MEASUREMENT_COLUMNS)}, "
-           "m.reasons_json, m.model_versions_json, m.calibration_hash, m.weight_formula_json "
-           "FROM captures c LEFT JOIN goats g ON g.id = c.goat_id LEFT JOIN measurements m ON m.capture_id = c.id "
-           f"WHERE {where} ORDER BY c.captured_at DESC, c.id DESC")
+    sql = (
+        f"SELECT c.*, g.tag AS goat_tag, {', '.join('m.' + n for n in MEASUREMENT_COLUMNS)}, "
+        "m.reasons_json, m.model_versions_json, m.calibration_hash, m.weight_formula_json "
+        "FROM captures c LEFT JOIN goats g ON g.id = c.goat_id LEFT JOIN measurements m ON m.capture_id = c.id "
+        f"WHERE {where} ORDER BY c.captured_at DESC, c.id DESC"
+    )
     if limit is not None:
         sql, params = sql + " LIMIT ?", [*params, limit]
     captures = []
     for row in db.query(sql, params):
-        captures.append({
-            **{k: row[k] for k in ("id", "captured_at", "device_id", "status", "reason", "goat_id",
-                                   "goat_tag", "trigger", "created_at")},
-            "measurements": {name: row[name] for name in MEASUREMENT_COLUMNS},
-            "measurement_reasons": json.loads(row["reasons_json"] or "{}"),
-            "model_versions": json.loads(row["model_versions_json"] or "{}"),
-            "calibration_hash": row["calibration_hash"],
-            "weight_formula": json.loads(row["weight_formula_json"]) if row["weight_formula_json"] else None,
-            "images": [],
-        })
+        captures.append(
+            {
+                **{
+                    k: row[k]
+                    for k in (
+                        "id",
+                        "captured_at",
+                        "device_id",
+                        "status",
+                        "reason",
+                        "goat_id",
+                        "goat_tag",
+                        "trigger",
+                        "created_at",
+                    )
+                },
+                "measurements": {name: row[name] for name in MEASUREMENT_COLUMNS},
+                "measurement_reasons": json.loads(row["reasons_json"] or "{}"),
+                "model_versions": json.loads(row["model_versions_json"] or "{}"),
+                "calibration_hash": row["calibration_hash"],
+                "weight_formula": json.loads(row["weight_formula_json"]) if row["weight_formula_json"] else None,
+                "images": [],
+            }
+        )
     by_id = {c["id"]: c for c in captures}
     if by_id:
         marks = ", ".join("?" * len(by_id))
@@ -174,7 +223,8 @@ def prune_synced_raw_images(db: Database, keep_captures: int) -> list[tuple[str,
              AND c.id NOT IN (SELECT id FROM captures ORDER BY captured_at DESC, id DESC LIMIT ?)
              AND EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state = 'done')
              AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state != 'done')""",
-        [keep_captures]).fetchall()
+        [keep_captures],
+    ).fetchall()
     now = iso_utc()
     for image_id, _ in rows:
         db.execute("UPDATE images SET pruned_at = ? WHERE id = ?", [now, image_id])

@@ -8,6 +8,7 @@ of a capture (writing and fsyncing six JPEGs) runs outside it, so the API's read
 wait on a camera. Another process (the sync worker) opens its own Store; WAL lets it read
 while the daemon writes, and busy_timeout makes writers queue instead of failing.
 """
+
 from __future__ import annotations
 
 import sqlite3
@@ -52,8 +53,9 @@ class Store:
             ensure_dir(folder)
         db_path = data_dir / DB_NAME
         try:
-            conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False,
-                                   isolation_level=None)  # no implicit transactions: only ours
+            conn = sqlite3.connect(
+                db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+            )  # no implicit transactions: only ours
         except sqlite3.Error as exc:
             raise StoreError(f"{db_path}: cannot open the database: {exc}") from None
         try:
@@ -66,13 +68,17 @@ class Store:
             backup = migrate(db, db_path, data_dir / "backups")
             mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
             if mode != "wal":
-                raise StoreError(f"{db_path}: cannot switch the database to WAL (got {mode}); "
-                                 f"is the data folder on a network or read-only disk?")
+                raise StoreError(
+                    f"{db_path}: cannot switch the database to WAL (got {mode}); "
+                    f"is the data folder on a network or read-only disk?"
+                )
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(f"{db_path}: not a usable SQLite database ({exc}); move it aside, "
-                             f"or copy back the newest file from {data_dir / 'backups'}") from None
+            raise StoreError(
+                f"{db_path}: not a usable SQLite database ({exc}); move it aside, "
+                f"or copy back the newest file from {data_dir / 'backups'}"
+            ) from None
         except BaseException:
             conn.close()
             raise
@@ -153,8 +159,9 @@ class Store:
         finally:
             with self._lock:
                 self._in_flight.pop(rec.capture_id, None)
-        return StoredCapture(capture_id=rec.capture_id, goat_id=goat_id, images=tuple(images),
-                             outbox_ids=tuple(outbox_ids))
+        return StoredCapture(
+            capture_id=rec.capture_id, goat_id=goat_id, images=tuple(images), outbox_ids=tuple(outbox_ids)
+        )
 
     def get_capture(self, capture_id: str) -> dict:
         """The capture with goat_tag, measurements (all names, None when not measured) and images."""
@@ -197,8 +204,15 @@ class Store:
 
     # -- goats ------------------------------------------------------------------------------
 
-    def add_goat(self, tag: str, name: str | None = None, breed: str | None = None, sex: str | None = None,
-                 birth_date: str | None = None, notes: str | None = None) -> dict:
+    def add_goat(
+        self,
+        tag: str,
+        name: str | None = None,
+        breed: str | None = None,
+        sex: str | None = None,
+        birth_date: str | None = None,
+        notes: str | None = None,
+    ) -> dict:
         with self._write(f"goat '{tag}'") as db:
             return goats.add_goat(db, tag, name, breed, sex, birth_date, notes)
 
@@ -219,8 +233,9 @@ class Store:
         with self._write(f"goat of capture {capture_id}") as db:
             goats.assign_goat(db, capture_id, tag)
 
-    def add_scale_weight(self, tag: str, weight_kg: float, weighed_at: datetime | None = None,
-                         notes: str | None = None) -> dict:
+    def add_scale_weight(
+        self, tag: str, weight_kg: float, weighed_at: datetime | None = None, notes: str | None = None
+    ) -> dict:
         with self._write(f"scale weight of goat '{tag}'") as db:
             return goats.add_scale_weight(db, tag, weight_kg, weighed_at, notes)
 
@@ -287,5 +302,7 @@ class Store:
     def integrity_ok(self) -> bool:
         """SQLite finds no damage (integrity_check) and no row points at a missing parent."""
         with self._lock:
-            return (self._db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-                    and self._db.execute("PRAGMA foreign_key_check").fetchall() == [])
+            return (
+                self._db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+                and self._db.execute("PRAGMA foreign_key_check").fetchall() == []
+            )

@@ -1,4 +1,5 @@
 """What can go wrong in the local store; each message names the thing to fix (a tag, a file, a setting)."""
+
 from __future__ import annotations
 
 from edge.errors import GoatEdgeError

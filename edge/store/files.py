@@ -3,6 +3,7 @@
 A capture's JPEGs are on disk (data and folder entries fsynced) before the database row
 that names them commits, so a committed row never points at a file lost in a power cut.
 """
+
 from __future__ import annotations
 
 import errno
@@ -61,7 +62,7 @@ def write_file_atomic(path: Path, data: bytes) -> None:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -102,5 +103,6 @@ def check_free_disk(data_dir: Path, min_free_disk_mb: float) -> float:
     if free_mb < min_free_disk_mb:
         raise DiskFullError(
             f"only {free_mb:.0f} MB free on the data disk; captures need at least {min_free_disk_mb:.0f} MB "
-            f"(delete old files from {data_dir} or lower storage.min_free_disk_mb)")
+            f"(delete old files from {data_dir} or lower storage.min_free_disk_mb)"
+        )
     return free_mb

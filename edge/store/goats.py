@@ -3,6 +3,7 @@
 Every change also queues the changed row for the cloud, in the same transaction.
 These functions run inside a write transaction the Store opened.
 """
+
 from __future__ import annotations
 
 import math
@@ -52,8 +53,17 @@ def add_goat(db: Database, tag: str, name=None, breed=None, sex=None, birth_date
     birth_date = check_goat_fields(sex, birth_date)
     _refuse_taken(db, tag)
     now = iso_utc()
-    row = {"id": new_id(), "tag": tag, "name": name, "breed": breed, "sex": sex,
-           "birth_date": birth_date, "notes": notes, "created_at": now, "updated_at": now}
+    row = {
+        "id": new_id(),
+        "tag": tag,
+        "name": name,
+        "breed": breed,
+        "sex": sex,
+        "birth_date": birth_date,
+        "notes": notes,
+        "created_at": now,
+        "updated_at": now,
+    }
     db["goats"].insert(row)
     outbox.enqueue(db, "row", "goats", row["id"])
     return row
@@ -62,8 +72,7 @@ def add_goat(db: Database, tag: str, name=None, breed=None, sex=None, birth_date
 def update_goat(db: Database, tag: str, /, **fields) -> dict:
     unknown = sorted(set(fields) - set(GOAT_FIELDS))
     if unknown:
-        raise InvalidRecordError(f"goats have no field {', '.join(unknown)}; "
-                                 f"the fields are {', '.join(GOAT_FIELDS)}")
+        raise InvalidRecordError(f"goats have no field {', '.join(unknown)}; the fields are {', '.join(GOAT_FIELDS)}")
     goat = get_goat(db, tag)
     if "tag" in fields:
         fields["tag"] = _clean_tag(fields["tag"])
@@ -85,17 +94,29 @@ def assign_goat(db: Database, capture_id: str, tag: str | None) -> None:
     outbox.enqueue(db, "row", "captures", capture_id)
 
 
-def add_scale_weight(db: Database, tag: str, weight_kg: float, weighed_at: datetime | None = None,
-                     notes: str | None = None) -> dict:
+def add_scale_weight(
+    db: Database, tag: str, weight_kg: float, weighed_at: datetime | None = None, notes: str | None = None
+) -> dict:
     """A weight from a real scale, kept next to the camera's estimate to fit the weight formula."""
-    if (isinstance(weight_kg, bool) or not isinstance(weight_kg, (int, float)) or not math.isfinite(weight_kg)
-            or not 0 < weight_kg < MAX_SCALE_WEIGHT_KG):
+    if (
+        isinstance(weight_kg, bool)
+        or not isinstance(weight_kg, (int, float))
+        or not math.isfinite(weight_kg)
+        or not 0 < weight_kg < MAX_SCALE_WEIGHT_KG
+    ):
         raise InvalidRecordError(
             f"scale weight {weight_kg!r} kg is impossible for a goat; give a number above 0 and below "
-            f"{MAX_SCALE_WEIGHT_KG:.0f} kg")
+            f"{MAX_SCALE_WEIGHT_KG:.0f} kg"
+        )
     now = iso_utc()
-    row = {"id": new_id(), "goat_id": get_goat(db, tag)["id"], "weight_kg": float(weight_kg),
-           "weighed_at": iso_utc(weighed_at) if weighed_at else now, "notes": notes, "created_at": now}
+    row = {
+        "id": new_id(),
+        "goat_id": get_goat(db, tag)["id"],
+        "weight_kg": float(weight_kg),
+        "weighed_at": iso_utc(weighed_at) if weighed_at else now,
+        "notes": notes,
+        "created_at": now,
+    }
     db["scale_weights"].insert(row)
     outbox.enqueue(db, "row", "scale_weights", row["id"])
     return row

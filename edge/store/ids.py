@@ -3,6 +3,7 @@
 Ids sort in the order they were made, so the newest capture is the largest id, and the
 cloud can merge rows from several Pis without a counter. Python 3.11 has no uuid7.
 """
+
 from __future__ import annotations
 
 import os

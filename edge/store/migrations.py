@@ -5,6 +5,7 @@ only issues SQL; `migrate` runs it in one transaction together with the version 
 a failed migration leaves the old version intact. A migration, once shipped, is never
 edited: a change to the schema is a new migration at the end of MIGRATIONS.
 """
+
 from __future__ import annotations
 
 import os
@@ -114,7 +115,8 @@ def refuse_newer(db: Database, db_path: Path, migrations=MIGRATIONS) -> int:
     if version > len(migrations):
         raise SchemaTooNewError(
             f"{db_path}: schema version {version} is newer than this goat-edge knows ({len(migrations)}); "
-            f"update goat-edge (the database is never downgraded)")
+            f"update goat-edge (the database is never downgraded)"
+        )
     return version
 
 
@@ -164,8 +166,10 @@ def migrate(db: Database, db_path: Path, backups_dir: Path, migrations=MIGRATION
                 # Foreign keys are off while migrating; check by hand what they would have refused.
                 dangling = db.execute("PRAGMA foreign_key_check").fetchall()
                 if dangling:
-                    raise MigrationError(f"it leaves {len(dangling)} rows pointing at missing rows "
-                                         f"(first: table {dangling[0][0]}, row {dangling[0][1]})")
+                    raise MigrationError(
+                        f"it leaves {len(dangling)} rows pointing at missing rows "
+                        f"(first: table {dangling[0][0]}, row {dangling[0][1]})"
+                    )
                 db.execute(f"PRAGMA user_version = {number}")
             db.execute("COMMIT")
         except BaseException as exc:
@@ -174,6 +178,7 @@ def migrate(db: Database, db_path: Path, backups_dir: Path, migrations=MIGRATION
                 where = f"; the backup is {backup}" if backup else ""
                 raise MigrationError(
                     f"{db_path}: migration {number} ({migrations[number - 1].__name__}) failed: {exc}; "
-                    f"the database stays at version {number - 1}{where}") from exc
+                    f"the database stays at version {number - 1}{where}"
+                ) from exc
             raise
     return backup

@@ -4,6 +4,7 @@ Because an entry commits with the row or file it names, nothing stored is ever m
 from the outbox, and nothing in the outbox names something that was rolled back.
 These functions run inside a transaction the Store opened.
 """
+
 from __future__ import annotations
 
 from sqlite_utils import Database
@@ -17,13 +18,17 @@ STATES = ("pending", "done", "parked")
 def enqueue(db: Database, kind: str, table_name: str, row_id: str, image_id: str | None = None) -> int:
     cursor = db.execute(
         "INSERT INTO outbox (kind, table_name, row_id, image_id, created_at) VALUES (?, ?, ?, ?, ?)",
-        [kind, table_name, row_id, image_id, iso_utc()])
+        [kind, table_name, row_id, image_id, iso_utc()],
+    )
     return cursor.lastrowid
 
 
 def _entries(db: Database, where: str, params: list, limit: int = -1) -> list[OutboxEntry]:
-    rows = db.query("SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
-                    f"FROM outbox WHERE {where} ORDER BY id LIMIT ?", [*params, limit])
+    rows = db.query(
+        "SELECT id, kind, table_name, row_id, image_id, created_at, state, attempts, last_error "
+        f"FROM outbox WHERE {where} ORDER BY id LIMIT ?",
+        [*params, limit],
+    )
     return [OutboxEntry(**row) for row in rows]
 
 
@@ -45,8 +50,11 @@ def oldest_pending_at(db: Database) -> str | None:
 def states_of_images(db: Database, image_ids: list[str]) -> dict[str, str]:
     """image id -> the state of its upload entry."""
     marks = ", ".join("?" * len(image_ids))
-    return dict(db.execute(f"SELECT image_id, state FROM outbox WHERE kind = 'object' AND image_id IN ({marks})",
-                           image_ids).fetchall())
+    return dict(
+        db.execute(
+            f"SELECT image_id, state FROM outbox WHERE kind = 'object' AND image_id IN ({marks})", image_ids
+        ).fetchall()
+    )
 
 
 def _require(db: Database, entry_ids: list[int]) -> None:
@@ -62,8 +70,10 @@ def mark_done(db: Database, entry_ids: list[int]) -> None:
         return
     _require(db, entry_ids)
     marks = ", ".join("?" * len(entry_ids))
-    db.execute(f"UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id IN ({marks})",
-               [iso_utc(), *entry_ids])
+    db.execute(
+        f"UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id IN ({marks})",
+        [iso_utc(), *entry_ids],
+    )
 
 
 def mark_failed(db: Database, entry_id: int, error: str) -> None:
@@ -87,7 +97,8 @@ def set_sync_state(db: Database, key: str, value: str | None) -> None:
     db.execute(
         "INSERT INTO sync_state (key, value, updated_at) VALUES (?, ?, ?) "
         "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        [key, value, iso_utc()])
+        [key, value, iso_utc()],
+    )
 
 
 def get_sync_state(db: Database, key: str) -> str | None:

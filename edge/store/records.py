@@ -1,4 +1,5 @@
 """What the pipeline hands the store, and what the store hands back: small dataclasses."""
+
 from __future__ import annotations
 
 import math
@@ -34,6 +35,7 @@ class CaptureRecord:
     A retake may leave `measurements` empty; the store still writes a measurements row (all
     values null, reasons kept), so every capture has exactly one and readers never special-case it.
     """
+
     capture_id: str  # a UUIDv7 from edge.store.ids.new_id
     captured_at: datetime  # timezone-aware
     device_id: str
@@ -70,6 +72,7 @@ class StoredCapture:
 @dataclass(frozen=True)
 class OutboxEntry:
     """One thing the sync worker must send: a file ('object') or a database row ('row')."""
+
     id: int
     kind: str  # object | row
     table_name: str
@@ -114,8 +117,9 @@ def check_capture(rec: CaptureRecord) -> None:
     for name, value in rec.measurements.items():
         _one_of(name, MEASUREMENT_COLUMNS, "measurement")
         # numbers.Real: numpy's float32 is not a float but is a fine measurement.
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                                  or not math.isfinite(value)):
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
+        ):
             raise InvalidRecordError(f"measurement {name} = {value!r} is not a finite number")
 
 

@@ -1,6 +1,7 @@
 """Cameras as another farm would mount them: a few centimetres and a degree or two off the
 nominal chute, with lenses a few per cent different. Training on several such variants
 keeps a model from learning one installation's exact view."""
+
 from __future__ import annotations
 
 import functools

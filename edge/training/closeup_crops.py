@@ -8,6 +8,7 @@ and `x y v` for each of CLOSEUP_KEYPOINTS, normalised by the crop's size; the ot
 regions' keypoints, and any outside the crop, are `0 0 0` (Ultralytics leaves them out of
 the loss).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ BOX_MARGIN = 0.02
 JPEG_QUALITY = 92
 # Each region draws its crops' shifts from its own stream, so that adding a region left
 # the rump's crops of a dataset seed as they were.
-_RNG_TAGS = {"rump": 0x7275, "chest": 0x5407, "chest_side": 0x5d57}
+_RNG_TAGS = {"rump": 0x7275, "chest": 0x5407, "chest_side": 0x5D57}
 
 
 @dataclass(frozen=True)
@@ -47,24 +48,40 @@ def region_rng(seed, region: Region) -> np.random.Generator:
     return np.random.default_rng([seed, _RNG_TAGS[region.name]])
 
 
-def closeup_examples(view: str, image_bgr: np.ndarray, view_keypoints: np.ndarray, seed,
-                     input_px: int = CLOSEUP_INPUT_PX) -> list[CloseupExample]:
+def closeup_examples(
+    view: str, image_bgr: np.ndarray, view_keypoints: np.ndarray, seed, input_px: int = CLOSEUP_INPUT_PX
+) -> list[CloseupExample]:
     """A crop and its label for each of the view's regions whose keypoints are all in the
     photo, from one view's photo and its labelled keypoints (K, 3) in calibration pixels.
     `seed` (an int or a sequence of them) places the crops."""
-    return [e for e in (closeup_example(image_bgr, view_keypoints, region, region_rng(seed, region), input_px)
-                        for region in regions_of(view)) if e is not None]
+    return [
+        e
+        for e in (
+            closeup_example(image_bgr, view_keypoints, region, region_rng(seed, region), input_px)
+            for region in regions_of(view)
+        )
+        if e is not None
+    ]
 
 
-def closeup_example(image_bgr: np.ndarray, view_keypoints: np.ndarray, region: Region,
-                    rng: np.random.Generator, input_px: int = CLOSEUP_INPUT_PX) -> CloseupExample | None:
+def closeup_example(
+    image_bgr: np.ndarray,
+    view_keypoints: np.ndarray,
+    region: Region,
+    rng: np.random.Generator,
+    input_px: int = CLOSEUP_INPUT_PX,
+) -> CloseupExample | None:
     """One region's crop and label; None when one of its keypoints is out of the photo."""
     found = view_keypoints[region.view_index]
     if (found[:, 2] == NOT_IN_IMAGE).any():
         return None
     points = found[:, :2] + 0.5  # calibration pixels to the crop's convention (edge/detect/closeup.py)
-    window = closeup_window(points, input_px, shift=rng.normal(0.0, CENTRE_SHIFT_SIGMA, 2),
-                            side_factor=rng.uniform(1 - SIDE_JITTER, 1 + SIDE_JITTER))
+    window = closeup_window(
+        points,
+        input_px,
+        shift=rng.normal(0.0, CENTRE_SHIFT_SIGMA, 2),
+        side_factor=rng.uniform(1 - SIDE_JITTER, 1 + SIDE_JITTER),
+    )
     jpeg = encode_jpeg(crop(image_bgr, window), JPEG_QUALITY)
     line = _label_line(window.to_crop(points), found[:, 2], region, input_px)
     return None if line is None else CloseupExample(region.name, jpeg, line, window)

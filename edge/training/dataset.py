@@ -11,6 +11,7 @@ edge/keypoints.py, all normalised by the image size. The calibration puts pixel 
 at integer coordinates, so a coordinate x in pixels is written as (x + 0.5) / width: 0 and
 1 are the image's outer edges, as Ultralytics expects. Keypoints out of frame are `0 0 0`.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -77,9 +78,17 @@ class Plan:
     goats: tuple[int, ...]  # goats in the chute: 0 (empty), 1, or 2
 
 
-def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: float = 0.5,
-                 val_fraction: float = 0.1, empty_fraction: float = 0.05,
-                 two_goat_fraction: float = 0.03) -> Plan:
+def plan_dataset(
+    out_dir: Path,
+    view: str,
+    count: int,
+    seed: int,
+    *,
+    scale: float = 0.5,
+    val_fraction: float = 0.1,
+    empty_fraction: float = 0.05,
+    two_goat_fraction: float = 0.03,
+) -> Plan:
     if view not in MODELS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(MODELS)}")
     if count < 1:
@@ -90,8 +99,9 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
         raise ValueError("empty_fraction and two_goat_fraction leave no single-goat images")
     if view == "closeup":  # crops are taken around a goat the view models found, one goat each
         if scale != 1.0:
-            raise ValueError("the close-up model reads crops of the full-resolution photos: "
-                             f"scale must be 1, got {scale:g}")
+            raise ValueError(
+                f"the close-up model reads crops of the full-resolution photos: scale must be 1, got {scale:g}"
+            )
         empty_fraction = two_goat_fraction = 0.0
     rng = np.random.default_rng([seed, 0x5EED])
     n_val = int(round(count * val_fraction))
@@ -105,7 +115,7 @@ def plan_dataset(out_dir: Path, view: str, count: int, seed: int, *, scale: floa
     order = rng.permutation(count)
     n_empty, n_two = int(round(count * empty_fraction)), int(round(count * two_goat_fraction))
     goats[order[:n_empty]] = 0
-    goats[order[n_empty:n_empty + n_two]] = 2
+    goats[order[n_empty : n_empty + n_two]] = 2
     return Plan(Path(out_dir), view, scale, tuple(capture_seeds(seed, count)), tuple(split), tuple(goats))
 
 
@@ -116,13 +126,15 @@ def cameras_of(model: str) -> tuple[str, ...]:
 
 def _write_one(plan: Plan, index: int) -> int:
     seed = plan.seeds[index]
-    capture = simulate_capture(seed, dataset_calibration(seed), scale=plan.scale, goats=plan.goats[index],
-                               views=cameras_of(plan.view))
+    capture = simulate_capture(
+        seed, dataset_calibration(seed), scale=plan.scale, goats=plan.goats[index], views=cameras_of(plan.view)
+    )
     if plan.view == "closeup":  # a region cut off by the frame gives no crop to learn from
-        files = [(f"closeup_{e.region}_{seed}", e.jpeg, [e.label_line])
-                 for view in cameras_of(plan.view)
-                 for e in closeup_examples(view, capture.images[view], capture.labels[view][0].keypoints.keypoints,
-                                           seed)]
+        files = [
+            (f"closeup_{e.region}_{seed}", e.jpeg, [e.label_line])
+            for view in cameras_of(plan.view)
+            for e in closeup_examples(view, capture.images[view], capture.labels[view][0].keypoints.keypoints, seed)
+        ]
     else:
         files = [(f"{plan.view}_{seed}", capture.jpegs[plan.view], label_lines(capture, plan.view))]
     for stem, jpeg, lines in files:
@@ -157,8 +169,9 @@ def write_data_yaml(out_dir: Path, view: str) -> Path:
         "kpt_shape": [len(names), 3],
         "flip_idx": flip_idx(view),
     }
-    header = (f"# Simulated goat chute, {view} view (edge/training/dataset.py). Keypoints in order:\n"
-              + "".join(f"#   {i}: {n}\n" for i, n in enumerate(names)))
+    header = f"# Simulated goat chute, {view} view (edge/training/dataset.py). Keypoints in order:\n" + "".join(
+        f"#   {i}: {n}\n" for i, n in enumerate(names)
+    )
     path = Path(out_dir) / "data.yaml"
     path.write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
     return path
@@ -179,9 +192,17 @@ class DatasetSummary:
         return self.images / self.seconds if self.seconds > 0 else float("inf")
 
 
-def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale: float = 0.5,
-                 workers: int | None = None, val_fraction: float = 0.1,
-                 empty_fraction: float = 0.05) -> DatasetSummary:
+def make_dataset(
+    out_dir: str | Path,
+    view: str,
+    count: int,
+    seed: int,
+    *,
+    scale: float = 0.5,
+    workers: int | None = None,
+    val_fraction: float = 0.1,
+    empty_fraction: float = 0.05,
+) -> DatasetSummary:
     """Render `count` captures of one view and write them as a YOLO-pose dataset."""
     out_dir = Path(out_dir)
     if (out_dir / "data.yaml").exists() or (out_dir / "images").exists():
@@ -192,8 +213,9 @@ def make_dataset(out_dir: str | Path, view: str, count: int, seed: int, *, scale
     # half-dataset behind under the real name; its leftovers are cleared on the next run.
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    plan = plan_dataset(partial, view, count, seed, scale=scale, val_fraction=val_fraction,
-                        empty_fraction=empty_fraction)
+    plan = plan_dataset(
+        partial, view, count, seed, scale=scale, val_fraction=val_fraction, empty_fraction=empty_fraction
+    )
     for kind in ("images", "labels"):
         for split in ("train", "val"):
             (partial / kind / split).mkdir(parents=True, exist_ok=True)

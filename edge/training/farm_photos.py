@@ -1,5 +1,6 @@
 """Close-up training crops cut from a farm's own labelled photos (a YOLO-pose dataset of
 one view), so the close-up model can be retrained on the farm's goats."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,8 +23,10 @@ def crops_from_view_dataset(view: str, data_yaml: Path, out_dir: Path, seed: int
     data = yaml.safe_load(Path(data_yaml).read_text())
     want = [len(VIEW_KEYPOINTS[view]), 3]
     if not isinstance(data, dict) or data.get("kpt_shape") != want:
-        raise ValueError(f"{data_yaml}: kpt_shape is {data.get('kpt_shape') if isinstance(data, dict) else None}, "
-                         f"but {view} photos have {want} (docs/keypoints.md)")
+        raise ValueError(
+            f"{data_yaml}: kpt_shape is {data.get('kpt_shape') if isinstance(data, dict) else None}, "
+            f"but {view} photos have {want} (docs/keypoints.md)"
+        )
     written = 0
     for split in ("train", "val"):
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -38,7 +41,7 @@ def _crop_labelled_photo(view: str, image_path: Path, out_dir: Path, split: str,
     # Ultralytics finds a photo's labels by swapping its last 'images' folder for 'labels'.
     parts = list(image_path.parts)
     at = len(parts) - 1 - parts[::-1].index("images")
-    label_path = Path(*parts[:at], "labels", *parts[at + 1:]).with_suffix(".txt")
+    label_path = Path(*parts[:at], "labels", *parts[at + 1 :]).with_suffix(".txt")
     if not label_path.is_file():
         return 0
     image = cv2.imread(str(image_path))
@@ -49,7 +52,8 @@ def _crop_labelled_photo(view: str, image_path: Path, out_dir: Path, split: str,
         keypoints = np.column_stack([values[:, 0] * w - 0.5, values[:, 1] * h - 0.5, values[:, 2]])
         keypoints[values[:, 2] == 0] = (0.0, 0.0, NOT_IN_IMAGE)
         for example in closeup_examples(view, image, keypoints, [seed, *image_path.stem.encode(), i]):
-            write_example(out_dir, split, f"closeup_{example.region}_{image_path.stem}_{i}", example.jpeg,
-                           [example.label_line])
+            write_example(
+                out_dir, split, f"closeup_{example.region}_{image_path.stem}_{i}", example.jpeg, [example.label_line]
+            )
             written += 1
     return written

@@ -3,6 +3,7 @@
 The pipeline owns the policy (one capture at a time); this package only turns presses into
 calls and capture states into light and sound.
 """
+
 from edge.trigger.button import CaptureButton
 from edge.trigger.pins import GpioUnavailable, TriggerError, make_pin_factory
 from edge.trigger.status import LightTimings, StatusLight

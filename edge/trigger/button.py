@@ -1,4 +1,5 @@
 """The capture button: each (debounced, optionally held) press calls on_press once."""
+
 from __future__ import annotations
 
 import logging
@@ -33,12 +34,18 @@ class CaptureButton:
         self._on_press = on_press
         self._lock = threading.Lock()
         self._last_press_s: float | None = None
-        self._button = open_device("capture button", config.pin, lambda: Button(
-            config.pin, pull_up=True,
-            bounce_time=config.bounce_time_s or None,
-            # gpiozero wants a hold time even when we never listen for holds; 1 s is its default.
-            hold_time=config.hold_time_s or 1.0,
-            pin_factory=pin_factory))
+        self._button = open_device(
+            "capture button",
+            config.pin,
+            lambda: Button(
+                config.pin,
+                pull_up=True,
+                bounce_time=config.bounce_time_s or None,
+                # gpiozero wants a hold time even when we never listen for holds; 1 s is its default.
+                hold_time=config.hold_time_s or 1.0,
+                pin_factory=pin_factory,
+            ),
+        )
         if config.hold_time_s > 0:
             self._button.when_held = self._pressed
         else:

@@ -4,6 +4,7 @@ Only gpiozero itself is imported here, never a backend, so this imports on any m
 real backend (lgpio on a Pi 5, RPi.GPIO on older ones) is found by gpiozero when the first
 device opens.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -49,12 +50,14 @@ def open_device(what: str, pin: int, opener: Callable[[], T]) -> T:
     except BadPinFactory as exc:
         raise GpioUnavailable(
             f"{what} on GPIO{pin}: no GPIO library works here ({exc}); on a Pi install python3-lgpio, "
-            "elsewhere set button.pin_factory = 'mock' or button.enabled = false") from None
+            "elsewhere set button.pin_factory = 'mock' or button.enabled = false"
+        ) from None
     except PermissionError as exc:
         raise GpioUnavailable(
-            f"{what} on GPIO{pin}: permission denied ({exc.strerror or exc}); "
-            "add the service user to the 'gpio' group") from None
+            f"{what} on GPIO{pin}: permission denied ({exc.strerror or exc}); add the service user to the 'gpio' group"
+        ) from None
     except (GPIOZeroError, OSError) as exc:
         raise GpioUnavailable(
             f"{what} on GPIO{pin} could not be opened: {exc}; "
-            "check the pin number in the config and that no other program uses it") from None
+            "check the pin number in the config and that no other program uses it"
+        ) from None

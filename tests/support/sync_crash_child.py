@@ -16,6 +16,7 @@ named below are wrapped, to SIGKILL this very process there:
 Before the kill it writes `--marker` (JSON) saying where it was, so the test can check that
 the crash happened at that point and not elsewhere.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,15 @@ def crash_after_put(worker, nth: int, marker: Path) -> None:
             done[0] += 1
             if done[0] != nth:
                 return
-            write_marker(marker, {"point": "put", "bucket": upload.bucket, "key": upload.key,
-                                  "sha256": hashlib.sha256(upload.body).hexdigest()})
+            write_marker(
+                marker,
+                {
+                    "point": "put",
+                    "bucket": upload.bucket,
+                    "key": upload.key,
+                    "sha256": hashlib.sha256(upload.body).hexdigest(),
+                },
+            )
             die()
 
     worker.uploader.put = put
@@ -76,10 +84,10 @@ class _CrashingCursor:
         key = "capture_id" if table == "measurements" else "id"
         ids = [row_id(p) for p in params_seq]
         xid = self._cur.execute("SELECT pg_current_xact_id()::text").fetchone()[0]
-        visible = self._cur.execute(f"SELECT count(*) FROM {table} WHERE {key}::text = ANY(%s)",
-                                    [ids]).fetchone()[0]
-        write_marker(self._marker, {"point": "tx", "table": table, "ids": ids, "xid": xid,
-                                    "visible_in_transaction": visible})
+        visible = self._cur.execute(f"SELECT count(*) FROM {table} WHERE {key}::text = ANY(%s)", [ids]).fetchone()[0]
+        write_marker(
+            self._marker, {"point": "tx", "table": table, "ids": ids, "xid": xid, "visible_in_transaction": visible}
+        )
         die()
 
 

@@ -1,4 +1,5 @@
 """A farm's edge store with captures in it, and the cloud state to compare it with."""
+
 from __future__ import annotations
 
 import hashlib
@@ -45,29 +46,46 @@ def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | No
     base = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
     for i in range(start, start + count):
         at = base + timedelta(seconds=37 * i, milliseconds=i)
-        images = tuple(ImageFile(v, k, jpeg(i * 10 + n)) for n, (v, k) in
-                       enumerate((v, k) for v in VIEWS for k in ("raw", "annotated")))
+        images = tuple(
+            ImageFile(v, k, jpeg(i * 10 + n))
+            for n, (v, k) in enumerate((v, k) for v in VIEWS for k in ("raw", "annotated"))
+        )
         ok = i % 5 != 4
         rec = CaptureRecord(
-            capture_id=new_id(at), captured_at=at, device_id=DEVICE_ID, status="ok" if ok else "retake",
-            reason=None if ok else "top camera: goat not fully in view", trigger="button", images=images,
+            capture_id=new_id(at),
+            captured_at=at,
+            device_id=DEVICE_ID,
+            status="ok" if ok else "retake",
+            reason=None if ok else "top camera: goat not fully in view",
+            trigger="button",
+            images=images,
             measurements={m: (50.0 + i + n if ok else None) for n, m in enumerate(MEASUREMENTS)},
-            measurement_reasons={}, model_versions={v: "0123456789abcdef" for v in VIEWS},
-            calibration_hash="d3dcda71d9e3e7d2", weight_formula={"divisor_cm3_per_kg": 10838.2},
-            goat_tag=goat_tag)
+            measurement_reasons={},
+            model_versions={v: "0123456789abcdef" for v in VIEWS},
+            calibration_hash="d3dcda71d9e3e7d2",
+            weight_formula={"divisor_cm3_per_kg": 10838.2},
+            goat_tag=goat_tag,
+        )
         store.record_capture(rec)
         ids.append(rec.capture_id)
     return ids
 
 
 def sync_section(cloud: Cloud, **sync) -> dict:
-    return {"database_url": cloud.database_url, "s3_endpoint_url": cloud.endpoint_url,
-            "captures_bucket": cloud.captures_bucket, "processed_bucket": cloud.processed_bucket, **sync}
+    return {
+        "database_url": cloud.database_url,
+        "s3_endpoint_url": cloud.endpoint_url,
+        "captures_bucket": cloud.captures_bucket,
+        "processed_bucket": cloud.processed_bucket,
+        **sync,
+    }
 
 
 def sync_config(data_dir: Path, cloud: Cloud, **sync):
-    return config_from_dict({"device": {"id": DEVICE_ID}, "storage": {"data_dir": str(data_dir)},
-                             "sync": sync_section(cloud, **sync)}, env={})
+    return config_from_dict(
+        {"device": {"id": DEVICE_ID}, "storage": {"data_dir": str(data_dir)}, "sync": sync_section(cloud, **sync)},
+        env={},
+    )
 
 
 def write_config_file(path: Path, data_dir: Path, cloud: Cloud, **sync) -> Path:
@@ -95,9 +113,12 @@ def once(config: Path, capsys) -> dict:
 
 def s3_keys(cloud: Cloud) -> set[str]:
     """bucket/key of every object in both buckets."""
-    return {f"{bucket}/{obj['Key']}" for bucket in (cloud.captures_bucket, cloud.processed_bucket)
-            for page in cloud.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-            for obj in page.get("Contents", [])}
+    return {
+        f"{bucket}/{obj['Key']}"
+        for bucket in (cloud.captures_bucket, cloud.processed_bucket)
+        for page in cloud.client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+        for obj in page.get("Contents", [])
+    }
 
 
 def object_sha256(cloud: Cloud, bucket_key: str) -> str:
@@ -138,11 +159,17 @@ def assert_cloud_matches(store: Store, cloud: Cloud) -> None:
 
 def row_counts(database_url: str) -> dict[str, int]:
     with psycopg.connect(database_url) as conn:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("devices", "goats", "captures", "measurements", "scale_weights")}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("devices", "goats", "captures", "measurements", "scale_weights")
+        }
 
 
 def aws_test_env(s3) -> dict[str, str]:
-    return {"AWS_ACCESS_KEY_ID": s3.ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": s3.SECRET_KEY,
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-            "PATH": os.environ["PATH"]}
+    return {
+        "AWS_ACCESS_KEY_ID": s3.ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": s3.SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PATH": os.environ["PATH"],
+    }

@@ -9,7 +9,8 @@ from datetime import datetime
 def capture_key(device_id: str, captured_at: str) -> str:
     """`barn-east_20261126T121002375Z`: the device, then the capture time in UTC to the ms."""
     moment = datetime.fromisoformat(captured_at)
-    if moment.utcoffset() is None or moment.utcoffset().total_seconds() != 0:
+    offset = moment.utcoffset()
+    if offset is None or offset.total_seconds() != 0:
         raise ValueError(f"capture time {captured_at!r} is not in UTC")
     return f"{device_id}_{moment:%Y%m%dT%H%M%S}{moment.microsecond // 1000:03d}Z"
 

@@ -44,6 +44,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
 import botocore.exceptions
@@ -109,8 +110,8 @@ class Step:
 
 @dataclass
 class Clients:
-    s3: object
-    iam: object | None = None
+    s3: Any  # boto3 clients are untyped
+    iam: Any = None  # set by provision() when a step needs IAM
 
 
 def check_bucket_name(name: str) -> None:
@@ -245,7 +246,7 @@ def _code(exc: botocore.exceptions.ClientError) -> str:
 
 def _create_bucket(name: str, region: str, on_aws: bool) -> Step:
     def apply(clients: Clients) -> str:
-        kwargs = {"Bucket": name}
+        kwargs: dict[str, object] = {"Bucket": name}
         if region != "us-east-1":  # us-east-1 refuses a LocationConstraint naming itself
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         try:

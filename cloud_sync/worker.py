@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from cloud_sync.errors import describe, is_transient
 from cloud_sync.keys import capture_key, image_key, measurements_key
@@ -160,7 +161,8 @@ class SyncWorker:
             if not batch:
                 return
             made = [self._row(entry, report, fetched) for entry, fetched in batch]
-            documents = [(row.entry_id, upload) for row, upload in made if upload is not None]
+            # Only measurements come with an upload, and always with their row.
+            documents = [(row.entry_id, upload) for row, upload in made if upload is not None and row is not None]
             sent = set(self._settle(documents, self._put_all([u for _, u in documents]), report))
             report.uploaded += len(sent)
             if report.offline:
@@ -184,7 +186,7 @@ class SyncWorker:
         or for measurements the capture (read once for both of its rows)."""
         batch, read = [], {}
         for entry in entries:
-            fetched = None
+            fetched: Any = None  # None, a capture, or (capture, upload states)
             if entry.table_name in ("captures", "measurements"):
                 if entry.row_id not in read:
                     read[entry.row_id] = self.store.get_capture(entry.row_id)

@@ -183,13 +183,13 @@ def _message(exc: ValidationError, source: str) -> str:
 
 
 def config_from_dict(data: dict, source: str = "config", env: dict[str, str] | None = None) -> EdgeConfig:
-    env = os.environ if env is None else env
+    environ = os.environ if env is None else env
     data = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
     for (section, key), var in SECRET_ENV.items():
-        if env.get(var):
+        if environ.get(var):
             data.setdefault(section, {})
             if isinstance(data[section], dict):
-                data[section][key] = env[var]
+                data[section][key] = environ[var]
     try:
         return EdgeConfig.model_validate(data)
     except ValidationError as exc:

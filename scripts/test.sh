@@ -18,4 +18,5 @@ done
 scripts/setup.sh test,train
 .venv/bin/ruff check edge cloud_sync scripts tests benchmarks
 .venv/bin/ruff format --check edge cloud_sync scripts tests benchmarks
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "${args[@]}"

@@ -6,6 +6,7 @@ Nothing is written unless every requested camera calibrates within the error lim
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from edge.argtypes import positive_float, positive_int, squares, views
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def format_table(solutions: dict[str, CameraSolution], kept: list[str] = ()) -> str:
+def format_table(solutions: dict[str, CameraSolution], kept: Sequence[str] = ()) -> str:
     lines = [f"{'camera':<7} {'photos':>7} {'error px':>9} {'ref px':>7} {'focal px':>15}  position cm"]
     for view, s in solutions.items():
         cam = s.camera

@@ -14,6 +14,7 @@ its computed position by 1.6 cm (rms); the pair brings that to 0.3 cm.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -51,7 +52,7 @@ class StandardPosition:
         half = np.array([board.width_cm / 2, board.height_cm / 2, 0.0])
         return R, centre - R @ half
 
-    def to_world(self, board: BoardSpec, points_board_cm: np.ndarray) -> np.ndarray:
+    def to_world(self, board: BoardSpec, points_board_cm: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
         R, t = self.pose(board)
         return np.asarray(points_board_cm, float).reshape(-1, 3) @ R.T + t
 

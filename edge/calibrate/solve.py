@@ -76,7 +76,8 @@ def solve_lens(
     img = [d.pixels.astype(np.float32).reshape(-1, 1, 2) for d in detections]
     criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 200, 1e-12)
     try:
-        rms, K, dist, _, _, _, _, per_view = cv2.calibrateCameraExtended(
+        # cv2's stubs leave out None for K and dist, which OpenCV takes as "no initial guess".
+        rms, K, dist, _, _, _, _, per_view = cv2.calibrateCameraExtended(  # type: ignore[call-overload]
             obj, img, size_px, None, None, flags=0, criteria=criteria
         )
     except cv2.error as exc:
@@ -136,7 +137,7 @@ def calibrate_view(
         raise PhotoFolderMissingError(f"{view} camera: photo folder {folder} not found")
     reference_paths, photo_paths = find_photos(folder)
     references: list[tuple[BoardDetection, StandardPosition]] = []
-    size_px = None
+    size_px: tuple[int, int] | None = None
     for position in positions:
         path = reference_paths.get(position.photo)
         if path is None:
@@ -153,6 +154,7 @@ def calibrate_view(
                 f"of {len(board.corners_cm)} corners seen, {MIN_CORNERS} needed)"
             )
         references.append((detection, position))
+    assert size_px is not None  # set by the first reference photo; every view has one
 
     detections, names = [], []
     for path in photo_paths:
@@ -175,10 +177,10 @@ def calibrate_view(
         )
     R, t, reference_rms = solve_pose(view, references, board, K, dist)
     if reference_rms > max_error_px:
-        names = ", ".join(p.photo for _, p in references)
+        reference_names = ", ".join(p.photo for _, p in references)
         raise ReprojectionError(
             f"{view} camera: reprojection error {reference_rms:.3f} px in reference photos "
-            f"{names} is above the limit of {max_error_px:g} px (is the board flat and at its "
+            f"{reference_names} is above the limit of {max_error_px:g} px (is the board flat and at its "
             f"standard position?)"
         )
     camera = Lens(view, K, dist, R, t, size_px[0], size_px[1])

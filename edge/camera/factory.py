@@ -37,5 +37,6 @@ def make_camera(view: str, camera_config: CameraConfig, *, size_px: tuple[int, i
     if cfg.backend == "opencv":
         return OpenCVCamera(view, cfg.device, size_px, cfg.jpeg_quality)
     if cfg.backend == "replay":
+        assert cfg.folder is not None  # CameraConfig's validator requires it for replay
         return ReplayCamera(view, cfg.folder, size_px)
     raise CameraError(f"{view} camera: unknown backend {cfg.backend!r}")

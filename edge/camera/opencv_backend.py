@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 
 from edge.camera.base import Camera, CameraError, Frame, frame_from_bgr, now_utc
@@ -20,7 +22,7 @@ class OpenCVCamera(Camera):
     def __init__(self, view: str, device: str, size_px: tuple[int, int], jpeg_quality: int):
         self.view = view
         self.device = device
-        self.size_px = tuple(size_px)
+        self.size_px = cast(tuple[int, int], tuple(size_px))
         self.jpeg_quality = jpeg_quality
         self._capture: cv2.VideoCapture | None = None
 
@@ -42,6 +44,7 @@ class OpenCVCamera(Camera):
 
     def capture(self, shot: int) -> Frame:
         self.open()
+        assert self._capture is not None  # open() sets it or raises
         for _ in range(STALE_FRAMES):
             self._capture.grab()
         ok, image = self._capture.read()

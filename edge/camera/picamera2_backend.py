@@ -6,6 +6,8 @@ backends run, on machines without it.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from edge.camera.base import Camera, CameraError, Frame, frame_from_bgr, now_utc
 
 INSTALL_HINT = (
@@ -47,11 +49,11 @@ class Picamera2Camera(Camera):
         self, view: str, size_px: tuple[int, int], *, camera_num: int, camera_id: str | None, jpeg_quality: int
     ):
         self.view = view
-        self.size_px = tuple(size_px)
+        self.size_px = cast(tuple[int, int], tuple(size_px))
         self.camera_num = camera_num
         self.camera_id = camera_id
         self.jpeg_quality = jpeg_quality
-        self._camera = None
+        self._camera: Any | None = None  # a Picamera2 once open
 
     def open(self) -> None:
         if self._camera is not None:
@@ -79,6 +81,7 @@ class Picamera2Camera(Camera):
 
     def capture(self, shot: int) -> Frame:
         self.open()
+        assert self._camera is not None  # open() sets it or raises
         image = self._camera.capture_array("main")
         return frame_from_bgr(self.view, image, self.size_px, self.jpeg_quality, now_utc())
 

@@ -8,6 +8,7 @@ Captures play in name order and start again after the last.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from edge.camera.base import Camera, CameraError, Frame, frame_from_jpeg, now_utc
 from edge.keypoints import VIEWS
@@ -33,7 +34,7 @@ class ReplayCamera(Camera):
     def __init__(self, view: str, folder: Path, size_px: tuple[int, int]):
         self.view = view
         self.folder = Path(folder)
-        self.size_px = tuple(size_px)
+        self.size_px = cast(tuple[int, int], tuple(size_px))
         self._captures: list[Path] | None = None
 
     def open(self) -> None:
@@ -43,6 +44,7 @@ class ReplayCamera(Camera):
     def path_for(self, shot: int) -> Path:
         if self._captures is None:
             self.open()
+        assert self._captures is not None  # open() lists them or raises
         return self._captures[shot % len(self._captures)] / f"{self.view}.jpg"
 
     def capture(self, shot: int) -> Frame:

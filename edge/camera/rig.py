@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from typing import cast
 
 from edge.camera.base import Camera, CameraError, Frame, check_size
 from edge.camera.factory import CameraFactory, make_camera
@@ -89,7 +90,7 @@ class CameraRig:
         if missing:
             raise CameraError(f"no calibrated image size for the {', '.join(missing)} camera(s)")
         self.config = cameras_config
-        self.sizes_px = {v: tuple(calibration_sizes[v]) for v in VIEWS}
+        self.sizes_px = {v: cast(tuple[int, int], tuple(calibration_sizes[v])) for v in VIEWS}
         self.sim_seed_base = random.SystemRandom().randrange(2**31) if sim_seed_base is None else sim_seed_base
         self._factory = factory
         self._cameras: dict[str, Camera | None] = dict.fromkeys(VIEWS)

@@ -8,6 +8,8 @@ never loads it.
 
 from __future__ import annotations
 
+from typing import cast
+
 from edge.camera.base import Camera, CameraError, Frame, frame_from_jpeg, now_utc
 from edge.geometry.calibration import default_calibration
 
@@ -31,7 +33,7 @@ class SimulatedCamera(Camera):
 
         self._simulate = simulate_capture
         self.view = view
-        self.size_px = tuple(size_px)
+        self.size_px = cast(tuple[int, int], tuple(size_px))
         self.seed = seed
         self.seed_base = seed_base
         self._scale = _scale_for(view, self.size_px)

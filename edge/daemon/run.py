@@ -26,15 +26,16 @@ _M_ARENA_MAX = -8
 
 
 def tune_malloc(arenas: int | None = 2, mmap_threshold_bytes: int | None = 1 << 20) -> None:
-    """Keep glibc from holding freed memory the 200 MB budget needs (benchmarks/RESULTS.md).
+    """Keep glibc from holding on to freed memory the daemon's memory budget needs
+    (measured in benchmarks/RESULTS.md).
 
-    - Threads get their own malloc arenas (up to 8 per core), each keeping what it freed:
-      with the API's, the cameras' and ncnn's threads that cost 12-30 MB. Two arenas are
+    - Threads get their own malloc arenas (up to 8 per core), each keeping what it freed;
+      the API's, the cameras' and ncnn's threads would each hold some. Two arenas are
       plenty for one capture at a time.
     - glibc raises its mmap threshold after the first large block is freed, so from the
-      second capture on the 3.7 MB photos and their copies come from the heap, which keeps
-      them after use: 10-14 MB more at the peak and 17-21 MB more between captures. A
-      fixed threshold keeps blocks of 1 MB and up in mmap, returned as soon as they are freed.
+      second capture on the photos and their copies come from the heap, which keeps them
+      after use. A fixed threshold keeps blocks of 1 MB and up in mmap, returned as soon
+      as they are freed.
 
     Must run before those threads start; MALLOC_ARENA_MAX or MALLOC_MMAP_THRESHOLD_ in the
     environment win, and None leaves glibc's own setting."""

@@ -1,17 +1,15 @@
 """Parts of the photos read a second time in close-ups, from crops at full resolution:
 the top photo's rump and chest, and the side photo's chest.
 
-The top model reads the whole 1280x960 photo at 320 px, a quarter of its resolution. It
-misses the hip bones (hooks) by 4-5 photo pixels, and they lie 80-180 pixels apart, so
-each pixel is about 1.2 % of hip width; the shoulders, 50-150 pixels apart, set the
-chest's width the same way. A second model, the close-up model, trained on crops
-(edge/training/closeup_crops.py), reads a square around each region the top model found, at
-about the photo's own resolution, and its keypoints there replace the top model's: the
-hip, tail head, hooks and pins from the rump's square, the two shoulders from the chest's.
-The side model, at the same quarter resolution, misses the sternum by 5-6 photo pixels
-in the median, and the chest is 90-260 pixels deep, so the side photo's chest (withers
-to sternum) is read again the same way. One model reads all three squares, so the daemon
-holds one more set of weights, not three.
+The view models read each photo at a fraction of its resolution, so a landmark is a few
+photo pixels off; widths that span only a hundred-odd pixels (hip width between the
+hooks, chest width between the shoulders, chest depth from withers to sternum) feel every
+one of them. A second model, the close-up model, trained on crops
+(edge/training/closeup_crops.py), reads a square around each region the view model found,
+at about the photo's own resolution, and its keypoints there replace the view model's:
+the hip, tail head, hooks and pins from the top photo's rump, the two shoulders from its
+chest, the withers and sternum from the side photo's chest. One model reads all three
+squares, so the daemon holds one more set of weights, not three.
 
 Coordinates here are Ultralytics' (the image spans 0..width, a pixel centre at +0.5), the
 same as the models' own output before the detector shifts it to calibration pixels.
@@ -104,7 +102,7 @@ def crop(image_bgr: np.ndarray, window: CloseupWindow) -> np.ndarray:
     """The window's square of the photo, input_px wide, grey where it runs past the photo."""
     g = window.gain
     # warpAffine counts pixel centres from 0, the window's coordinates from the outer edge.
-    matrix = np.float32([[g, 0, (0.5 - window.x0_px) * g - 0.5], [0, g, (0.5 - window.y0_px) * g - 0.5]])
+    matrix = np.array([[g, 0, (0.5 - window.x0_px) * g - 0.5], [0, g, (0.5 - window.y0_px) * g - 0.5]], np.float32)
     return cv2.warpAffine(
         image_bgr,
         matrix,

@@ -21,8 +21,7 @@ from edge.detect.types import ULTRALYTICS_TO_CALIBRATION_PX, PoseDetection, View
 from edge.geometry.lens import Lens
 from edge.keypoints import MODEL_KEYPOINTS, VIEWS, flip_idx
 
-# Anchors whose boxes overlap this much found the same goat (with fuse_anchors on); 0.6
-# and 0.8 chose the same anchors on the tuning captures.
+# Anchors whose boxes overlap this much found the same goat (with fuse_anchors on).
 FUSE_IOU = 0.8
 
 
@@ -49,9 +48,9 @@ class NcnnDetector:
     (models/closeup/) that reads the top photo's rump and chest and the side photo's chest
     again (edge/detect/closeup.py).
 
-    The models run one after another, so they share ncnn's memory pools: about 40 MB
-    less than three separate pools (benchmarks/RESULTS.md). Close it (or use `with`) when
-    done; it also closes itself at exit, because ncnn aborts if a pool goes first.
+    The models run one after another, so they share one set of ncnn memory pools instead
+    of holding one each. Close it (or use `with`) when done; it also closes itself at
+    exit, because ncnn aborts if a pool goes first.
     """
 
     def __init__(self, settings: ModelsConfig):
@@ -126,8 +125,8 @@ class NcnnDetector:
                 )
                 for d in found
             ]
-        found = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
-        return self.snap(image_bgr, found) if self.snap_to_outline else found
+        detections = ViewDetections(view, (w, h), tuple(_to_calibration_pixels(d) for d in found))
+        return self.snap(image_bgr, detections) if self.snap_to_outline else detections
 
     def snap(self, image_bgr: np.ndarray, found: ViewDetections) -> ViewDetections:
         """The detections with their outline keypoints moved onto the outline, searching as

@@ -3,10 +3,9 @@
 A goat is left-right symmetric: flipped across the chute, the top and front photos show
 another plausible goat with its left and right swapped. The model's errors on the two
 photos are partly independent, so averaging the two sets of keypoints (the mirrored ones
-flipped back, left and right swapped back) lands closer to the truth. On 300 held-out
-captures the front keypoints came 10 % closer, the top view's was mixed, and the widths
-2 % better, for two more inferences per capture (benchmarks/RESULTS.md): off by default
-(`models.mirror_average`). The side camera sees one flank, and its mirror would be a goat
+flipped back, left and right swapped back) lands closer to the truth, for two more
+inferences per capture; how much closer is measured in benchmarks/RESULTS.md. Off by
+default (`models.mirror_average`). The side camera sees one flank, and its mirror would be a goat
 facing backwards, which it never sees: it is never mirrored.
 """
 

@@ -53,9 +53,8 @@ class NcnnPoseModel:
         other models; whoever made them must close every model before freeing them.
 
         winograd: ncnn's Winograd convolutions keep a transformed copy of every 3x3 kernel,
-        about 13 MB per nano model, for about a third less inference time. Off by default:
-        the models then fit the daemon's 200 MB budget, and a capture still takes
-        well under its 250 ms (benchmarks/RESULTS.md)."""
+        trading memory for inference time. Off by default: the daemon's memory budget is
+        the tighter of the two (benchmarks/RESULTS.md)."""
         import ncnn  # imported here so that tools which never run a model need not load it
 
         self.model_dir = Path(model_dir)

@@ -49,16 +49,15 @@ class OutlineSettings:
     side_px: int = 3  # samples on each side of an edge that give its two colours
 
 
-# The side model misses the outline further than the top model (its sternum by 5.5 px in
-# the median and 13 px at p90, the top view's shoulders by 2.6-2.8 and 7), so its search
-# reaches further (benchmarks/RESULTS.md).
+# The side model misses the outline further than the top model, so its search reaches
+# further (each model's miss across the outline: benchmarks/RESULTS.md).
 VIEW_SETTINGS: dict[str, OutlineSettings] = {
     "side": OutlineSettings(search_px=22.0, model_error_px=8.0),
     "top": OutlineSettings(),
 }
-# The close-up model (edge/detect/closeup.py) places the top view's shoulders and the side
-# view's withers and sternum across the outline to about 1-2 px in the median and 3-4 px
-# at p90, so after it the step takes an edge near them over a stronger one further off (a
+# The close-up model (edge/detect/closeup.py) reads the top view's shoulders and the side
+# view's withers and sternum at full resolution, so it misses the outline by only a few
+# pixels, and after it the step takes an edge near them over a stronger one further off (a
 # rail, a shadow, a coat spot), in either view. The strip stays as long: it is also what
 # tells an edge from the coat's texture.
 CLOSEUP_SETTINGS = OutlineSettings(model_error_px=3.0)

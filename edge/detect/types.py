@@ -44,7 +44,10 @@ class ViewDetections:
             across = goat.across_outline
             on_outline = across is not None and not np.isnan(across[i, 0])
             found[name] = Keypoint(
-                float(x), float(y), float(c), (float(across[i, 0]), float(across[i, 1])) if on_outline else None
+                float(x),
+                float(y),
+                float(c),
+                (float(across[i, 0]), float(across[i, 1])) if on_outline and across is not None else None,
             )
         return found
 

@@ -41,9 +41,8 @@ def measure_images(
     if verdict.status == "ok":
         keypoints = {view: d.keypoints() for view, d in detections.items()}
         result = measure(keypoints, calibration, weight_formula, settings)
-    # Each annotated copy is encoded as soon as it is drawn: three full-size copies held at
-    # once cost 8 MB more at a fresh process's peak and 4-5 MB at the daemon's
-    # (benchmarks/RESULTS.md).
+    # Each annotated copy is encoded as soon as it is drawn, so that three full-size copies
+    # are never held at once (the daemon's peak memory: benchmarks/RESULTS.md).
     annotated = {}
     for view, d in detections.items():
         kps = d.keypoints() if d.goats else {}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import cast
 
 import cv2
 import numpy as np
@@ -37,7 +38,7 @@ def sample_look(rng: np.random.Generator, scale: float = 1.0) -> CameraLook:
     moving = rng.random() < 0.5
     return CameraLook(
         exposure=float(np.clip(np.exp(rng.normal(0.0, 0.25)), 0.55, 1.7)),
-        white_balance=tuple(float(g) for g in np.exp(rng.normal(0.0, 0.07, 3))),
+        white_balance=cast(tuple[float, float, float], tuple(float(g) for g in np.exp(rng.normal(0.0, 0.07, 3)))),
         gamma=float(rng.uniform(0.85, 1.15)),
         saturation=float(rng.uniform(0.75, 1.2)),
         vignette=float(rng.uniform(0.0, 0.35)),
@@ -68,8 +69,8 @@ def _motion_kernel(length_px: float, angle_deg: float) -> np.ndarray:
     p0 = (int(round((c - dx * half) * 16)), int(round((c - dy * half) * 16)))
     p1 = (int(round((c + dx * half) * 16)), int(round((c + dy * half) * 16)))
     cv2.line(k, p0, p1, 1.0, 2, cv2.LINE_AA, shift=4)
-    k = cv2.resize(k, (size, size), interpolation=cv2.INTER_AREA)
-    return k / k.sum()
+    small = cv2.resize(k, (size, size), interpolation=cv2.INTER_AREA)
+    return small / small.sum()
 
 
 # Two uniform bytes summed give a triangular variable: near enough to Gaussian for sensor

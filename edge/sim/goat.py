@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
-from edge.sim.shapes import Capsule, Ellipsoid, Shape, first_hit, rotation_x, rotation_y, rotation_z
+from edge.sim.shapes import Capsule, Ellipsoid, first_hit, rotation_x, rotation_y, rotation_z
 
 COATS = ("white", "black", "brown", "spotted", "boer")
 
@@ -32,7 +33,7 @@ _RGB = {
 class Part:
     name: str
     region: str  # body, head, ear, leg, hoof, horn, tail, eye: decides colour
-    shape: Shape
+    shape: Ellipsoid | Capsule
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,10 @@ def _sample_coat(kind: str, rng: np.random.Generator) -> Coat:
     if kind == "spotted":
         base, spot = (("white", "brown"), ("white", "black"), ("brown", "white"))[rng.integers(3)]
         spots = tuple(
-            (tuple(float(v) for v in rng.uniform([-60, -25, 20], [40, 25, 100])), float(rng.uniform(4, 12)))
+            (
+                cast(tuple[float, float, float], tuple(float(v) for v in rng.uniform([-60, -25, 20], [40, 25, 100]))),
+                float(rng.uniform(4, 12)),
+            )
             for _ in range(rng.integers(6, 16))
         )
         return Coat(kind, _jitter(_RGB[base], rng), _jitter(_RGB[base], rng), _jitter(_RGB[spot], rng), spots)
@@ -351,7 +355,7 @@ def _add_neck_and_head(parts, lm, p, H, D, BL) -> None:
         parts.append(Part("beard", "head", _capsule(chin, chin + [0, 0, -0.08 * H], 0.02 * H)))
 
 
-def _place(shape: Shape, rot: np.ndarray, origin: np.ndarray) -> Shape:
+def _place(shape: Ellipsoid | Capsule, rot: np.ndarray, origin: np.ndarray) -> Ellipsoid | Capsule:
     if isinstance(shape, Ellipsoid):
         return Ellipsoid(rot @ shape.center + origin, rot @ shape.axes, shape.radii)
     return Capsule(rot @ shape.a + origin, rot @ shape.b + origin, shape.radius)

@@ -11,6 +11,7 @@ Shading is Lambert under one directional light plus ambient, with the goats' sha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 from edge.geometry.lens import Lens, pixel_ray_grid
 from edge.sim.goat import Goat
 from edge.sim.scene import Quad, Room, Scene
-from edge.sim.shapes import Box
+from edge.sim.shapes import Box, Shape
 
 _MARGIN_PX = 3
 _EPS = 1e-4
@@ -108,6 +109,7 @@ def _box_hits(box: Box, origin: np.ndarray, inv: np.ndarray) -> np.ndarray:
         near, far = np.minimum(a, b), np.maximum(a, b)
         t_near = near if t_near is None else np.maximum(t_near, near)
         t_far = far if t_far is None else np.minimum(t_far, far)
+    assert t_near is not None and t_far is not None  # set on the loop's first pass
     return np.where((t_far >= t_near) & (t_near > _EPS), t_near, np.float32(np.inf))
 
 
@@ -126,7 +128,7 @@ def _quad_hits(quad: Quad, origin, dirs: np.ndarray, inv: np.ndarray, eps: float
 class ShadowMap:
     """Depth of the goats seen from the light, on a grid across the light direction."""
 
-    def __init__(self, shapes, light_dir: np.ndarray, texel_cm: float = 0.5):
+    def __init__(self, shapes: Sequence[Shape], light_dir: np.ndarray, texel_cm: float = 0.5):
         L = np.asarray(light_dir, float)
         helper = np.array([0.0, 0.0, 1.0]) if abs(L[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
         u = np.cross(L, helper)
@@ -211,7 +213,9 @@ class Renderer:
         # The light's colour is folded into every albedo once, rather than into every pixel.
         self.light_rgb = np.asarray(scene.light_rgb, np.float32)
         self.part_rgb *= self.light_rgb
-        tiles = np.stack([scene.tiles[m.tile] * (np.float32(m.tint) * self.light_rgb) for m in scene.materials])
+        tiles = np.stack(
+            [scene.tiles[m.tile] * (np.asarray(m.tint, np.float32) * self.light_rgb) for m in scene.materials]
+        )
         self.tile_px = tiles.shape[1]
         self.texels = tiles.reshape(-1, 3)
         self.tile_base = (material * self.tile_px * self.tile_px).astype(np.int32)
@@ -252,7 +256,7 @@ class Renderer:
             t_win[closer] = tt[closer]
             obj_win[closer] = 6 + k
 
-        points = np.float32(origin)[:, None, None] + t * dirs
+        points = np.asarray(origin, np.float32)[:, None, None] + t * dirs
         ambient, direct, axis = self.ambient[obj], self.direct[obj], self.axis[obj]
         for k, win in boxes:
             here = obj[win] == k
@@ -298,6 +302,7 @@ class Renderer:
             if t is None:
                 t, obj = tk, face.astype(np.int32)
             else:
+                assert obj is not None  # set with t on the loop's first pass
                 closer = tk < t
                 t[closer] = tk[closer]
                 obj[closer] = face[closer]
@@ -333,10 +338,10 @@ class Renderer:
                 spotable = regions[part[mine] - self.first_part[gi]]
                 in_spot = np.zeros(len(body), bool)
                 for centre, radius in coat.spots:
-                    d = body - np.float32(centre)
+                    d = body - np.asarray(centre, np.float32)
                     # Squashed across the body so spots reach the flanks from a centre inside.
                     in_spot |= d[:, 0] ** 2 + d[:, 2] ** 2 + (0.3 * d[:, 1]) ** 2 < radius**2
-                sub[in_spot & spotable] = np.float32(coat.spot_rgb) * self.light_rgb
+                sub[in_spot & spotable] = np.asarray(coat.spot_rgb, np.float32) * self.light_rgb
             # Hair streaks run down from a parting along the spine, seamlessly around the body.
             u = body[:, 0]
             v = body[:, 2] + np.abs(body[:, 1])

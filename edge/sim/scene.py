@@ -13,6 +13,7 @@ and those are placed to hide as little of the animal as a real chute would.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -124,7 +125,8 @@ class _Palette:
         return self.tint(len(self.tiles) - 1, texel_cm, tint)
 
     def tint(self, tile: int, texel_cm: float, tint) -> int:
-        self.materials.append(Material(tile, tuple(float(c) for c in tint), float(texel_cm)))
+        rgb = cast(tuple[float, float, float], tuple(float(c) for c in tint))
+        self.materials.append(Material(tile, rgb, float(texel_cm)))
         return len(self.materials) - 1
 
 

@@ -9,8 +9,12 @@ origins (3,) or (N, 3) and unit directions (N, 3); a miss is +inf.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from edge.sim.scene import Quad
 
 _EPS = 1e-6
 
@@ -157,7 +161,7 @@ class Box:
 Shape = Ellipsoid | Capsule | Box
 
 
-def first_hit(shapes: list[Shape] | tuple[Shape, ...], origins: np.ndarray, dirs: np.ndarray):
+def first_hit(shapes: list[Shape | Quad] | tuple[Shape | Quad, ...], origins: np.ndarray, dirs: np.ndarray):
     """Distance to the nearest shape along each ray, and that shape's index (-1 for none)."""
     t_best = np.full(len(dirs), np.inf)
     index = np.full(len(dirs), -1)

@@ -35,8 +35,8 @@ def _stretched_noise(rng: np.random.Generator, along_u_px: float, along_v_px: fl
     n = rng.random((TILE_PX, TILE_PX), dtype=np.float32)
     spectrum = cv2.dft(n, flags=cv2.DFT_COMPLEX_OUTPUT)
     spectrum *= _gaussian_gain(float(along_u_px), float(along_v_px))
-    n = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
-    return (n - n.mean()) / (n.std() + 1e-6)
+    blurred = cv2.idft(spectrum, flags=cv2.DFT_REAL_OUTPUT | cv2.DFT_SCALE)
+    return (blurred - blurred.mean()) / (blurred.std() + 1e-6)
 
 
 def _noise(rng: np.random.Generator, sigma_px: float) -> np.ndarray:
@@ -93,7 +93,7 @@ def rubber_mat(rng: np.random.Generator) -> np.ndarray:
         pattern = np.cos(2 * np.pi * (xx + yy) / period) + np.cos(2 * np.pi * (xx - yy) / period)
     g = level * (1 + 0.35 * np.clip(pattern, 0, None) + 0.15 * _noise(rng, 3))
     dust = np.clip(_noise(rng, 20) - 0.6, 0, None) * rng.uniform(0.05, 0.2)
-    return np.clip(_tint(g, (1.0, 1.0, 1.02)) + dust[..., None] * np.float32([0.6, 0.55, 0.45]), 0, 1)
+    return np.clip(_tint(g, (1.0, 1.0, 1.02)) + dust[..., None] * np.asarray([0.6, 0.55, 0.45], np.float32), 0, 1)
 
 
 def planks(rng: np.random.Generator, rgb=None) -> np.ndarray:
@@ -124,7 +124,9 @@ def metal(rng: np.random.Generator, rgb=None, corrugated: bool = False) -> np.nd
         g = g * (1 + 0.18 * np.sin(2 * np.pi * cols / rng.choice([16.0, 32.0])))[None, :]
     rust = np.clip(_noise(rng, 12) - 1.5, 0, None)
     out = _tint(g, rgb)
-    return np.clip(out * (1 - 0.5 * rust[..., None]) + rust[..., None] * np.float32([0.35, 0.16, 0.06]), 0, 1)
+    return np.clip(
+        out * (1 - 0.5 * rust[..., None]) + rust[..., None] * np.asarray([0.35, 0.16, 0.06], np.float32), 0, 1
+    )
 
 
 def blocks(rng: np.random.Generator) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
 from edge.measurements import LENGTHS, length_from_landmarks
 from edge.sim.goat import Goat
 from edge.sim.shapes import Shape, first_hit
+
+if TYPE_CHECKING:
+    from edge.sim.scene import Quad
 
 # YOLO-pose visibility flags.
 NOT_IN_IMAGE, OCCLUDED, VISIBLE = 0, 1, 2
@@ -78,7 +82,7 @@ class ViewTruth:
         }
 
 
-def keypoint_truth(goat: Goat, camera: Lens, view: str, occluders: tuple[Shape, ...] = ()) -> ViewTruth:
+def keypoint_truth(goat: Goat, camera: Lens, view: str, occluders: tuple[Shape | Quad, ...] = ()) -> ViewTruth:
     """Project the view's landmarks and flag each as visible, occluded, or out of frame."""
     names = VIEW_KEYPOINTS[view]
     pts = np.array([goat.landmarks_cm[n] for n in names])

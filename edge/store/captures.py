@@ -59,7 +59,7 @@ def insert_capture(
 ) -> tuple[str | None, list[int]]:
     """Every row of one capture; the caller holds the transaction. Returns (goat id, outbox ids)."""
     goat = goat_id(db, rec.goat_tag)
-    db["captures"].insert(
+    db.table("captures").insert(
         {
             "id": rec.capture_id,
             "captured_at": iso_utc(rec.captured_at),
@@ -71,7 +71,7 @@ def insert_capture(
             "created_at": iso_utc(),
         }
     )
-    db["images"].insert_all(
+    db.table("images").insert_all(
         [
             {
                 "id": im.id,
@@ -85,7 +85,7 @@ def insert_capture(
             for im in images
         ]
     )
-    db["measurements"].insert(
+    db.table("measurements").insert(
         {
             "capture_id": rec.capture_id,
             **{name: _real(rec.measurements.get(name)) for name in MEASUREMENT_COLUMNS},
@@ -194,8 +194,8 @@ def sweep_orphans(db: Database, data_dir: Path, keep_folders: set[Path]) -> list
     root = data_dir / IMAGES_DIR
     keep = referenced_paths(db)
     removed = []
-    for folder, _, files in os.walk(root, topdown=False):
-        folder = Path(folder)
+    for folder_name, _, files in os.walk(root, topdown=False):
+        folder = Path(folder_name)
         if any(folder.is_relative_to(k) for k in keep_folders):
             continue  # a capture being written right now in another thread
         for name in files:

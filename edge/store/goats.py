@@ -64,7 +64,7 @@ def add_goat(db: Database, tag: str, name=None, breed=None, sex=None, birth_date
         "created_at": now,
         "updated_at": now,
     }
-    db["goats"].insert(row)
+    db.table("goats").insert(row)
     outbox.enqueue(db, "row", "goats", row["id"])
     return row
 
@@ -81,7 +81,7 @@ def update_goat(db: Database, tag: str, /, **fields) -> dict:
     merged = {**goat, **fields}
     fields["birth_date"] = check_goat_fields(merged["sex"], merged["birth_date"])
     fields["updated_at"] = iso_utc()
-    db["goats"].update(goat["id"], fields)
+    db.table("goats").update(goat["id"], fields)
     outbox.enqueue(db, "row", "goats", goat["id"])
     return {**goat, **fields}
 
@@ -117,6 +117,6 @@ def add_scale_weight(
         "notes": notes,
         "created_at": now,
     }
-    db["scale_weights"].insert(row)
+    db.table("scale_weights").insert(row)
     outbox.enqueue(db, "row", "scale_weights", row["id"])
     return row

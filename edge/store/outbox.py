@@ -20,6 +20,7 @@ def enqueue(db: Database, kind: str, table_name: str, row_id: str, image_id: str
         "INSERT INTO outbox (kind, table_name, row_id, image_id, created_at) VALUES (?, ?, ?, ?, ?)",
         [kind, table_name, row_id, image_id, iso_utc()],
     )
+    assert cursor.lastrowid is not None  # always set after an INSERT
     return cursor.lastrowid
 
 

@@ -12,6 +12,7 @@ the loss).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -20,9 +21,8 @@ from edge.jpeg import encode_jpeg
 from edge.sim.truth import NOT_IN_IMAGE
 
 CLOSEUP_INPUT_PX = 256
-# How far the view models' keypoints, and so their crops, miss: the rump keypoints' mean is
-# about 4 photo px off at the median and 9 at p90, the side's withers and sternum's about
-# as much (benchmarks/RESULTS.md); trained a little wider.
+# How far the view models' keypoints, and so their crops, miss (benchmarks/RESULTS.md);
+# the crops are trained a little wider than that.
 CENTRE_SHIFT_SIGMA = 0.03  # of the crop's side
 SIDE_JITTER = 0.08  # the side varies by up to this fraction either way
 # The box: its keypoints' box (or square, Region.square_box) grown by this fraction of the
@@ -88,7 +88,7 @@ def closeup_example(
 
 
 def _label_line(crop_points_px: np.ndarray, flags: np.ndarray, region: Region, input_px: int) -> str | None:
-    inside = ((crop_points_px >= 0) & (crop_points_px <= input_px)).all(axis=1)
+    inside = cast(np.ndarray, ((crop_points_px >= 0) & (crop_points_px <= input_px)).all(axis=1))  # (N,) per point
     if not inside.any():
         return None
     seen = crop_points_px[inside]

@@ -156,6 +156,7 @@ def _init_worker(plan: Plan) -> None:
 
 
 def _work(index: int) -> int:
+    assert _WORKER_PLAN is not None  # set by _init_worker in every pool worker
     return _write_one(_WORKER_PLAN, index)
 
 

@@ -45,6 +45,8 @@ def _crop_labelled_photo(view: str, image_path: Path, out_dir: Path, split: str,
     if not label_path.is_file():
         return 0
     image = cv2.imread(str(image_path))
+    if image is None:
+        raise ValueError(f"{image_path}: not a readable photo")
     h, w = image.shape[:2]
     written = 0
     for i, line in enumerate(label_path.read_text().splitlines()):

@@ -12,6 +12,8 @@ RUNTIME_MODULES = (
     "edge.sim.capture",
     "edge.calibrate.solve",
     "edge.geometry.calibration",
+    # Importing the Ultralytics detector's module loads nothing heavy; making one does.
+    "edge.detect.ultralytics_detector",
 )
 
 

@@ -89,7 +89,8 @@ MODEL_KEYPOINTS: dict[str, tuple[str, ...]] = {
 MODELS = tuple(MODEL_KEYPOINTS)
 
 
-def _mirror(name: str) -> str:
+def mirror_name(name: str) -> str:
+    """The same landmark on the animal's other side (hook_left <-> hook_right)."""
     if name.endswith("_left"):
         return name[: -len("_left")] + "_right"
     if name.endswith("_right"):
@@ -106,7 +107,7 @@ def flip_idx(view: str) -> list[int]:
     names = MODEL_KEYPOINTS[view]
     if view == "side":
         return list(range(len(names)))
-    return [names.index(_mirror(n)) if _mirror(n) in names else i for i, n in enumerate(names)]
+    return [names.index(mirror_name(n)) if mirror_name(n) in names else i for i, n in enumerate(names)]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,11 @@ difference between them is an error of the estimate and never of bookkeeping.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
+
+from edge.keypoints import mirror_name
 
 LENGTHS = ("body_length_cm", "withers_height_cm", "rump_height_cm", "chest_depth_cm", "chest_width_cm", "hip_width_cm")
 MEASUREMENTS = LENGTHS + ("heart_girth_cm", "weight_kg")
@@ -22,10 +26,22 @@ REQUIRES: dict[str, tuple[str, ...]] = {
 }
 
 
+def landmarks_for(name: str, have: Collection[str]) -> tuple[str, ...]:
+    """The landmarks a length is taken from. Body length is taken on the flank the side
+    camera sees: the left, or the right where only the right was found (a side camera on
+    the other side of the chute); a goat's two flanks are alike."""
+    need = REQUIRES[name]
+    other = tuple(mirror_name(n) for n in need)
+    if not all(n in have for n in need) and all(n in have for n in other):
+        return other
+    return need
+
+
 def length_from_landmarks(name: str, lm: dict[str, np.ndarray]) -> float:
     """One length measurement; the floor of the chute is z = 0."""
     if name == "body_length_cm":  # point of shoulder to pin bone
-        return float(np.linalg.norm(lm["point_of_shoulder_left"] - lm["pin_left"]))
+        shoulder, pin = landmarks_for(name, lm)
+        return float(np.linalg.norm(lm[shoulder] - lm[pin]))
     if name == "withers_height_cm":  # ground to withers
         return float(lm["withers"][2])
     if name == "rump_height_cm":  # ground to hip

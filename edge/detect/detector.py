@@ -16,8 +16,10 @@ from edge.config import ModelsConfig
 from edge.detect.closeup import CLOSEUP_VIEWS, refine
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
+from edge.detect.orientation import orientation_of
 from edge.detect.outline import CLOSEUP_SETTINGS, snap_view
 from edge.detect.types import ULTRALYTICS_TO_CALIBRATION_PX, PoseDetection, ViewDetections
+from edge.geometry.calibration import default_calibration
 from edge.geometry.lens import Lens
 from edge.keypoints import MODEL_KEYPOINTS, VIEWS, flip_idx
 
@@ -65,6 +67,8 @@ class NcnnDetector:
         self.fuse_iou = FUSE_IOU if settings.fuse_anchors else None
         self.models: dict[str, NcnnPoseModel] = {}
         self.versions: dict[str, str] = {}
+        # How the models were trained to see each view (edge/detect/orientation.py).
+        self._canonical = default_calibration()
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
         atexit.register(self.close)
         for name in VIEWS + (("closeup",) if settings.closeups else ()):
@@ -95,14 +99,31 @@ class NcnnDetector:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def detect(self, view: str, image_bgr: np.ndarray, lens: Lens | None = None) -> ViewDetections:
+    def detect(
+        self, view: str, image_bgr: np.ndarray, lens: Lens | None = None, *, mirrored_chute: bool = False
+    ) -> ViewDetections:
         """The goats in one photo. With mirror_average on and the view's calibrated camera
         given, the top and front views also run on the photo's mirror image and average
         the two (edge/detect/mirror.py). With the close-up model loaded, the top view's
         rump and shoulder keypoints and the side view's withers and sternum are read again
         from crops (edge/detect/closeup.py).
         With snap_to_outline on, the keypoints that lie on the animal's outline move onto
-        it (edge/detect/outline.py)."""
+        it (edge/detect/outline.py).
+        With the lens given, a photo from a camera mounted turned, or in a chute built the
+        other way round (mirrored_chute: Calibration.mirrored_chute), is read turned to the
+        models' orientation, and the goats found come back in the photo's own pixels
+        (edge/detect/orientation.py)."""
+        if lens is None:
+            return self._detect_canonical(view, image_bgr, None)
+        canonical = self._canonical[view]
+        orientation = orientation_of(lens, canonical, mirrored_chute=mirrored_chute)
+        if orientation.is_identity:
+            return self._detect_canonical(view, image_bgr, lens)
+        turned = orientation.to_canonical(image_bgr)
+        return orientation.to_photo(self._detect_canonical(view, turned, canonical))
+
+    def _detect_canonical(self, view: str, image_bgr: np.ndarray, lens: Lens | None) -> ViewDetections:
+        """detect() on a photo in the models' orientation; lens: one that sees it that way."""
         model = self.models[view]
         found = model.predict(image_bgr, conf_threshold=self.conf_threshold, fuse_iou=self.fuse_iou)
         h, w = image_bgr.shape[:2]

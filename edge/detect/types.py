@@ -13,7 +13,7 @@ from typing import Protocol
 import numpy as np
 
 from edge.geometry.lens import Lens
-from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
+from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints, mirror_name
 
 # Ultralytics measures pixels from the image's outer edge (a pixel centre at +0.5); the
 # calibration puts pixel centres at integers. Without this shift every ray is biased.
@@ -36,11 +36,16 @@ class ViewDetections:
     view: str
     image_size_px: tuple[int, int]  # width, height
     goats: tuple[PoseDetection, ...]  # best first, in calibration pixels
+    # The photo is a mirror image of what the model was trained on (a camera on the other side
+    # of the chute, edge/detect/orientation.py): the model's left keypoints are the goat's right.
+    mirrored: bool = False
 
     def keypoints(self, index: int = 0) -> ViewKeypoints:
+        """The goat's keypoints by landmark name, the goat's own left and right."""
         goat = self.goats[index]
         found = {}
-        for i, (name, (x, y, c)) in enumerate(zip(VIEW_KEYPOINTS[self.view], goat.keypoints)):
+        for i, (model_name, (x, y, c)) in enumerate(zip(VIEW_KEYPOINTS[self.view], goat.keypoints)):
+            name = mirror_name(model_name) if self.mirrored else model_name
             across = goat.across_outline
             on_outline = across is not None and not np.isnan(across[i, 0])
             found[name] = Keypoint(
@@ -58,6 +63,8 @@ class Detector(Protocol):
 
     versions: dict[str, str]
 
-    def detect(self, view: str, image_bgr: np.ndarray, lens: Lens | None = None) -> ViewDetections: ...
+    def detect(
+        self, view: str, image_bgr: np.ndarray, lens: Lens | None = None, *, mirrored_chute: bool = False
+    ) -> ViewDetections: ...
 
     def close(self) -> None: ...

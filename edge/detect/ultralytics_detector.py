@@ -58,8 +58,11 @@ class UltralyticsDetector:
             self.input_px[view] = read_metadata(folder / "metadata.yaml").input_px
             self.versions[view] = files_hash(files)
 
-    def detect(self, view: str, image_bgr: np.ndarray, lens: Lens | None = None) -> ViewDetections:
-        """The goats in one photo, best first, in calibration pixels (lens is not used)."""
+    def detect(
+        self, view: str, image_bgr: np.ndarray, lens: Lens | None = None, *, mirrored_chute: bool = False
+    ) -> ViewDetections:
+        """The goats in one photo, best first, in calibration pixels, read as they are (the
+        lens and the chute's side are not used: no turning, edge/detect/orientation.py)."""
         model = self.models[view]
         result = model.predict(image_bgr, conf=self.conf_threshold, imgsz=self.input_px[view], verbose=False)[0]
         boxes = result.boxes.xyxy.cpu().numpy()

@@ -145,6 +145,12 @@ class Calibration:
         return {"version": FORMAT_VERSION, "units": "cm", "cameras": cams}
 
     @property
+    def mirrored_chute(self) -> bool:
+        """The chute is built the other way round: its open side, where the side camera
+        stands, at -y (docs/calibration.md), the mirror image of the standard chute."""
+        return "side" in self.cameras and float(self.cameras["side"].center_cm[1]) < 0
+
+    @property
     def hash(self) -> str:
         """Short content hash, recorded with each measurement so results can be traced."""
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()

@@ -22,9 +22,21 @@ from edge.geometry.calibration import Calibration
 from edge.geometry.triangulate import GeometryError, Plane, Ray, intersect_plane, pixel_ray, triangulate
 from edge.keypoints import VIEW_KEYPOINTS, ViewKeypoints
 from edge.measure.weight import GIRTH_SHAPE_FACTOR, WeightFormula, heart_girth_from_chest
-from edge.measurements import LENGTHS, MEASUREMENTS, REQUIRES, length_from_landmarks
+from edge.measurements import LENGTHS, MEASUREMENTS, landmarks_for, length_from_landmarks
 
-TRIANGULATED = ("withers", "hip", "tail_head", "point_of_shoulder_left", "pin_left", "shoulder_left", "shoulder_right")
+# The side view's flank landmarks are the right ones when the side camera stands on the
+# chute's other side (edge/detect/orientation.py); the front and top views see both.
+TRIANGULATED = (
+    "withers",
+    "hip",
+    "tail_head",
+    "point_of_shoulder_left",
+    "pin_left",
+    "point_of_shoulder_right",
+    "pin_right",
+    "shoulder_left",
+    "shoulder_right",
+)
 MIDLINE_PAIRS = (("withers", "hip"), ("withers", "tail_head"), ("hip", "tail_head"))
 # Plausible bounds for any goat, kid to buck; outside them the geometry is wrong.
 MAX_HEIGHT_CM = 200.0
@@ -74,7 +86,7 @@ class _Landmarks:
         self._notes: dict[str, list[str]] = {}
         for view, names in VIEW_KEYPOINTS.items():
             found = keypoints.get(view, {})
-            for name in names:
+            for name in dict.fromkeys([*names, *found]):
                 self._observe(view, name, found.get(name))
 
     def _observe(self, view: str, name: str, kp) -> None:
@@ -196,7 +208,7 @@ def measure(
     values: dict[str, float | None] = {name: None for name in MEASUREMENTS}
     reasons: dict[str, str] = {}
     for name in LENGTHS:
-        missing = [n for n in REQUIRES[name] if n not in lm.points]
+        missing = [n for n in landmarks_for(name, lm.points) if n not in lm.points]
         if missing:
             reasons[name] = f"needs {missing[0]}: {lm.failures.get(missing[0], 'not estimated')}"
             continue

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from edge.geometry.lens import Lens
-from edge.keypoints import ViewKeypoints
+from edge.keypoints import ViewKeypoints, mirror_name
 from edge.measure.estimate import MeasurementResult
 
 # Per view, the measurements drawn: (measurement, from, to, where along the line the label
@@ -69,6 +69,8 @@ def annotate(
     lm = result.landmarks_cm
     for name, a, b, along, side in VIEW_LINES[camera.name]:
         value = result.measurements.get(name)
+        if a not in lm and mirror_name(a) in lm:  # the side camera saw the goat's right flank
+            a, b = mirror_name(a), mirror_name(b)
         if value is None or a not in lm or (b != "floor" and b not in lm):
             continue
         end = np.array([lm[a][0], lm[a][1], 0.0]) if b == "floor" else lm[b]

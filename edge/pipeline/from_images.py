@@ -35,7 +35,10 @@ def measure_images(
     settings: MeasureSettings = MeasureSettings(),
     gate_settings: GateSettings = GateSettings(),
 ) -> ImageMeasurement:
-    detections = {view: detector.detect(view, images_bgr[view], calibration[view]) for view in VIEWS}
+    detections = {
+        view: detector.detect(view, images_bgr[view], calibration[view], mirrored_chute=calibration.mirrored_chute)
+        for view in VIEWS
+    }
     verdict = gate(detections, gate_settings)
     result = None
     if verdict.status == "ok":

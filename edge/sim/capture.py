@@ -17,7 +17,7 @@ from edge.keypoints import VIEWS
 from edge.sim.effects import finish_image
 from edge.sim.goat import Goat, build_goat, sample_goat_params
 from edge.sim.render import Renderer
-from edge.sim.scene import Scene, sample_scene
+from edge.sim.scene import Scene, mirrored_scene, sample_scene
 from edge.sim.truth import NOT_IN_IMAGE, ViewTruth, keypoint_truth, true_measurements
 
 
@@ -85,11 +85,14 @@ def simulate_capture(
     scale: float = 1.0,
     goats: int = 1,
     views: tuple[str, ...] = VIEWS,
+    mirrored_chute: bool = False,
 ) -> SimCapture:
     """Render a random chute with `goats` animals (0 for an empty chute) through the cameras.
 
     `views` picks which cameras to render (all three by default); the goats, the scene and
-    each view's image are the same whichever others are rendered with it.
+    each view's image are the same whichever others are rendered with it. mirrored_chute:
+    the chute's open side, where the side camera stands, at -y instead of +y (the same
+    barn mirrored; the goats are the same).
     """
     if goats < 0:
         raise ValueError(f"goats must be 0 or more, got {goats}")
@@ -102,6 +105,8 @@ def simulate_capture(
     chute_width_cm = ChuteLayout().chute_width_cm
     scene_rng, goat_rng, image_rng = np.random.default_rng(seed).spawn(3)
     scene = sample_scene(scene_rng, chute_width_cm)
+    if mirrored_chute:
+        scene = mirrored_scene(scene)
     animals = sample_goats(goat_rng, goats, chute_width_cm)
 
     renderer = Renderer(scene, animals)

@@ -12,6 +12,7 @@ and those are placed to hide as little of the animal as a real chute would.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import cast
 
@@ -107,6 +108,34 @@ class Scene:
     @property
     def shapes(self) -> tuple[Box | Quad, ...]:
         return tuple(it.shape for it in self.items)
+
+
+def mirrored_scene(scene: Scene) -> Scene:
+    """The same barn mirrored across the chute's centre line (y -> -y): the chute's open,
+    railed side, and so the side camera's place, on the other side."""
+
+    def flip(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = lo.copy(), hi.copy()
+        lo[1], hi[1] = -hi[1], -lo[1]
+        return lo, hi
+
+    def flip_shape(shape: Box | Quad) -> Box | Quad:
+        lo, hi = flip(shape.lo, shape.hi)
+        if isinstance(shape, Quad):
+            return Quad(shape.axis, lo, hi, -shape.facing if shape.axis == 1 else shape.facing)
+        return Box(lo, hi)
+
+    materials = list(scene.room_materials)
+    materials[2], materials[3] = materials[3], materials[2]  # the walls at y = lo and y = hi
+    light_dir = scene.light_dir.copy()
+    light_dir[1] = -light_dir[1]
+    return dataclasses.replace(
+        scene,
+        room=Room(*flip(scene.room.lo, scene.room.hi)),
+        room_materials=tuple(materials),
+        items=tuple(SceneItem(it.name, flip_shape(it.shape), it.material) for it in scene.items),
+        light_dir=light_dir,
+    )
 
 
 def _box(lo, hi) -> Box:

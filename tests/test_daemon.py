@@ -176,6 +176,7 @@ def test_below_the_disk_floor_a_capture_is_refused_with_a_message(tmp_path, repl
         assert daemon.get("/api/captures").json() == []
 
 
+@pytest.mark.slow
 def test_sigterm_lets_the_running_capture_finish_and_be_stored(tmp_path, config_path):
     # The simulated cameras render the chute (about a second), so the signal lands mid-capture.
     # Their first frame also works out each camera's pixel rays, which on a busy 2-core

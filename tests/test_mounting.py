@@ -58,7 +58,9 @@ def test_in_a_chute_built_the_other_way_round_every_view_is_read_as_a_mirror_ima
         assert not orientation_of(CANONICAL[view], CANONICAL[view]).mirrored
 
 
-@pytest.mark.parametrize("quarter_turns", [1, 2, 3])
+@pytest.mark.parametrize(
+    "quarter_turns", [1, pytest.param(2, marks=pytest.mark.slow), pytest.param(3, marks=pytest.mark.slow)]
+)
 def test_a_top_camera_turned_by_quarter_turns_measures_as_the_standard_mounting(detector, quarter_turns):
     """The same goat in the same barn: the top photo from the turned camera is the scene
     turned, and every measurement comes out as with the standard mounting."""

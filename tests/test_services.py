@@ -101,6 +101,7 @@ def test_s3_refuses_a_wrong_secret_key(s3):
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
 
 
+@pytest.mark.slow
 def test_s3_keeps_objects_across_a_kill_9(s3):
     client = s3.client()
     s3.create_bucket("services-kill")

@@ -28,6 +28,7 @@ from tests.support.sync_helpers import (
 )
 
 
+@pytest.mark.slow
 def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(tmp_path, cloud, capsys):
     data = tmp_path / "data"
     farm(data, 3)

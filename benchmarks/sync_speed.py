@@ -44,6 +44,7 @@ from cloud_sync.migrate import migrate
 from cloud_sync.rows import Row, RowWriter
 from cloud_sync.worker import PassReport
 from edge.config import CameraConfig, SyncConfig, config_from_dict
+from edge.jpeg import decode_jpeg, encode_jpeg
 from edge.measurements import MEASUREMENTS
 from edge.pipeline.from_images import ANNOTATED_JPEG_QUALITY
 from edge.sim.capture import simulate_capture
@@ -62,7 +63,7 @@ TABLES = ("devices", "goats", "captures", "measurements", "scale_weights")
 
 def annotated_jpeg(raw: bytes, seed: int) -> bytes:
     """The raw photo with a box, keypoints and labelled lines drawn on, as the pipeline encodes it."""
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), cv2.IMREAD_COLOR)
+    image = decode_jpeg(raw)
     rng = np.random.default_rng(seed)
     h, w = image.shape[:2]
     x0, y0 = int(w * 0.2), int(h * 0.25)
@@ -77,7 +78,7 @@ def annotated_jpeg(raw: bytes, seed: int) -> bytes:
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.6, 2)
         cv2.rectangle(image, (p[0], p[1] - th - base), (p[0] + tw + 4, p[1] + base), (0, 0, 0), -1)
         cv2.putText(image, text, (p[0] + 2, p[1]), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-    return cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, ANNOTATED_JPEG_QUALITY])[1].tobytes()
+    return encode_jpeg(image, ANNOTATED_JPEG_QUALITY)
 
 
 def photo_sets(renders: int) -> list[tuple[ImageFile, ...]]:
@@ -88,9 +89,7 @@ def photo_sets(renders: int) -> list[tuple[ImageFile, ...]]:
     sets = []
     for seed in range(renders):
         rendered = simulate_capture(70_000 + seed)
-        raw = {
-            v: cv2.imencode(".jpg", rendered.images[v], [cv2.IMWRITE_JPEG_QUALITY, quality])[1].tobytes() for v in VIEWS
-        }
+        raw = {v: encode_jpeg(rendered.images[v], quality) for v in VIEWS}
         sets.append(
             tuple(
                 ImageFile(v, k, raw[v] if k == "raw" else annotated_jpeg(raw[v], seed))

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import cv2
 import numpy as np
 import psycopg
 
 from edge.config import config_from_dict
+from edge.jpeg import encode_jpeg
 from edge.measurements import MEASUREMENTS
 from edge.store import Store
 from edge.store.ids import new_id
@@ -37,7 +37,7 @@ class Cloud:
 def jpeg(seed: int, size_px=(160, 120)) -> bytes:
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 255, (size_px[1], size_px[0], 3), dtype=np.uint8)
-    return cv2.imencode(".jpg", image)[1].tobytes()
+    return encode_jpeg(image, 95)
 
 
 def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | None = None) -> list[str]:

@@ -44,16 +44,17 @@ class UltralyticsDetector:
         self.input_px: dict[str, int] = {}
         self.versions: dict[str, str] = {}
         # Ultralytics recognises an NCNN model by its folder's name ending in _ncnn_model.
-        self._links = tempfile.TemporaryDirectory(prefix="ultralytics-ncnn-")
+        self._links = tempfile.TemporaryDirectory(prefix="ultralytics-ncnn-") if source == "ncnn" else None
         for view in views:
             folder = Path(models_dir) / view
-            path = folder / "best.pt" if source == "pt" else Path(self._links.name) / f"{view}_ncnn_model"
-            if source == "ncnn":
-                path.symlink_to(folder.resolve(), target_is_directory=True)
             files = [folder / "best.pt"] if source == "pt" else [folder / name for name in MODEL_FILES]
             missing = [str(f) for f in files if not f.is_file()]
             if missing:
                 raise ModelFileError(f"{', '.join(missing)}: not found")
+            path = files[0]
+            if self._links is not None:
+                path = Path(self._links.name) / f"{view}_ncnn_model"
+                path.symlink_to(folder.resolve(), target_is_directory=True)
             self.models[view] = YOLO(str(path), task="pose")
             self.input_px[view] = read_metadata(folder / "metadata.yaml").input_px
             self.versions[view] = files_hash(files)
@@ -81,7 +82,8 @@ class UltralyticsDetector:
 
     def close(self) -> None:
         self.models.clear()
-        self._links.cleanup()
+        if self._links is not None:
+            self._links.cleanup()
 
     def __enter__(self) -> UltralyticsDetector:
         return self

@@ -70,6 +70,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DATA.yaml",
         help="with --view closeup: cut crops from this labelled side-photo dataset",
     )
+    parser.add_argument(
+        "--look",
+        default="standard",
+        help="kind of goats, barns and cameras (edge/sim/looks.py): standard or varied; the held-out "
+        "'unseen' look is refused",
+    )
     parser.add_argument("--out", type=Path, help="output folder (default: datasets/<view>-<seed>)")
     parser.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     parser.add_argument("--workers", type=positive_int, default=os.cpu_count(), help="processes (default: CPU count)")
@@ -94,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             val_fraction=args.val_fraction,
             empty_fraction=args.empty_fraction,
+            look=args.look,
         )
     except (GoatEdgeError, ValueError) as exc:
         print(f"make_dataset: error: {exc}", file=sys.stderr)

@@ -16,6 +16,7 @@ from edge.geometry.calibration import Calibration, ChuteLayout, default_calibrat
 from edge.keypoints import VIEWS
 from edge.sim.effects import finish_image
 from edge.sim.goat import Goat, build_goat, sample_goat_params
+from edge.sim.looks import Look, look_named
 from edge.sim.render import Renderer
 from edge.sim.scene import Scene, mirrored_scene, sample_scene
 from edge.sim.truth import NOT_IN_IMAGE, ViewTruth, keypoint_truth, true_measurements
@@ -53,11 +54,21 @@ def _place_behind(front: Goat, params, gap_cm: float):
     return dataclasses.replace(params, nose_x_cm=float(tail_x - gap_cm - reach))
 
 
-def sample_goats(rng: np.random.Generator, count: int, chute_width_cm: float) -> tuple[Goat, ...]:
+def sample_goats(
+    rng: np.random.Generator,
+    count: int,
+    chute_width_cm: float,
+    look: Look | None = None,
+    look_rng: np.random.Generator | None = None,
+) -> tuple[Goat, ...]:
     """The first goat stands at the front gate; each other one queues behind the one before."""
     goats: list[Goat] = []
     for i in range(count):
-        params = sample_goat_params(rng, chute_width_cm)
+        params = None
+        if look is not None and look_rng is not None:
+            params = look.goat_params(rng, look_rng, chute_width_cm)
+        if params is None:
+            params = sample_goat_params(rng, chute_width_cm)
         if i > 0:
             params = _place_behind(goats[-1], params, rng.uniform(3.0, 20.0))
         goats.append(build_goat(params))
@@ -86,37 +97,43 @@ def simulate_capture(
     goats: int = 1,
     views: tuple[str, ...] = VIEWS,
     mirrored_chute: bool = False,
+    look: Look | str = "standard",
 ) -> SimCapture:
     """Render a random chute with `goats` animals (0 for an empty chute) through the cameras.
 
     `views` picks which cameras to render (all three by default); the goats, the scene and
     each view's image are the same whichever others are rendered with it. mirrored_chute:
     the chute's open side, where the side camera stands, at -y instead of +y (the same
-    barn mirrored; the goats are the same).
+    barn mirrored; the goats are the same). look: the kind of goats, barn and cameras
+    (edge/sim/looks.py); a look that mounts its cameras off the given calibration renders
+    through, and records, the cameras as mounted.
     """
+    look = look_named(look) if isinstance(look, str) else look
     if goats < 0:
         raise ValueError(f"goats must be 0 or more, got {goats}")
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
         raise ValueError(f"unknown view {unknown[0]!r}; expected one of {', '.join(VIEWS)}")
-    calibration = calibration if calibration is not None else default_calibration()
+    look_rng, mount_rng, smudge_rng = look.rng(seed).spawn(3)
+    calibration = look.mounted(calibration if calibration is not None else default_calibration(), mount_rng)
     if scale != 1.0:
         calibration = calibration.scaled(scale)
     chute_width_cm = ChuteLayout().chute_width_cm
     scene_rng, goat_rng, image_rng = np.random.default_rng(seed).spawn(3)
-    scene = sample_scene(scene_rng, chute_width_cm)
+    scene = look.scene(sample_scene(scene_rng, chute_width_cm), look_rng)
     if mirrored_chute:
         scene = mirrored_scene(scene)
-    animals = sample_goats(goat_rng, goats, chute_width_cm)
+    animals = sample_goats(goat_rng, goats, chute_width_cm, look, look_rng)
 
     renderer = Renderer(scene, animals)
     images, jpegs, labels, masks = {}, {}, {}, {}
-    for view, view_rng in zip(VIEWS, image_rng.spawn(len(VIEWS))):
+    for view, view_rng, lens_rng in zip(VIEWS, image_rng.spawn(len(VIEWS)), smudge_rng.spawn(len(VIEWS))):
         if view not in views:
             continue
         camera = calibration[view]
         rendered = renderer.render(camera)
-        jpegs[view], images[view] = finish_image(rendered.rgb, view_rng, scale)
+        smudged = look.smudged(lens_rng)
+        jpegs[view], images[view] = finish_image(rendered.rgb, view_rng, scale, lens_rng if smudged else None)
         masks[view] = rendered.goat_mask
         entries = []
         for i, goat in enumerate(animals):

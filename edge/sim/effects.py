@@ -105,8 +105,27 @@ def apply_look(rgb: np.ndarray, look: CameraLook, rng: np.random.Generator) -> n
     return cv2.add(out, noise, dtype=cv2.CV_8U)
 
 
-def finish_image(rgb: np.ndarray, rng: np.random.Generator, scale: float = 1.0) -> tuple[bytes, np.ndarray]:
-    """The JPEG a camera would send for this render, and exactly what decoding it gives."""
+def finish_image(
+    rgb: np.ndarray, rng: np.random.Generator, scale: float = 1.0, smudge_rng: np.random.Generator | None = None
+) -> tuple[bytes, np.ndarray]:
+    """The JPEG a camera would send for this render, and exactly what decoding it gives;
+    with smudge_rng, through a smudged lens drawn from it."""
     look = sample_look(rng, scale)
-    jpeg = encode_jpeg(apply_look(rgb, look, rng), look.jpeg_quality)
+    bgr = apply_look(rgb, look, rng)
+    if smudge_rng is not None:
+        bgr = smudge(bgr, smudge_rng)
+    jpeg = encode_jpeg(bgr, look.jpeg_quality)
     return jpeg, decode_jpeg(jpeg)
+
+
+def smudge(bgr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A greasy fingerprint or dust on the lens: a soft patch of the photo blurred and hazed."""
+    h, w = bgr.shape[:2]
+    centre = (rng.uniform(0.1, 0.9) * w, rng.uniform(0.1, 0.9) * h)
+    axes = (rng.uniform(0.08, 0.25) * w, rng.uniform(0.08, 0.25) * h)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((x - centre[0]) / axes[0]) ** 2 + ((y - centre[1]) / axes[1]) ** 2
+    weight = (np.exp(-r2) * rng.uniform(0.5, 0.9))[..., None]
+    blurred = cv2.GaussianBlur(bgr, (0, 0), rng.uniform(0.006, 0.015) * w).astype(np.float32)
+    hazed = 0.75 * blurred + 0.25 * rng.uniform(150, 220)
+    return (bgr * (1 - weight) + hazed * weight).clip(0, 255).astype(np.uint8)

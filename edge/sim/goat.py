@@ -44,6 +44,13 @@ class Coat:
     spot_rgb: tuple[float, float, float]
     # Spots as (centre in the body frame, radius cm); empty unless the coat is spotted.
     spots: tuple[tuple[tuple[float, float, float], float], ...] = ()
+    # "plain" (body_rgb, with any spots), "roan" (spot_rgb hairs mixed all over the body) or
+    # "belted" (a band of spot_rgb around the barrel).
+    pattern: str = "plain"
+    belt_x_cm: tuple[float, float] = (0.0, 0.0)  # where the belt runs, along the body frame's x
+    # Dried mud up to this height in cm above the floor (0 for a clean goat), in mud_rgb.
+    mud_line_cm: float = 0.0
+    mud_rgb: tuple[float, float, float] = (0.30, 0.22, 0.14)
 
 
 @dataclass(frozen=True)
@@ -66,6 +73,10 @@ class GoatParams:
     droopy_ears: bool
     beard: bool
     coat: Coat
+    # Beyond the standard goat; the defaults build it unchanged.
+    ear_length_scale: float = 1.0  # Nubian-like long ears at 1.5 and more
+    fringe_cm: float = 0.0  # long hair hanging below the barrel and rump
+    collar_rgb: tuple[float, float, float] | None = None  # a nylon collar round the neck
 
 
 @dataclass(frozen=True, eq=False)
@@ -107,16 +118,16 @@ def sample_goat_params(rng: np.random.Generator, chute_width_cm: float = 50.0) -
         horns=bool(rng.random() < 0.5),
         droopy_ears=bool(rng.random() < 0.5),
         beard=bool(rng.random() < 0.3),
-        coat=_sample_coat(kind, rng),
+        coat=sample_coat(kind, rng),
     )
-    return _fit_in_chute(params, rng.uniform(-1.0, 1.0), chute_width_cm)
+    return fit_in_chute(params, rng.uniform(-1.0, 1.0), chute_width_cm)
 
 
 MAX_LATERAL_OFFSET_CM = 8.0
 _WALL_CLEARANCE_CM = 1.0
 
 
-def _fit_in_chute(params: GoatParams, offset_fraction: float, chute_width_cm: float) -> GoatParams:
+def fit_in_chute(params: GoatParams, offset_fraction: float, chute_width_cm: float) -> GoatParams:
     # offset_fraction in [-1, 1] picks a place between the furthest right and left it can stand.
     """Turn and shift the goat only as far as the chute's walls let it.
 
@@ -150,13 +161,13 @@ def _lateral_extent_cm(goat: Goat) -> tuple[float, float]:
     return float(min(b[1] for b in lows)), float(max(b[1] for b in highs))
 
 
-def _jitter(rgb, rng, amount=0.06):
+def jitter_rgb(rgb, rng, amount=0.06):
     return tuple(float(np.clip(c * rng.uniform(1 - amount, 1 + amount), 0, 1)) for c in rgb)
 
 
-def _sample_coat(kind: str, rng: np.random.Generator) -> Coat:
+def sample_coat(kind: str, rng: np.random.Generator) -> Coat:
     if kind == "boer":
-        return Coat(kind, _jitter(_RGB["white"], rng), _jitter(_RGB["boer_red"], rng), _RGB["white"])
+        return Coat(kind, jitter_rgb(_RGB["white"], rng), jitter_rgb(_RGB["boer_red"], rng), _RGB["white"])
     if kind == "spotted":
         base, spot = (("white", "brown"), ("white", "black"), ("brown", "white"))[rng.integers(3)]
         spots = tuple(
@@ -166,8 +177,8 @@ def _sample_coat(kind: str, rng: np.random.Generator) -> Coat:
             )
             for _ in range(rng.integers(6, 16))
         )
-        return Coat(kind, _jitter(_RGB[base], rng), _jitter(_RGB[base], rng), _jitter(_RGB[spot], rng), spots)
-    rgb = _jitter(_RGB[kind], rng)
+        return Coat(kind, jitter_rgb(_RGB[base], rng), jitter_rgb(_RGB[base], rng), jitter_rgb(_RGB[spot], rng), spots)
+    rgb = jitter_rgb(_RGB[kind], rng)
     return Coat(kind, rgb, rgb, rgb)
 
 
@@ -249,6 +260,8 @@ def build_goat(p: GoatParams) -> Goat:
     barrel_len = -x_hook / 2 + 0.15 * BL
     belly_w = max(Wc, Wh) * p.belly_ratio
     parts.append(Part("barrel", "body", _ellipsoid((x_hook / 2, 0, H - 0.55 * D), (barrel_len, belly_w / 2, 0.48 * D))))
+    if p.fringe_cm > 0:
+        _add_fringe(parts, p, x_hook, -0.08 * BL, H - 1.03 * D + 0.1 * D, belly_w / 2)
 
     _add_legs(parts, lm, p, H, D, Wc, Wh, R, BL, x_hook)
     _add_neck_and_head(parts, lm, p, H, D, BL)
@@ -340,8 +353,9 @@ def _add_neck_and_head(parts, lm, p, H, D, BL) -> None:
             ear_axes = axes @ rotation_x(-sign * np.radians(75)) @ rotation_y(np.radians(80))
         else:
             ear_axes = axes @ rotation_x(-sign * np.radians(55)) @ rotation_y(np.radians(-20))
-        ear_c = ear_root + ear_axes @ np.array([0.09 * H, 0, 0])
-        parts.append(Part(f"ear_{side}", "ear", _ellipsoid(ear_c, (0.10 * H, 0.045 * H, 0.012 * H), ear_axes)))
+        ear_len = 0.10 * H * p.ear_length_scale
+        ear_c = ear_root + ear_axes @ np.array([0.9 * ear_len, 0, 0])
+        parts.append(Part(f"ear_{side}", "ear", _ellipsoid(ear_c, (ear_len, 0.045 * H, 0.012 * H), ear_axes)))
         if p.horns:
             root = head.surface_point((-0.4, 0.3 * sign, 0.95))
             mid = root + axes @ np.array([-0.06 * H, 0.02 * H * sign, 0.09 * H])
@@ -353,6 +367,30 @@ def _add_neck_and_head(parts, lm, p, H, D, BL) -> None:
     if p.beard:
         chin = head_c + axes @ np.array([0.9 * head_len, 0, -0.09 * H])
         parts.append(Part("beard", "head", _capsule(chin, chin + [0, 0, -0.08 * H], 0.02 * H)))
+    if p.collar_rgb is not None:
+        _add_collar(parts, neck_base + neck_dir * 0.18 * H, neck_dir, 0.21 * D)
+
+
+def _add_collar(parts, centre, along, neck_radius_cm: float, segments: int = 12) -> None:
+    """A strap round the neck: short capsules on a ring just outside the neck's surface."""
+    axes = _axes_along(along)
+    ring_cm = neck_radius_cm + 0.6
+    angles = np.linspace(0, 2 * np.pi, segments + 1)
+    ring = [centre + ring_cm * (np.cos(a) * axes[:, 1] + np.sin(a) * axes[:, 2]) for a in angles]
+    for k in range(segments):
+        parts.append(Part(f"collar_{k}", "gear", _capsule(ring[k], ring[k + 1], 0.9)))
+
+
+def _add_fringe(parts, p: GoatParams, x_from_cm: float, x_to_cm: float, belly_z_cm: float, half_width_cm: float):
+    """Long hair hanging from the barrel's lower flanks: locks side by side along the body,
+    each a thin ellipsoid reaching fringe_cm below the belly line. Kept behind the heart-girth
+    plane, so the chest's outline at the girth stays the body's."""
+    count = max(int((x_to_cm - x_from_cm) / 6.0), 2)
+    for k, x in enumerate(np.linspace(x_from_cm, x_to_cm, count)):
+        for side, sign in (("left", 1), ("right", -1)):
+            top = np.array([x, sign * 0.8 * half_width_cm, belly_z_cm + 0.3 * p.fringe_cm])
+            lock = _ellipsoid(top - [0, 0, 0.5 * p.fringe_cm], (3.5, 0.25 * half_width_cm, 0.8 * p.fringe_cm))
+            parts.append(Part(f"fringe_{side}_{k}", "hair", lock))
 
 
 def _place(shape: Ellipsoid | Capsule, rot: np.ndarray, origin: np.ndarray) -> Ellipsoid | Capsule:

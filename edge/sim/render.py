@@ -205,9 +205,12 @@ class Renderer:
             coat = goat.params.coat
             for part in goat.parts:
                 self.owner[self.goat_start + k] = gi + 1
-                self.part_rgb[k] = _FIXED_RGB.get(part.region) or (
-                    coat.head_rgb if part.region in ("head", "ear") else coat.body_rgb
-                )
+                if part.region == "gear" and goat.params.collar_rgb is not None:
+                    self.part_rgb[k] = goat.params.collar_rgb
+                else:
+                    self.part_rgb[k] = _FIXED_RGB.get(part.region) or (
+                        coat.head_rgb if part.region in ("head", "ear") else coat.body_rgb
+                    )
                 k += 1
 
         # The light's colour is folded into every albedo once, rather than into every pixel.
@@ -348,5 +351,26 @@ class Renderer:
             size = fur.shape[0]
             iu = (u / _FUR_TEXEL_CM + _TEXEL_OFFSET).astype(np.int32) & (size - 1)
             iv = (v / _FUR_TEXEL_CM + _TEXEL_OFFSET).astype(np.int32) & (size - 1)
-            rgb[mine] = sub * fur[iv, iu][:, None]
+            hair = fur[iv, iu]
+            if coat.pattern != "plain" or coat.mud_line_cm > 0:
+                coated = np.array([p.region in _SPOTTED_REGIONS or p.region == "hair" for p in goat.parts])
+                on_coat = coated[part[mine] - self.first_part[gi]]
+                self._pattern(sub, body, hair, on_coat, coat)
+            rgb[mine] = sub * hair[:, None]
         return rgb
+
+    def _pattern(self, rgb: np.ndarray, body: np.ndarray, hair: np.ndarray, on_coat: np.ndarray, coat) -> None:
+        """Roan, belted and muddy coats, painted in place over the coat's colour (body frame, cm)."""
+        second = np.asarray(coat.spot_rgb, np.float32) * self.light_rgb
+        if coat.pattern == "roan":
+            # Single hairs of the second colour, as many as the first, fine as the fur texture.
+            mixed = on_coat & (hair > 1.0)
+            rgb[mixed] = 0.5 * rgb[mixed] + 0.5 * second
+        elif coat.pattern == "belted":
+            x = body[:, 0]
+            rgb[on_coat & (x > coat.belt_x_cm[0]) & (x < coat.belt_x_cm[1])] = second
+        if coat.mud_line_cm > 0:
+            # A ragged edge: the fur texture moves the line up and down by a few centimetres.
+            line = coat.mud_line_cm * (1 + 2.0 * (hair - 1))
+            muddy = on_coat & (body[:, 2] < line)
+            rgb[muddy] = np.asarray(coat.mud_rgb, np.float32) * self.light_rgb

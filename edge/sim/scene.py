@@ -317,3 +317,57 @@ def _clutter(rng: np.random.Generator, pal: _Palette, room: Room, half: float) -
             items.append(SceneItem("crate", _box([x, y, size[2]], [x + top[0], y + top[1], size[2] + top[2]]), mat))
         items.append(SceneItem(kind, _box(lo, hi), mat))
     return items
+
+
+def with_light(scene: Scene, rng: np.random.Generator, kind: str) -> Scene:
+    """The same barn at dawn (low, warm sun through a door) or at night (a cold LED overhead,
+    little light from anywhere else)."""
+    if kind == "dawn":
+        elevation, rgb = np.radians(rng.uniform(6, 20)), (1.25, 1.0, 0.70)
+        ambient, diffuse = rng.uniform(0.15, 0.30), rng.uniform(0.9, 1.3)
+    elif kind == "night":
+        elevation, rgb = np.radians(rng.uniform(60, 88)), (0.85, 0.95, 1.12)
+        ambient, diffuse = rng.uniform(0.08, 0.22), rng.uniform(0.8, 1.2)
+    else:
+        raise ValueError(f"unknown light {kind!r}; expected dawn or night")
+    azimuth = rng.uniform(0, 2 * np.pi)
+    light_dir = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
+    return dataclasses.replace(
+        scene,
+        light_dir=light_dir,
+        light_rgb=np.asarray(rgb, np.float32),
+        ambient=float(ambient),
+        diffuse=float(diffuse),
+    )
+
+
+_CLOTHES = ((0.15, 0.20, 0.35), (0.20, 0.25, 0.15), (0.35, 0.30, 0.25), (0.12, 0.12, 0.12), (0.55, 0.15, 0.10))
+_SKIN_OR_GLOVE = ((0.80, 0.60, 0.48), (0.45, 0.30, 0.22), (0.85, 0.75, 0.20), (0.20, 0.35, 0.65))
+
+
+def with_people(scene: Scene, rng: np.random.Generator, *, standing: bool, hand: bool) -> Scene:
+    """A person standing beyond the chute's far panel (legs and body, seen past the goat), and
+    a gloved hand on the near top rail, where the side camera sees it in front of the goat."""
+    half = scene.chute_width_cm / 2
+    pal = _Palette()
+    pal.tiles, pal.materials = list(scene.tiles), list(scene.materials)
+    cloth = pal.add(textures.plain(rng, 0.15), 0.5, _CLOTHES[rng.integers(len(_CLOTHES))])
+    items = list(scene.items)
+    if standing:
+        x = rng.uniform(-220, -20)
+        y = -half - rng.uniform(15, 45)
+        leg_w, gap = rng.uniform(11, 15), rng.uniform(4, 12)
+        crotch = rng.uniform(75, 90)
+        for dx in (0.0, leg_w + gap):
+            items.append(SceneItem("person_leg", _box([x + dx, y - 12, 0], [x + dx + leg_w, y, crotch]), cloth))
+        top = pal.add(textures.plain(rng, 0.15), 0.5, _CLOTHES[rng.integers(len(_CLOTHES))])
+        items.append(SceneItem("person_body", _box([x - 4, y - 16, crotch], [x + 2 * leg_w + gap + 4, y, 150]), top))
+    if hand:
+        rails = [it.shape for it in scene.items if it.name == "top_rail"]
+        if rails:
+            rail = rails[0]
+            glove = pal.add(textures.plain(rng, 0.1), 0.5, _SKIN_OR_GLOVE[rng.integers(len(_SKIN_OR_GLOVE))])
+            x = rng.uniform(-200, -20)
+            lo = np.array([x, rail.lo[1] - 2, rail.lo[2] - 3])
+            items.append(SceneItem("hand", _box(lo, lo + [rng.uniform(8, 11), 9, rail.hi[2] - rail.lo[2] + 6]), glove))
+    return dataclasses.replace(scene, items=tuple(items), tiles=tuple(pal.tiles), materials=tuple(pal.materials))

@@ -28,7 +28,8 @@ def heart_girth_cm(goat: Goat, n_angles: int = 720) -> float:
     Walks outward from the chest centre along n_angles directions in the plane and finds
     where the union of solids ends, then sums the polygon's edges.
     """
-    shapes = [p.shape for p in goat.parts if _crosses_girth_plane(goat, p.shape)]
+    # A tape goes round the body under long hair and beside a collar or harness.
+    shapes = [p.shape for p in goat.parts if p.region not in ("hair", "gear") and _crosses_girth_plane(goat, p.shape)]
     theta = np.linspace(0, 2 * np.pi, n_angles, endpoint=False)
     dirs_body = np.column_stack([np.zeros_like(theta), np.cos(theta), np.sin(theta)])
     centre_body = goat.girth_centre_cm

@@ -10,7 +10,7 @@ import numpy as np
 
 from edge.geometry.calibration import Calibration, default_calibration
 from edge.geometry.lens import Lens
-from edge.sim.shapes import rotation_x, rotation_y, rotation_z
+from edge.sim.looks import nudged
 
 CAMERA_VARIANTS = 8  # variant 0 is the nominal chute
 MAX_TURN_DEG = 1.5
@@ -20,14 +20,10 @@ MAX_K1_CHANGE = 0.02
 
 
 def _jittered(camera: Lens, rng: np.random.Generator) -> Lens:
-    a, b, c = np.radians(rng.uniform(-MAX_TURN_DEG, MAX_TURN_DEG, 3))
-    R = rotation_x(a) @ rotation_y(b) @ rotation_z(c) @ camera.R  # turned about its own axes
-    centre_cm = camera.center_cm + rng.uniform(-MAX_SHIFT_CM, MAX_SHIFT_CM, 3)
-    K = camera.K.copy()
-    K[:2, :2] *= 1 + rng.uniform(-MAX_FOCAL_CHANGE, MAX_FOCAL_CHANGE)
-    dist = camera.dist.copy()
-    dist[0] += rng.uniform(-MAX_K1_CHANGE, MAX_K1_CHANGE)
-    return Lens(camera.name, K, dist, R, -R @ centre_cm, camera.width_px, camera.height_px)
+    moved = nudged(camera, rng, MAX_SHIFT_CM, MAX_TURN_DEG)
+    moved.K[:2, :2] *= 1 + rng.uniform(-MAX_FOCAL_CHANGE, MAX_FOCAL_CHANGE)
+    moved.dist[0] += rng.uniform(-MAX_K1_CHANGE, MAX_K1_CHANGE)
+    return moved
 
 
 @functools.lru_cache(maxsize=CAMERA_VARIANTS)

@@ -28,6 +28,7 @@ from edge.detect.closeup import CLOSEUP_VIEWS
 from edge.errors import GoatEdgeError
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx
 from edge.sim.capture import SimCapture, simulate_capture
+from edge.sim.looks import look_named
 from edge.sim.render import ray_grid
 from edge.sim.truth import NOT_IN_IMAGE
 from edge.training.camera_jitter import CAMERA_VARIANTS, camera_variant, dataset_calibration
@@ -76,6 +77,7 @@ class Plan:
     seeds: tuple[int, ...]
     split: tuple[str, ...]  # "train" or "val" per capture
     goats: tuple[int, ...]  # goats in the chute: 0 (empty), 1, or 2
+    look: str = "standard"  # edge/sim/looks.py; never a held-out one
 
 
 def plan_dataset(
@@ -88,7 +90,10 @@ def plan_dataset(
     val_fraction: float = 0.1,
     empty_fraction: float = 0.05,
     two_goat_fraction: float = 0.03,
+    look: str = "standard",
 ) -> Plan:
+    if look_named(look).held_out:
+        raise ValueError(f"look {look!r} is held out: it judges the models and may never be trained on")
     if view not in MODELS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(MODELS)}")
     if count < 1:
@@ -116,7 +121,7 @@ def plan_dataset(
     n_empty, n_two = int(round(count * empty_fraction)), int(round(count * two_goat_fraction))
     goats[order[:n_empty]] = 0
     goats[order[n_empty : n_empty + n_two]] = 2
-    return Plan(Path(out_dir), view, scale, tuple(capture_seeds(seed, count)), tuple(split), tuple(goats))
+    return Plan(Path(out_dir), view, scale, tuple(capture_seeds(seed, count)), tuple(split), tuple(goats), look)
 
 
 def cameras_of(model: str) -> tuple[str, ...]:
@@ -127,7 +132,12 @@ def cameras_of(model: str) -> tuple[str, ...]:
 def _write_one(plan: Plan, index: int) -> int:
     seed = plan.seeds[index]
     capture = simulate_capture(
-        seed, dataset_calibration(seed), scale=plan.scale, goats=plan.goats[index], views=cameras_of(plan.view)
+        seed,
+        dataset_calibration(seed),
+        scale=plan.scale,
+        goats=plan.goats[index],
+        views=cameras_of(plan.view),
+        look=plan.look,
     )
     if plan.view == "closeup":  # a region cut off by the frame gives no crop to learn from
         files = [
@@ -203,6 +213,7 @@ def make_dataset(
     workers: int | None = None,
     val_fraction: float = 0.1,
     empty_fraction: float = 0.05,
+    look: str = "standard",
 ) -> DatasetSummary:
     """Render `count` captures of one view and write them as a YOLO-pose dataset."""
     out_dir = Path(out_dir)
@@ -215,7 +226,7 @@ def make_dataset(
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     plan = plan_dataset(
-        partial, view, count, seed, scale=scale, val_fraction=val_fraction, empty_fraction=empty_fraction
+        partial, view, count, seed, scale=scale, val_fraction=val_fraction, empty_fraction=empty_fraction, look=look
     )
     for kind in ("images", "labels"):
         for split in ("train", "val"):
@@ -236,7 +247,7 @@ def make_dataset(
     seconds = time.perf_counter() - started
 
     with open(partial / "seeds.txt", "w") as f:
-        f.write("# capture_seed split goats\n")
+        f.write(f"# look {plan.look}\n# capture_seed split goats\n")
         for s, sp, g in zip(plan.seeds, plan.split, plan.goats):
             f.write(f"{s} {sp} {g}\n")
     if out_dir.exists():

@@ -1,0 +1,129 @@
+"""Body families beyond the standard generator: breeds and ages that look different.
+
+The standard goat (goat.sample_goat_params) mixes kids to bucks of every breed in one set
+of ranges. A family narrows the ranges to one kind of animal and adds what sets it apart:
+the deep, wide Boer with its red head; the tall, lean dairy goat; the short, barrel-bodied
+pygmy; the shallow-chested kid; the long-haired goat with hair hanging below its belly.
+The "nubian_roan" family (long body, long hanging ears, roan or belted coats) is the
+held-out one: no dataset may draw it (edge/sim/looks.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.sim.goat import COATS, Coat, GoatParams, fit_in_chute, jitter_rgb, sample_coat, sample_goat_params
+
+Range = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class BodyFamily:
+    name: str
+    withers_height_cm: Range
+    chest_depth_ratio: Range
+    chest_width_ratio: Range
+    hip_width_ratio: Range
+    body_length_ratio: Range
+    belly_ratio: Range
+    coats: tuple[str, ...]
+    droopy_ears_p: float = 0.5
+    ear_length_scale: Range = (1.0, 1.0)
+    fringe_cm: Range = (0.0, 0.0)
+
+
+FAMILIES = {
+    f.name: f
+    for f in (
+        BodyFamily("dairy", (70, 95), (0.40, 0.46), (0.55, 0.70), (0.90, 1.10), (1.05, 1.20), (0.95, 1.10), COATS),
+        BodyFamily(
+            "boer", (60, 85), (0.47, 0.53), (0.70, 0.82), (0.95, 1.10), (0.98, 1.12), (1.00, 1.12), ("boer",), 0.9
+        ),
+        BodyFamily("pygmy", (40, 58), (0.50, 0.56), (0.75, 0.88), (0.90, 1.08), (0.95, 1.08), (1.10, 1.22), COATS),
+        BodyFamily("kid", (32, 50), (0.38, 0.44), (0.62, 0.75), (0.85, 1.05), (0.95, 1.10), (0.95, 1.08), COATS),
+        BodyFamily(
+            "long_haired",
+            (55, 85),
+            (0.42, 0.50),
+            (0.60, 0.80),
+            (0.85, 1.10),
+            (1.00, 1.18),
+            (1.00, 1.15),
+            ("white", "black", "brown"),
+            fringe_cm=(4.0, 10.0),
+        ),
+        BodyFamily(
+            "nubian_roan",
+            (68, 92),
+            (0.38, 0.43),
+            (0.55, 0.68),
+            (0.88, 1.05),
+            (1.18, 1.30),
+            (0.95, 1.10),
+            ("roan", "belted"),
+            droopy_ears_p=1.0,
+            ear_length_scale=(1.4, 1.8),
+        ),
+    )
+}
+
+_ROAN = ((0.85, 0.83, 0.80), (0.10, 0.09, 0.09))  # white hairs through black
+_BELTED = ((0.08, 0.07, 0.07), (0.88, 0.86, 0.82))  # black with a white belt
+
+
+def _held_out_coat(kind: str, body_length_cm: float, rng: np.random.Generator) -> Coat:
+    if kind == "roan":
+        base, hairs = _ROAN if rng.random() < 0.5 else ((0.46, 0.29, 0.16), _ROAN[0])
+        return Coat(kind, jitter_rgb(base, rng), jitter_rgb(base, rng), jitter_rgb(hairs, rng), pattern="roan")
+    start = -rng.uniform(0.10, 0.25) * body_length_cm
+    belt = (start - rng.uniform(0.18, 0.30) * body_length_cm, start)
+    base, band = _BELTED
+    return Coat(
+        kind, jitter_rgb(base, rng), jitter_rgb(base, rng), jitter_rgb(band, rng), pattern="belted", belt_x_cm=belt
+    )
+
+
+def sample_family_params(rng: np.random.Generator, family: str, chute_width_cm: float = 50.0) -> GoatParams:
+    """A random goat of one family ("standard" is the standard generator itself)."""
+    if family == "standard":
+        return sample_goat_params(rng, chute_width_cm)
+    f = FAMILIES[family]
+    # Pose, stance and place in the chute vary as for the standard goat.
+    base = sample_goat_params(rng, chute_width_cm)
+    height = rng.uniform(*f.withers_height_cm)
+    length_ratio = rng.uniform(*f.body_length_ratio)
+    kind = f.coats[rng.integers(len(f.coats))]
+    coat = _held_out_coat(kind, height * length_ratio, rng) if kind in ("roan", "belted") else sample_coat(kind, rng)
+    params = dataclasses.replace(
+        base,
+        withers_height_cm=height,
+        chest_depth_ratio=rng.uniform(*f.chest_depth_ratio),
+        chest_width_ratio=rng.uniform(*f.chest_width_ratio),
+        hip_width_ratio=rng.uniform(*f.hip_width_ratio),
+        body_length_ratio=length_ratio,
+        belly_ratio=rng.uniform(*f.belly_ratio),
+        front_stance_cm=base.front_stance_cm / base.withers_height_cm * height,
+        rear_stance_cm=base.rear_stance_cm / base.withers_height_cm * height,
+        droopy_ears=bool(rng.random() < f.droopy_ears_p),
+        ear_length_scale=rng.uniform(*f.ear_length_scale),
+        fringe_cm=rng.uniform(*f.fringe_cm),
+        coat=coat,
+        lateral_offset_cm=0.0,  # placed again below, for this body's own width
+    )
+    return fit_in_chute(params, rng.uniform(-1.0, 1.0), chute_width_cm)
+
+
+def with_extras(params: GoatParams, rng: np.random.Generator, *, mud_p: float, collar_p: float) -> GoatParams:
+    """Mud up the legs and belly, and a collar, each with its probability."""
+    coat = params.coat
+    if rng.random() < mud_p:
+        line_cm = rng.uniform(0.15, 0.55) * params.withers_height_cm
+        mud = jitter_rgb((0.30, 0.22, 0.14), rng, 0.25)
+        coat = dataclasses.replace(coat, mud_line_cm=line_cm, mud_rgb=mud)
+    collar = None
+    if rng.random() < collar_p:
+        collar = jitter_rgb(((0.8, 0.1, 0.1), (0.1, 0.2, 0.8), (0.9, 0.5, 0.05), (0.1, 0.6, 0.2))[rng.integers(4)], rng)
+    return dataclasses.replace(params, coat=coat, collar_rgb=collar)

@@ -1,0 +1,84 @@
+"""Looks: other kinds of goats, barns and cameras, and the held-out one no model may learn."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from edge.geometry.calibration import default_calibration
+from edge.keypoints import VIEW_KEYPOINTS, VIEWS
+from edge.sim.capture import simulate_capture
+from edge.sim.families import FAMILIES, sample_family_params
+from edge.sim.goat import build_goat, sample_goat_params
+from edge.sim.looks import LOOKS
+from edge.sim.truth import VISIBLE, true_measurements
+
+
+def test_the_varied_look_draws_every_training_family_and_never_the_held_out_one():
+    varied, unseen = LOOKS["varied"], LOOKS["unseen"]
+    assert not varied.held_out and unseen.held_out
+    assert not set(varied.families) & set(unseen.families)
+    drawn = Counter()
+    for seed in range(120):
+        rng = np.random.default_rng(seed)
+        family = varied.families[varied.rng(seed).integers(len(varied.families))]
+        sample_family_params(rng, family)
+        drawn[family] += 1
+    assert set(drawn) == set(varied.families)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_stands_between_the_chute_walls_within_its_own_heights(family):
+    for seed in range(10):
+        params = sample_family_params(np.random.default_rng(seed), family)
+        low, high = FAMILIES[family].withers_height_cm
+        assert low <= params.withers_height_cm <= high
+        goat = build_goat(params)
+        # Long ears may hang out between the gate's bars; the body and legs stay inside.
+        lows, highs = zip(*(part.shape.bounds() for part in goat.parts if part.region != "ear"))
+        assert min(b[1] for b in lows) >= -25 and max(b[1] for b in highs) <= 25, f"{family} seed {seed}"
+
+
+def test_a_collar_and_long_hair_change_the_look_but_not_the_true_measurements():
+    params = sample_goat_params(np.random.default_rng(3))
+    plain = true_measurements(build_goat(params))
+    dressed = dataclasses.replace(params, collar_rgb=(0.8, 0.1, 0.1), fringe_cm=8.0)
+    goat = build_goat(dressed)
+    assert any(p.region == "gear" for p in goat.parts) and any(p.region == "hair" for p in goat.parts)
+    assert true_measurements(goat) == pytest.approx(plain, abs=1e-6)
+
+
+def test_the_unseen_look_mounts_its_cameras_off_the_chute_and_records_where():
+    nominal = default_calibration()
+    capture = simulate_capture(9_700_000_001, scale=0.25, look="unseen")
+    again = simulate_capture(9_700_000_001, scale=0.25, look="unseen")
+    for view in VIEWS:
+        moved = capture.calibration[view].center_cm - nominal.scaled(0.25)[view].center_cm
+        assert 0 < np.abs(moved).max() <= 5.0
+        assert np.array_equal(capture.images[view], again.images[view])
+    assert capture.goats[0].params.coat.pattern in ("roan", "belted")
+    assert capture.goats[0].params.ear_length_scale >= 1.4
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_in_every_look_each_visible_keypoint_lands_on_the_goat(seed):
+    for look in ("varied", "unseen"):
+        capture = simulate_capture(seed, scale=0.25, look=look)
+        for view in VIEWS:
+            mask = capture.masks[view]
+            for name, (x, y, flag) in zip(VIEW_KEYPOINTS[view], capture.labels[view][0].keypoints.keypoints):
+                if flag != VISIBLE:
+                    continue
+                col, row = int(round(x)), int(round(y))
+                around = mask[max(row - 1, 0) : row + 2, max(col - 1, 0) : col + 2]
+                assert (around == 1).any(), f"{look} seed {seed} {view}: {name} is off the goat"
+
+
+def test_the_standard_look_is_the_generator_the_shipped_models_were_trained_on():
+    """Looks draw from a stream of their own, so the standard captures did not change."""
+    before = simulate_capture(12, scale=0.25)
+    assert before.goats[0].params == build_goat(sample_goat_params(np.random.default_rng(12).spawn(3)[1])).params
+    assert before.goats[0].params.coat.pattern == "plain" and before.goats[0].params.collar_rgb is None

@@ -38,7 +38,8 @@ from edge.detect.closeup import REGIONS, crop_region
 from edge.detect.detector import NcnnDetector
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEWS
-from edge.measure.estimate import measure
+from edge.measure.estimate import MeasureSettings, measure
+from edge.measure.uncertainty import uncertainty_for
 from edge.pipeline.from_images import measure_images
 from edge.sim.capture import simulate_capture
 from tests.support.daemon_helpers import free_port, write_config
@@ -58,26 +59,26 @@ def write_captures(folder: Path, count: int) -> list[dict[str, Path]]:
     return captures
 
 
-def time_lean_path(detector: NcnnDetector, paths: dict[str, Path]) -> float:
+def time_lean_path(detector: NcnnDetector, settings: MeasureSettings, paths: dict[str, Path]) -> float:
     """JPEG files -> detections -> gate -> measurements -> annotated JPEGs, one capture, ms."""
     calibration = default_calibration()
     start = time.perf_counter()
     images = {v: cv2.imread(str(p)) for v, p in paths.items()}
-    found = measure_images(images, calibration, detector)
+    found = measure_images(images, calibration, detector, settings=settings)
     if found.result is None:  # time the geometry too, even when the gate says retake
-        measure({v: d.keypoints() for v, d in found.detections.items() if d.goats}, calibration)
+        measure({v: d.keypoints() for v, d in found.detections.items() if d.goats}, calibration, settings=settings)
     return 1000 * (time.perf_counter() - start)
 
 
-def time_lean_paths(detectors: dict[str, NcnnDetector], captures) -> dict[str, list[float]]:
+def time_lean_paths(setups: dict[str, tuple[NcnnDetector, MeasureSettings]], captures) -> dict[str, list[float]]:
     """Each setup on each capture in turn, after one warm-up each, so that the machine's
     drift during the run falls on all of them alike."""
-    for detector in detectors.values():
-        time_lean_path(detector, captures[0])
-    times_ms = {label: [] for label in detectors}
+    for detector, settings in setups.values():
+        time_lean_path(detector, settings, captures[0])
+    times_ms: dict[str, list[float]] = {label: [] for label in setups}
     for paths in captures:
-        for label, detector in detectors.items():
-            times_ms[label].append(time_lean_path(detector, paths))
+        for label, (detector, settings) in setups.items():
+            times_ms[label].append(time_lean_path(detector, settings, paths))
     return times_ms
 
 
@@ -236,12 +237,15 @@ def main() -> None:
         captures = write_captures(tmp, args.captures)
         print(f"| lean path, {args.captures} captures of 3 JPEGs (1280x960) | median ms | p90 ms |")
         print("|---|---|---|")
+        # As the daemon measures: with the fitted uncertainty, where there is one for these models.
+        measuring = MeasureSettings(uncertainty=uncertainty_for(args.models / "uncertainty.yaml", detector.versions))
         setups = {
-            "default": detector,
-            "keypoints not moved onto the outline": off_outline,
-            "close-up regions from the view models alone (models.closeups off)": no_closeups,
-            "winograd on": fast,
-            "top and front also read mirrored (models.mirror_average)": mirrored,
+            "default": (detector, measuring),
+            "no uncertainty (no models/uncertainty.yaml)": (detector, MeasureSettings()),
+            "keypoints not moved onto the outline": (off_outline, measuring),
+            "close-up regions from the view models alone (models.closeups off)": (no_closeups, measuring),
+            "winograd on": (fast, measuring),
+            "top and front also read mirrored (models.mirror_average)": (mirrored, measuring),
         }
         for label, path_ms in time_lean_paths(setups, captures).items():
             path_ms = sorted(path_ms)

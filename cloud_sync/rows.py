@@ -30,12 +30,12 @@ UPSERT = {
                 %(trigger)s, %(images)s, %(created_at)s)
         ON CONFLICT (id) DO UPDATE SET goat_id = excluded.goat_id, images = excluded.images""",
     "measurements": f"""
-        INSERT INTO measurements (capture_id, {", ".join(MEASUREMENTS)}, reasons, model_versions,
+        INSERT INTO measurements (capture_id, {", ".join(MEASUREMENTS)}, reasons, uncertainty, model_versions,
                                   calibration_hash, weight_formula)
-        VALUES (%(capture_id)s, {", ".join(f"%({m})s" for m in MEASUREMENTS)}, %(reasons)s,
+        VALUES (%(capture_id)s, {", ".join(f"%({m})s" for m in MEASUREMENTS)}, %(reasons)s, %(uncertainty)s,
                 %(model_versions)s, %(calibration_hash)s, %(weight_formula)s)
         ON CONFLICT (capture_id) DO UPDATE SET {", ".join(f"{m} = excluded.{m}" for m in MEASUREMENTS)},
-            reasons = excluded.reasons, model_versions = excluded.model_versions,
+            reasons = excluded.reasons, uncertainty = excluded.uncertainty, model_versions = excluded.model_versions,
             calibration_hash = excluded.calibration_hash, weight_formula = excluded.weight_formula""",
     "scale_weights": """
         INSERT INTO scale_weights (id, goat_id, weight_kg, weighed_at, notes, created_at)

@@ -20,6 +20,7 @@ from cloud_sync.keys import capture_key, image_key, measurements_key
 from cloud_sync.rows import Row, RowWriter, jsonb
 from cloud_sync.s3 import Upload, Uploader
 from edge.config import SyncConfig
+from edge.measurements import UNCERTAINTY_COVERAGE
 from edge.store import Store
 from edge.store.files import sha256_hex
 
@@ -264,6 +265,7 @@ class SyncWorker:
             "capture_id": capture["id"],
             **capture["measurements"],
             "reasons": jsonb(capture["measurement_reasons"]),
+            "uncertainty": jsonb(capture["measurement_uncertainty"]),
             "model_versions": jsonb(capture["model_versions"]),
             "calibration_hash": capture["calibration_hash"],
             "weight_formula": jsonb(capture["weight_formula"]),
@@ -297,6 +299,8 @@ def measurements_document(capture: dict, key: str) -> dict:
         "reason": capture["reason"],
         "measurements": capture["measurements"],
         "reasons": capture["measurement_reasons"],
+        "uncertainty": capture["measurement_uncertainty"],
+        "uncertainty_coverage": UNCERTAINTY_COVERAGE if capture["measurement_uncertainty"] else None,
         "model_versions": capture["model_versions"],
         "calibration_hash": capture["calibration_hash"],
         "weight_formula": capture["weight_formula"],

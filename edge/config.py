@@ -119,6 +119,16 @@ class MeasureConfig(_Section):
     girth_shape_factor: float = Field(
         1.0, gt=0.5, lt=1.5, description="heart girth = this × the chest ellipse's perimeter"
     )
+    uncertainty: Path | None = Field(
+        None,
+        description="the models' fitted uncertainty (scripts/fit_uncertainty.py); none: <models.dir>/uncertainty.yaml",
+    )
+    max_uncertainty_pct: float = Field(
+        10.0, gt=0, le=100, description="a length or girth whose 90 % ± is wider than this share of it is left out"
+    )
+    max_weight_uncertainty_pct: float = Field(
+        20.0, gt=0, le=100, description="a weight whose 90 % ± is wider than this share of it is left out"
+    )
 
 
 class ButtonConfig(_Section):

@@ -14,6 +14,8 @@ from edge.keypoints import mirror_name
 
 LENGTHS = ("body_length_cm", "withers_height_cm", "rump_height_cm", "chest_depth_cm", "chest_width_cm", "hip_width_cm")
 MEASUREMENTS = LENGTHS + ("heart_girth_cm", "weight_kg")
+# A measurement's stated ± covers the true value in this share of captures.
+UNCERTAINTY_COVERAGE = 0.90
 
 # The landmarks each length needs.
 REQUIRES: dict[str, tuple[str, ...]] = {

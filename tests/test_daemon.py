@@ -103,6 +103,13 @@ def test_a_button_press_stores_a_capture_with_images_measurements_and_outbox(run
         assert capture["measurements"][name] == pytest.approx(true_cm[name], rel=0.10), name
     assert capture["model_versions"] == ctx.detector.versions
     assert capture["calibration_hash"] == ctx.calibration.hash
+    # Each number says how sure it is (models/uncertainty.yaml, fitted for the shipped models).
+    for name, value in capture["measurements"].items():
+        if value is not None:
+            measure_config = ctx.config.measure
+            weight = name == "weight_kg"
+            limit = measure_config.max_weight_uncertainty_pct if weight else measure_config.max_uncertainty_pct
+            assert 0 < capture["measurement_uncertainty"][name] <= limit / 100 * value, name
     # The capture row, six images and the measurements row wait for the sync worker.
     assert ctx.store.outbox_counts()["pending"] == 8
 

@@ -354,37 +354,63 @@ def test_an_existing_v0_database_is_backed_up_before_it_is_migrated(data_dir):
     backup.close()
 
 
-def test_upgrading_a_v1_database_backs_it_up_first_and_a_failed_migration_keeps_v1(data_dir):
+def test_upgrading_a_database_backs_it_up_first_and_a_failed_migration_keeps_its_version(data_dir):
     with Store.open(data_dir) as store:
         store.add_goat("A12")
     from sqlite_utils import Database
 
-    def _2_breaks(db):
+    now, next_ = len(MIGRATIONS), len(MIGRATIONS) + 1
+
+    def _next_breaks(db):
         db.execute("ALTER TABLE goats ADD COLUMN colour TEXT")
         db.execute("SELECT * FROM no_such_table")
 
-    def _2_adds_colour(db):
+    def _next_adds_colour(db):
         db.execute("ALTER TABLE goats ADD COLUMN colour TEXT")
 
     db = Database(sqlite3.connect(data_dir / "goat.sqlite", isolation_level=None))
-    with pytest.raises(MigrationError, match=r"migration 2 \(_2_breaks\) failed.*stays at version 1.*v1\.sqlite"):
-        migrate(db, data_dir / "goat.sqlite", data_dir / "backups", MIGRATIONS + [_2_breaks])
-    assert rows(data_dir, "PRAGMA user_version") == [(1,)]
+    with pytest.raises(
+        MigrationError, match=rf"migration {next_} \(_next_breaks\) failed.*stays at version {now}.*v{now}\.sqlite"
+    ):
+        migrate(db, data_dir / "goat.sqlite", data_dir / "backups", MIGRATIONS + [_next_breaks])
+    assert rows(data_dir, "PRAGMA user_version") == [(now,)]
     assert "colour" not in {r[1] for r in rows(data_dir, "PRAGMA table_info(goats)")}
 
-    backup = migrate(db, data_dir / "goat.sqlite", data_dir / "backups", MIGRATIONS + [_2_adds_colour])
+    backup = migrate(db, data_dir / "goat.sqlite", data_dir / "backups", MIGRATIONS + [_next_adds_colour])
     db.close()
-    assert re.fullmatch(r"goat-\d{8}T\d{6}Z-v1(-2)?\.sqlite", backup.name)
-    assert len(list((data_dir / "backups").glob("goat-*-v1*.sqlite"))) == 2  # one per attempt
-    assert rows(data_dir, "PRAGMA user_version") == [(2,)]
+    assert re.fullmatch(rf"goat-\d{{8}}T\d{{6}}Z-v{now}(-2)?\.sqlite", backup.name)
+    assert len(list((data_dir / "backups").glob(f"goat-*-v{now}*.sqlite"))) == 2  # one per attempt
+    assert rows(data_dir, "PRAGMA user_version") == [(next_,)]
     copy = sqlite3.connect(backup)
     assert copy.execute("SELECT tag FROM goats").fetchall() == [("A12",)]
-    assert copy.execute("PRAGMA user_version").fetchone() == (1,)
+    assert copy.execute("PRAGMA user_version").fetchone() == (now,)
     copy.close()
 
-    # This goat-edge knows only version 1 now: it refuses rather than downgrade.
-    with pytest.raises(SchemaTooNewError, match="schema version 2 is newer.*never downgraded"):
+    # This goat-edge knows only the versions before: it refuses rather than downgrade.
+    with pytest.raises(SchemaTooNewError, match=f"schema version {next_} is newer.*never downgraded"):
         Store.open(data_dir)
+
+
+def test_a_version_1_database_gains_the_uncertainty_column_and_keeps_its_measurements(data_dir):
+    from sqlite_utils import Database
+
+    data_dir.mkdir()
+    db = Database(sqlite3.connect(data_dir / "goat.sqlite", isolation_level=None))
+    migrate(db, data_dir / "goat.sqlite", data_dir / "backups", MIGRATIONS[:1])
+    db.execute(
+        "INSERT INTO captures (id, captured_at, device_id, status, trigger, created_at) "
+        "VALUES ('0190b4c6-3c4f-7d2a-9c55-2b1f3a4d5e6f', '2024-06-01T09:00:00.000+00:00', 'pi', 'ok', 'api', "
+        "'2024-06-01T09:00:00.000+00:00')"
+    )
+    db.execute(
+        "INSERT INTO measurements (capture_id, withers_height_cm) VALUES ('0190b4c6-3c4f-7d2a-9c55-2b1f3a4d5e6f', 71.5)"
+    )
+    db.close()
+
+    with Store.open(data_dir) as store:
+        capture = store.get_capture("0190b4c6-3c4f-7d2a-9c55-2b1f3a4d5e6f")
+    assert capture["measurements"]["withers_height_cm"] == 71.5
+    assert capture["measurement_uncertainty"] == {}
 
 
 def test_a_database_from_a_newer_goat_edge_is_refused_untouched(data_dir):

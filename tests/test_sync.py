@@ -78,17 +78,19 @@ def test_the_cloud_rows_carry_the_goat_the_measurements_and_the_photo_keys(tmp_p
             "SELECT g.tag, c.capture_key, c.images FROM captures c JOIN goats g ON g.id = c.goat_id WHERE c.id = %s",
             [capture_id],
         ).fetchone()
-        length = conn.execute("SELECT body_length_cm FROM measurements WHERE capture_id = %s", [capture_id]).fetchone()[
-            0
-        ]
+        length, uncertainty = conn.execute(
+            "SELECT body_length_cm, uncertainty FROM measurements WHERE capture_id = %s", [capture_id]
+        ).fetchone()
     assert tag == "B7" and key == f"{DEVICE_ID}_20261126T080000000Z"
     assert length == capture["measurements"]["body_length_cm"]
+    assert uncertainty == capture["measurement_uncertainty"] and uncertainty["body_length_cm"] == 0.5
     side = next(i for i in images if i["view"] == "side" and i["kind"] == "raw")
     assert side["key"] == f"captures/{key}/{key}_side.jpg" and side["bucket"] == cloud.captures_bucket
     document = json.loads(
         cloud.client.get_object(Bucket=cloud.processed_bucket, Key=f"results/{key}/measurements.json")["Body"].read()
     )
     assert document["measurements"] == capture["measurements"] and document["capture_id"] == capture_id
+    assert document["uncertainty"] == capture["measurement_uncertainty"] and document["uncertainty_coverage"] == 0.9
 
 
 def test_a_photo_changed_after_capture_is_quarantined_and_the_rest_syncs(tmp_path, cloud, capsys):

@@ -20,7 +20,8 @@ import numpy as np
 
 from edge.geometry.calibration import Calibration
 from edge.geometry.triangulate import GeometryError, Plane, Ray, intersect_plane, pixel_ray, triangulate
-from edge.keypoints import VIEW_KEYPOINTS, ViewKeypoints
+from edge.keypoints import VIEW_KEYPOINTS, Keypoint, ViewKeypoints
+from edge.measure.uncertainty import COVERAGE, UncertaintyModel, half_widths, standard_deviations
 from edge.measure.weight import GIRTH_SHAPE_FACTOR, WeightFormula, heart_girth_from_chest
 from edge.measurements import LENGTHS, MEASUREMENTS, landmarks_for, length_from_landmarks
 
@@ -50,6 +51,12 @@ class MeasureSettings:
     # A keypoint on the outline is ~0.8 px sure across it, a model's ~4 px: (4 / 0.8)^2.
     outline_weight: float = 25.0
     girth_shape_factor: float = GIRTH_SHAPE_FACTOR
+    # With a fitted model, each measurement gets a 90 % ± and is null where the ± is wider
+    # than this share of the value. The weight goes with the girth squared times the body
+    # length, so its share is about twice the girth's plus the length's.
+    uncertainty: UncertaintyModel | None = None
+    max_uncertainty_pct: float = 10.0
+    max_weight_uncertainty_pct: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -59,10 +66,15 @@ class MeasurementResult:
     landmarks_cm: dict[str, np.ndarray]
     calibration_hash: str
     weight_formula: WeightFormula = field(default_factory=WeightFormula)
+    # Measurement -> the ± (its own unit) that covers the true value in 90 % of captures;
+    # empty without a fitted uncertainty model.
+    uncertainty: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {
             "measurements": {k: (None if v is None else round(v, 2)) for k, v in self.measurements.items()},
+            "uncertainty": {k: round(v, 2) for k, v in self.uncertainty.items()},
+            "uncertainty_coverage": COVERAGE if self.uncertainty else None,
             "reasons": dict(self.reasons),
             "landmarks_cm": {k: [round(float(c), 3) for c in v] for k, v in self.landmarks_cm.items()},
             "calibration_hash": self.calibration_hash,
@@ -77,13 +89,23 @@ class MeasurementResult:
 class _Landmarks:
     """3D landmark estimates, and for each one that failed, the reason."""
 
-    def __init__(self, keypoints: dict[str, ViewKeypoints], calibration: Calibration, settings: MeasureSettings):
+    def __init__(
+        self,
+        keypoints: dict[str, ViewKeypoints],
+        calibration: Calibration,
+        settings: MeasureSettings,
+        memo: dict | None = None,
+    ):
         self.calibration = calibration
         self.settings = settings
         self.points: dict[str, np.ndarray] = {}
         self.failures: dict[str, str] = {}
         self._rays: dict[str, list[Ray]] = {}
+        self._seen: dict[str, list[tuple[str, Keypoint]]] = {}  # what each landmark's rays came from
         self._notes: dict[str, list[str]] = {}
+        # Rays and triangulations by the keypoints they came from, shared by the measurings of
+        # one capture that move one keypoint at a time (edge/measure/uncertainty.py).
+        self._memo = memo if memo is not None else {}
         for view, names in VIEW_KEYPOINTS.items():
             found = keypoints.get(view, {})
             for name in dict.fromkeys([*names, *found]):
@@ -103,7 +125,11 @@ class _Landmarks:
         elif kp.confidence < self.settings.min_confidence:
             notes.append(f"{view} view confidence {kp.confidence:.2f} < {self.settings.min_confidence:.2f}")
         else:
-            rays.append(pixel_ray(camera, kp.x_px, kp.y_px, kp.across_outline))
+            key = ("ray", view, kp)
+            if key not in self._memo:
+                self._memo[key] = pixel_ray(camera, kp.x_px, kp.y_px, kp.across_outline)
+            rays.append(self._memo[key])
+            self._seen.setdefault(name, []).append((view, kp))
 
     def rays(self, name: str, view: str | None = None) -> list[Ray]:
         return [r for r in self._rays.get(name, []) if view is None or r.view == view]
@@ -117,13 +143,19 @@ class _Landmarks:
         if len(rays) < 2:
             self.fail(name, f"{name.replace('_', ' ')} needs two views")
             return
-        try:
-            self._accept(
-                name,
-                triangulate(
+        key = ("triangulated", name, tuple(self._seen[name]))
+        if key not in self._memo:
+            try:
+                self._memo[key] = triangulate(
                     rays, self.calibration.cameras, name, self.settings.max_residual_px, self.settings.outline_weight
-                ),
-            )
+                )
+            except GeometryError as exc:
+                self._memo[key] = exc
+        try:
+            found = self._memo[key]
+            if isinstance(found, GeometryError):
+                raise found
+            self._accept(name, found)
         except GeometryError as exc:
             self.failures[name] = str(exc)
 
@@ -167,9 +199,12 @@ def _midsagittal_plane(lm: _Landmarks) -> tuple[Plane | None, str]:
 
 
 def estimate_landmarks(
-    keypoints: dict[str, ViewKeypoints], calibration: Calibration, settings: MeasureSettings = MeasureSettings()
+    keypoints: dict[str, ViewKeypoints],
+    calibration: Calibration,
+    settings: MeasureSettings = MeasureSettings(),
+    memo: dict | None = None,
 ) -> _Landmarks:
-    lm = _Landmarks(keypoints, calibration, settings)
+    lm = _Landmarks(keypoints, calibration, settings, memo)
     for name in TRIANGULATED:
         lm.triangulate(name)
     midline, why = _midsagittal_plane(lm)
@@ -204,7 +239,38 @@ def measure(
     weight_formula: WeightFormula = WeightFormula(),
     settings: MeasureSettings = MeasureSettings(),
 ) -> MeasurementResult:
-    lm = estimate_landmarks(keypoints, calibration, settings)
+    values, reasons, landmarks = _measured(keypoints, calibration, weight_formula, settings)
+    model = settings.uncertainty
+    if model is None:
+        return MeasurementResult(values, reasons, landmarks, calibration.hash, weight_formula)
+
+    memo: dict = {}
+
+    def again(moved: dict[str, ViewKeypoints]) -> dict[str, float | None]:
+        return _measured(moved, calibration, weight_formula, settings, memo)[0]
+
+    plus_minus = half_widths(standard_deviations(keypoints, values, again, model), model)
+    for name, half_width in plus_minus.items():
+        value = values[name]
+        weight = name == "weight_kg"
+        limit_pct = settings.max_weight_uncertainty_pct if weight else settings.max_uncertainty_pct
+        if value is not None and half_width > limit_pct / 100 * abs(value):
+            values[name] = None
+            unit = "kg" if weight else "cm"
+            reasons[name] = f"too unsure: ±{half_width:.1f} {unit} on {value:.1f} {unit} is more than {limit_pct:g} %"
+    kept = {name: hw for name, hw in plus_minus.items() if values[name] is not None}
+    return MeasurementResult(values, reasons, landmarks, calibration.hash, weight_formula, kept)
+
+
+def _measured(
+    keypoints: dict[str, ViewKeypoints],
+    calibration: Calibration,
+    weight_formula: WeightFormula,
+    settings: MeasureSettings,
+    memo: dict | None = None,
+) -> tuple[dict[str, float | None], dict[str, str], dict[str, np.ndarray]]:
+    """The measurements, why each missing one is missing, and the landmarks they came from."""
+    lm = estimate_landmarks(keypoints, calibration, settings, memo)
     values: dict[str, float | None] = {name: None for name in MEASUREMENTS}
     reasons: dict[str, str] = {}
     for name in LENGTHS:
@@ -229,4 +295,4 @@ def measure(
         reasons["weight_kg"] = "needs heart girth and body length"
     else:
         values["weight_kg"] = weight_formula.weight_kg(girth, length)
-    return MeasurementResult(values, reasons, dict(lm.points), calibration.hash, weight_formula)
+    return values, reasons, dict(lm.points)

@@ -117,6 +117,7 @@ class CapturePipeline:
             images=tuple(images),
             measurements=dict(result.measurements) if result else dict.fromkeys(MEASUREMENTS),
             measurement_reasons=dict(result.reasons) if result else {},
+            measurement_uncertainty=dict(result.uncertainty) if result else {},
             model_versions=dict(measured.model_versions),
             calibration_hash=self.calibration.hash,
             weight_formula={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,7 @@ from edge.geometry.calibration import load_calibration
 from edge.keypoints import VIEWS
 from edge.measure.estimate import MeasureSettings, measure
 from edge.measure.keypoints_file import load_keypoints
+from edge.measure.uncertainty import uncertainty_for
 from edge.measure.weight import ScaleWeight, WeightFitError, WeightFormula, fit_weight_formula
 from edge.measurements import MEASUREMENTS
 from edge.pipeline.from_images import measure_images
@@ -84,6 +86,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=MeasureSettings.girth_shape_factor,
         help="scales the elliptical heart-girth model to a real chest (docs/measurements.md)",
     )
+    p.add_argument(
+        "--max-uncertainty-pct",
+        type=positive_float,
+        default=MeasureSettings.max_uncertainty_pct,
+        help="from images: a length or girth whose 90 %% ± (<models>/uncertainty.yaml) is wider than "
+        "this share of it is left out",
+    )
+    p.add_argument(
+        "--max-weight-uncertainty-pct",
+        type=positive_float,
+        default=MeasureSettings.max_weight_uncertainty_pct,
+        help="the same for the weight",
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run_measure)
 
@@ -118,6 +133,8 @@ def run_measure(args) -> int:
         for name in MEASUREMENTS:
             value = result.measurements[name]
             shown = f"{value:8.1f}" if value is not None else "       —"
+            plus_minus = result.uncertainty.get(name)
+            shown += f" ±{plus_minus:5.1f}" if plus_minus is not None else "       "
             print(f"{name:<20}{shown}  {result.reasons.get(name, '')}".rstrip())
     return 0
 
@@ -150,6 +167,12 @@ def _measure_from_images(images: dict[str, Path], calibration, formula, settings
             snap_to_outline=not args.no_outline,
             closeups=not args.no_closeups,
         )
+    )
+    settings = dataclasses.replace(
+        settings,
+        uncertainty=uncertainty_for(args.models / "uncertainty.yaml", dict(detector.versions)),
+        max_uncertainty_pct=args.max_uncertainty_pct,
+        max_weight_uncertainty_pct=args.max_weight_uncertainty_pct,
     )
     found = measure_images(pixels, calibration, detector, formula, settings)
     annotated = {}

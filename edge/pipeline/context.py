@@ -17,6 +17,7 @@ from edge.detect.detector import NcnnDetector
 from edge.detect.types import Detector
 from edge.geometry.calibration import Calibration, default_calibration, load_calibration
 from edge.measure.estimate import MeasureSettings
+from edge.measure.uncertainty import uncertainty_for
 from edge.measure.weight import WeightFormula
 from edge.pipeline.capture import CapturePipeline, CaptureSettings
 from edge.pipeline.gate import GateSettings
@@ -68,7 +69,13 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         min_free_disk_mb=config.storage.min_free_disk_mb,
         keep_synced_captures=config.storage.keep_synced_captures,
         measure=MeasureSettings(
-            min_confidence=config.measure.min_keypoint_confidence, girth_shape_factor=config.measure.girth_shape_factor
+            min_confidence=config.measure.min_keypoint_confidence,
+            girth_shape_factor=config.measure.girth_shape_factor,
+            uncertainty=uncertainty_for(
+                config.measure.uncertainty or config.models.dir / "uncertainty.yaml", dict(detector.versions)
+            ),
+            max_uncertainty_pct=config.measure.max_uncertainty_pct,
+            max_weight_uncertainty_pct=config.measure.max_weight_uncertainty_pct,
         ),
         gate=GateSettings(min_keypoint_confidence=config.measure.min_keypoint_confidence),
         weight_formula=formula,

@@ -90,6 +90,9 @@ def insert_capture(
             "capture_id": rec.capture_id,
             **{name: _real(rec.measurements.get(name)) for name in MEASUREMENT_COLUMNS},
             "reasons_json": json.dumps(rec.measurement_reasons, sort_keys=True),
+            "uncertainty_json": json.dumps(
+                {name: float(v) for name, v in rec.measurement_uncertainty.items()}, sort_keys=True
+            ),
             "model_versions_json": json.dumps(rec.model_versions, sort_keys=True),
             "calibration_hash": rec.calibration_hash,
             "weight_formula_json": None
@@ -120,7 +123,7 @@ def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) 
     """Captures with goat tag, measurements and images, in three queries whatever their number."""
     sql = (
         f"SELECT c.*, g.tag AS goat_tag, {', '.join('m.' + n for n in MEASUREMENT_COLUMNS)}, "
-        "m.reasons_json, m.model_versions_json, m.calibration_hash, m.weight_formula_json "
+        "m.reasons_json, m.uncertainty_json, m.model_versions_json, m.calibration_hash, m.weight_formula_json "
         "FROM captures c LEFT JOIN goats g ON g.id = c.goat_id LEFT JOIN measurements m ON m.capture_id = c.id "
         f"WHERE {where} ORDER BY c.captured_at DESC, c.id DESC"
     )
@@ -146,6 +149,7 @@ def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) 
                 },
                 "measurements": {name: row[name] for name in MEASUREMENT_COLUMNS},
                 "measurement_reasons": json.loads(row["reasons_json"] or "{}"),
+                "measurement_uncertainty": json.loads(row["uncertainty_json"] or "{}"),
                 "model_versions": json.loads(row["model_versions_json"] or "{}"),
                 "calibration_hash": row["calibration_hash"],
                 "weight_formula": json.loads(row["weight_formula_json"]) if row["weight_formula_json"] else None,

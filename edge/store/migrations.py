@@ -99,7 +99,12 @@ def _1_create_schema(db: Database) -> None:
         db.execute(sql)
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_1_create_schema]
+def _2_measurement_uncertainty(db: Database) -> None:
+    """Each measurement's 90 % ± (edge/measure/uncertainty.py), by name; {} for older rows."""
+    db.execute("ALTER TABLE measurements ADD COLUMN uncertainty_json TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_1_create_schema, _2_measurement_uncertainty]
 
 
 def schema_version(db: Database) -> int:

@@ -49,6 +49,8 @@ class CaptureRecord:
     calibration_hash: str | None
     weight_formula: dict | None
     goat_tag: str | None = None
+    # Measurement -> the ± (its own unit) covering the true value in 90 % of captures.
+    measurement_uncertainty: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,10 @@ def check_capture(rec: CaptureRecord) -> None:
             isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
         ):
             raise InvalidRecordError(f"measurement {name} = {value!r} is not a finite number")
+    for name, value in rec.measurement_uncertainty.items():
+        _one_of(name, MEASUREMENT_COLUMNS, "measurement")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
+            raise InvalidRecordError(f"uncertainty of {name} = {value!r} is not a finite number ≥ 0")
 
 
 def check_goat_fields(sex: str | None, birth_date: str | date | None) -> str | None:

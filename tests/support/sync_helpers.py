@@ -61,6 +61,7 @@ def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | No
             images=images,
             measurements={m: (50.0 + i + n if ok else None) for n, m in enumerate(MEASUREMENTS)},
             measurement_reasons={},
+            measurement_uncertainty={m: 0.5 + n / 10 for n, m in enumerate(MEASUREMENTS)} if ok else {},
             model_versions={v: "0123456789abcdef" for v in VIEWS},
             calibration_hash="d3dcda71d9e3e7d2",
             weight_formula={"divisor_cm3_per_kg": 10838.2},

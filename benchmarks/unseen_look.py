@@ -46,7 +46,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (100 * (centre - half), 100 * (centre + half))
+    return (max(0.0, 100 * (centre - half)), min(100.0, 100 * (centre + half)))
 
 
 def bootstrap(values: np.ndarray, statistic, rng: np.random.Generator) -> tuple[float, float]:
@@ -113,7 +113,9 @@ def score(records: list[dict], empties: list[dict], settings: MeasureSettings) -
 
 
 def _interval(values: list[float]) -> str:
-    return "" if any(math.isnan(v) for v in values) else f" [{values[0]:g}–{values[1]:g}]"
+    if len(values) != 2 or any(math.isnan(v) for v in values):
+        return ""
+    return f" [{values[0]:g}–{values[1]:g}]"
 
 
 def _cell(row: dict, key: str) -> str:

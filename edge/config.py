@@ -124,7 +124,7 @@ class MeasureConfig(_Section):
         description="the models' fitted uncertainty (scripts/fit_uncertainty.py); none: <models.dir>/uncertainty.yaml",
     )
     max_uncertainty_pct: float = Field(
-        10.0, gt=0, le=100, description="a length or girth whose 90 % ± is wider than this share of it is left out"
+        15.0, gt=0, le=100, description="a length or girth whose 90 % ± is wider than this share of it is left out"
     )
     max_weight_uncertainty_pct: float = Field(
         20.0, gt=0, le=100, description="a weight whose 90 % ± is wider than this share of it is left out"

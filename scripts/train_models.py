@@ -27,6 +27,7 @@ from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E4
 
 from edge.argtypes import models, non_negative_int, positive_float, positive_int, scale, view_path  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
+from edge.sim.looks import look_named  # noqa: E402
 from edge.training.closeup_crops import CLOSEUP_INPUT_PX  # noqa: E402
 from edge.training.dataset import make_dataset, split_dirs  # noqa: E402
 
@@ -50,13 +51,14 @@ class TrainingError(Exception):
     pass
 
 
-def simulated_dataset(view: str, args) -> Path:
-    """The simulated dataset for this view and seed, made once and reused after."""
+def simulated_dataset(view: str, args, look: str = "standard") -> Path:
+    """The simulated dataset for this view, seed and look, made once and reused after."""
     scale = 1.0 if view == "closeup" else args.scale  # close-ups come from the full-resolution photo
-    out = args.datasets / f"{view}-seed{args.seed}-n{args.count}-s{scale:g}"
+    name = f"{view}-seed{args.seed}-n{args.count}-s{scale:g}" + ("" if look == "standard" else f"-{look}")
+    out = args.datasets / name
     if not (out / "data.yaml").exists():
-        summary = make_dataset(out, view, args.count, args.seed, scale=scale, workers=args.workers)
-        print(f"{view}: simulated {summary.images} images in {summary.seconds:.0f} s")
+        summary = make_dataset(out, view, args.count, args.seed, scale=scale, workers=args.workers, look=look)
+        print(f"{view}: simulated {summary.images} images ({look} look) in {summary.seconds:.0f} s")
     return out / "data.yaml"
 
 
@@ -86,8 +88,9 @@ def training_yaml(view: str, args, run_dir: Path) -> Path:
     """The dataset yaml Ultralytics trains on: simulated, real, or both listed together."""
     sources = []
     if not args.real_only:
-        sim = simulated_dataset(view, args)
-        sources.append((sim, yaml.safe_load(sim.read_text())))
+        for look in args.looks:
+            sim = simulated_dataset(view, args, look)
+            sources.append((sim, yaml.safe_load(sim.read_text())))
     for real_view, path in args.real_data:
         if real_view == view:
             sources.append((path, check_real_dataset(view, path)))
@@ -186,6 +189,21 @@ def train_view(view: str, args) -> Path:
     return target
 
 
+def looks(text: str) -> tuple[str, ...]:
+    """Comma-separated looks; a held-out look judges the models and is never trained on."""
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    for name in names:
+        try:
+            look = look_named(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if look.held_out:
+            raise argparse.ArgumentTypeError(f"look {name!r} is held out: it judges the models and may not train them")
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one look")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -196,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--count", type=positive_int, default=2000, help="simulated images per view")
     p.add_argument("--seed", type=non_negative_int, default=1, help="simulated dataset seed")
+    p.add_argument(
+        "--looks",
+        type=looks,
+        default=("standard",),
+        help="simulated looks to train on, --count images of each (edge/sim/looks.py): standard, varied",
+    )
     p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     p.add_argument("--epochs", type=positive_int, default=40)
     p.add_argument(

@@ -55,7 +55,7 @@ class MeasureSettings:
     # than this share of the value. The weight goes with the girth squared times the body
     # length, so its share is about twice the girth's plus the length's.
     uncertainty: UncertaintyModel | None = None
-    max_uncertainty_pct: float = 10.0
+    max_uncertainty_pct: float = 15.0
     max_weight_uncertainty_pct: float = 20.0
 
 

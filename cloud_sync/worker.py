@@ -301,6 +301,7 @@ def measurements_document(capture: dict, key: str) -> dict:
         "reasons": capture["measurement_reasons"],
         "uncertainty": capture["measurement_uncertainty"],
         "uncertainty_coverage": UNCERTAINTY_COVERAGE if capture["measurement_uncertainty"] else None,
+        "keypoints": capture["keypoints"],
         "model_versions": capture["model_versions"],
         "calibration_hash": capture["calibration_hash"],
         "weight_formula": capture["weight_formula"],

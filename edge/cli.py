@@ -11,6 +11,7 @@ from edge.errors import GoatEdgeError
 def build_parser() -> argparse.ArgumentParser:
     from edge.calibrate import cli as calibrate_cli
     from edge.daemon import cli as daemon_cli
+    from edge.labels import cli as labels_cli
     from edge.pipeline import cli as measure_cli
     from edge.sim import cli as simulate_cli
 
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     measure_cli.add_parser(sub)
     calibrate_cli.add_parser(sub)
     simulate_cli.add_parser(sub)
+    labels_cli.add_parser(sub)
     return parser
 
 

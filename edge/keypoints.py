@@ -88,6 +88,41 @@ MODEL_KEYPOINTS: dict[str, tuple[str, ...]] = {
 }
 MODELS = tuple(MODEL_KEYPOINTS)
 
+# Lines a labelling tool draws between a view's keypoints, so that a person correcting
+# them sees the animal's frame (docs/keypoints.md): spine, legs, and across the body.
+SKELETON: dict[str, tuple[tuple[str, str], ...]] = {
+    "side": (
+        ("nose", "withers"),
+        ("withers", "hip"),
+        ("hip", "tail_head"),
+        ("withers", "sternum"),
+        ("withers", "point_of_shoulder_left"),
+        ("point_of_shoulder_left", "fore_hoof_left"),
+        ("hip", "pin_left"),
+        ("pin_left", "hind_hoof_left"),
+    ),
+    "top": (
+        ("nose", "withers"),
+        ("withers", "hip"),
+        ("hip", "tail_head"),
+        ("shoulder_left", "shoulder_right"),
+        ("hook_left", "hook_right"),
+        ("hook_left", "pin_left"),
+        ("hook_right", "pin_right"),
+        ("pin_left", "tail_head"),
+        ("pin_right", "tail_head"),
+    ),
+    "front": (
+        ("nose", "poll"),
+        ("poll", "shoulder_left"),
+        ("poll", "shoulder_right"),
+        ("shoulder_left", "point_of_shoulder_left"),
+        ("shoulder_right", "point_of_shoulder_right"),
+        ("point_of_shoulder_left", "fore_hoof_left"),
+        ("point_of_shoulder_right", "fore_hoof_right"),
+    ),
+}
+
 
 def mirror_name(name: str) -> str:
     """The same landmark on the animal's other side (hook_left <-> hook_right)."""

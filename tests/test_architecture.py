@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("edge.detect", "edge.measure", "edge.camera", "edge.store", "edge.trigger", "edge.calibrate"),
     ("edge.pipeline", "edge.sim", "cloud_sync"),
     ("edge.api", "edge.training"),
-    ("edge.daemon",),
+    ("edge.daemon", "edge.labels"),
     ("edge.cli",),
 )
 FOUNDATION = LAYERS[0]

@@ -110,6 +110,9 @@ def test_a_button_press_stores_a_capture_with_images_measurements_and_outbox(run
             weight = name == "weight_kg"
             limit = measure_config.max_weight_uncertainty_pct if weight else measure_config.max_uncertainty_pct
             assert 0 < capture["measurement_uncertainty"][name] <= limit / 100 * value, name
+    # What the models found is kept with it, for correcting later (goat-edge labels export).
+    assert set(capture["keypoints"]) == {"side", "top", "front"}
+    assert len(capture["keypoints"]["top"]["hook_left"]) == 3
     # The capture row, six images and the measurements row wait for the sync worker.
     assert ctx.store.outbox_counts()["pending"] == 8
 

@@ -118,6 +118,11 @@ class CapturePipeline:
             measurements=dict(result.measurements) if result else dict.fromkeys(MEASUREMENTS),
             measurement_reasons=dict(result.reasons) if result else {},
             measurement_uncertainty=dict(result.uncertainty) if result else {},
+            keypoints={
+                view: {name: [kp.x_px, kp.y_px, kp.confidence] for name, kp in d.keypoints().items()}
+                for view, d in measured.detections.items()
+                if d.goats
+            },
             model_versions=dict(measured.model_versions),
             calibration_hash=self.calibration.hash,
             weight_formula={

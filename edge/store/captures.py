@@ -93,6 +93,9 @@ def insert_capture(
             "uncertainty_json": json.dumps(
                 {name: float(v) for name, v in rec.measurement_uncertainty.items()}, sort_keys=True
             ),
+            "keypoints_json": json.dumps(
+                {view: {n: [float(v) for v in p] for n, p in found.items()} for view, found in rec.keypoints.items()}
+            ),
             "model_versions_json": json.dumps(rec.model_versions, sort_keys=True),
             "calibration_hash": rec.calibration_hash,
             "weight_formula_json": None
@@ -123,7 +126,8 @@ def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) 
     """Captures with goat tag, measurements and images, in three queries whatever their number."""
     sql = (
         f"SELECT c.*, g.tag AS goat_tag, {', '.join('m.' + n for n in MEASUREMENT_COLUMNS)}, "
-        "m.reasons_json, m.uncertainty_json, m.model_versions_json, m.calibration_hash, m.weight_formula_json "
+        "m.reasons_json, m.uncertainty_json, m.keypoints_json, m.model_versions_json, m.calibration_hash, "
+        "m.weight_formula_json "
         "FROM captures c LEFT JOIN goats g ON g.id = c.goat_id LEFT JOIN measurements m ON m.capture_id = c.id "
         f"WHERE {where} ORDER BY c.captured_at DESC, c.id DESC"
     )
@@ -150,6 +154,7 @@ def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) 
                 "measurements": {name: row[name] for name in MEASUREMENT_COLUMNS},
                 "measurement_reasons": json.loads(row["reasons_json"] or "{}"),
                 "measurement_uncertainty": json.loads(row["uncertainty_json"] or "{}"),
+                "keypoints": json.loads(row["keypoints_json"] or "{}"),
                 "model_versions": json.loads(row["model_versions_json"] or "{}"),
                 "calibration_hash": row["calibration_hash"],
                 "weight_formula": json.loads(row["weight_formula_json"]) if row["weight_formula_json"] else None,
@@ -186,6 +191,28 @@ def list_captures(db: Database, limit: int = 50, goat_tag: str | None = None, be
         where.append("(c.captured_at, c.id) < (?, ?)")
         params += [row[0], before]
     return _as_dicts(db, " AND ".join(where), params, limit)
+
+
+def select_captures(
+    db: Database,
+    since: str | None = None,
+    until: str | None = None,
+    goat_tag: str | None = None,
+    status: str | None = None,
+) -> list[dict]:
+    """Every capture from `since` up to but not including `until` (ISO times in UTC), of one
+    goat or status where given; oldest first."""
+    where, params = ["1"], []
+    for clause, value in (
+        ("c.captured_at >= ?", since),
+        ("c.captured_at < ?", until),
+        ("c.goat_id = ?", goat_id(db, goat_tag) if goat_tag is not None else None),
+        ("c.status = ?", status),
+    ):
+        if value is not None:
+            where.append(clause)
+            params.append(value)
+    return _as_dicts(db, " AND ".join(where), params)[::-1]
 
 
 def referenced_paths(db: Database) -> set[str]:

@@ -173,6 +173,22 @@ class Store:
         with self._read() as db:
             return captures.list_captures(db, limit, goat_tag, before)
 
+    def select_captures(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        goat_tag: str | None = None,
+        status: str | None = None,
+    ) -> list[dict]:
+        """Every capture in [since, until) (ISO, UTC), of one goat or status where given; oldest first."""
+        with self._read() as db:
+            return captures.select_captures(db, since, until, goat_tag, status)
+
+    def scale_weights(self, goat_id: str) -> list[dict]:
+        """A goat's scale weights (weight_kg, weighed_at, notes), oldest first."""
+        with self._read() as db:
+            return goats.scale_weights(db, goat_id)
+
     def image_path(self, image: dict) -> Path:
         """The file of an image row as get_capture returns it."""
         return self.data_dir / image["path"]

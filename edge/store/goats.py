@@ -86,6 +86,15 @@ def update_goat(db: Database, tag: str, /, **fields) -> dict:
     return {**goat, **fields}
 
 
+def scale_weights(db: Database, goat_id: str) -> list[dict]:
+    """The goat's scale weights, oldest first."""
+    return list(
+        db.query(
+            "SELECT weight_kg, weighed_at, notes FROM scale_weights WHERE goat_id = ? ORDER BY weighed_at", [goat_id]
+        )
+    )
+
+
 def assign_goat(db: Database, capture_id: str, tag: str | None) -> None:
     """Say which goat a capture shows (None: nobody); the cloud gets the capture row again."""
     new_goat_id = goat_id(db, tag)

@@ -104,7 +104,13 @@ def _2_measurement_uncertainty(db: Database) -> None:
     db.execute("ALTER TABLE measurements ADD COLUMN uncertainty_json TEXT NOT NULL DEFAULT '{}'")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_1_create_schema, _2_measurement_uncertainty]
+def _3_keypoints(db: Database) -> None:
+    """The keypoints the models found, per view: {view: {landmark: [x_px, y_px, confidence]}}
+    in the photo's own pixels; {} for older rows. Pre-labels for correcting (goat-edge labels)."""
+    db.execute("ALTER TABLE measurements ADD COLUMN keypoints_json TEXT NOT NULL DEFAULT '{}'")
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [_1_create_schema, _2_measurement_uncertainty, _3_keypoints]
 
 
 def schema_version(db: Database) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from edge.keypoints import VIEWS
+from edge.keypoints import LANDMARKS, VIEWS
 from edge.measurements import MEASUREMENTS
 from edge.store.errors import InvalidRecordError
 from edge.store.ids import parse_id
@@ -51,6 +51,8 @@ class CaptureRecord:
     goat_tag: str | None = None
     # Measurement -> the ± (its own unit) covering the true value in 90 % of captures.
     measurement_uncertainty: dict[str, float] = field(default_factory=dict)
+    # View -> landmark -> [x_px, y_px, confidence]: what the models found, in the photo's pixels.
+    keypoints: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,16 @@ def check_capture(rec: CaptureRecord) -> None:
         _one_of(name, MEASUREMENT_COLUMNS, "measurement")
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
             raise InvalidRecordError(f"uncertainty of {name} = {value!r} is not a finite number ≥ 0")
+    for view, found in rec.keypoints.items():
+        _one_of(view, VIEWS, "keypoint view")
+        for name, point in found.items():
+            _one_of(name, LANDMARKS, f"{view} keypoint")
+            if len(point) != 3 or not all(_finite_number(v) for v in point):
+                raise InvalidRecordError(f"{view} keypoint {name} = {point!r} is not [x_px, y_px, confidence]")
+
+
+def _finite_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
 
 
 def check_goat_fields(sex: str | None, birth_date: str | date | None) -> str | None:

@@ -14,6 +14,7 @@ import psycopg
 
 from edge.config import config_from_dict
 from edge.jpeg import encode_jpeg
+from edge.keypoints import VIEW_KEYPOINTS
 from edge.measurements import MEASUREMENTS
 from edge.store import Store
 from edge.store.ids import new_id
@@ -40,6 +41,15 @@ def jpeg(seed: int, size_px=(160, 120)) -> bytes:
     return encode_jpeg(image, 95)
 
 
+def sample_keypoints(i: int) -> dict[str, dict[str, list[float]]]:
+    """Keypoints as a capture stores them, inside the 160x120 test photos; the i-th capture's
+    models are less sure the larger i is."""
+    return {
+        view: {name: [20.0 + 12 * k, 30.0 + (i % 7) + k, round(0.99 - 0.01 * i, 2)] for k, name in enumerate(names)}
+        for view, names in VIEW_KEYPOINTS.items()
+    }
+
+
 def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | None = None) -> list[str]:
     """`count` whole captures as the daemon stores them: 3 raw + 3 annotated photos, measurements."""
     ids = []
@@ -62,6 +72,7 @@ def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | No
             measurements={m: (50.0 + i + n if ok else None) for n, m in enumerate(MEASUREMENTS)},
             measurement_reasons={},
             measurement_uncertainty={m: 0.5 + n / 10 for n, m in enumerate(MEASUREMENTS)} if ok else {},
+            keypoints=sample_keypoints(i),
             model_versions={v: "0123456789abcdef" for v in VIEWS},
             calibration_hash="d3dcda71d9e3e7d2",
             weight_formula={"divisor_cm3_per_kg": 10838.2},

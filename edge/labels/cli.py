@@ -1,12 +1,14 @@
-"""`goat-edge labels export`: the farm's photos out for correcting (import follows)."""
+"""`goat-edge labels export`, `import` and `dataset`: photos out for correcting, labels back, datasets from them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from edge.argtypes import non_negative_int, positive_int
+from edge.argtypes import fraction, non_negative_int, positive_int
 from edge.config import load_config
+from edge.labels.dataset import write_label_datasets
 from edge.labels.export import STATUSES, Selection, export_labels
+from edge.labels.importer import import_labels
 from edge.store.db import Store
 
 
@@ -28,6 +30,20 @@ def add_parser(sub) -> None:
     e.add_argument("--seed", type=non_negative_int, default=0, help="the random sample's seed")
     e.set_defaults(run=run_export)
 
+    i = actions.add_parser("import", help="corrected keypoints back, from COCO keypoints or Label Studio JSON")
+    i.add_argument("--config", type=Path, required=True, help="the daemon's edge.toml (where the store is)")
+    i.add_argument("--export", type=Path, required=True, help="the folder `labels export` wrote (its manifest.json)")
+    i.add_argument("files", type=Path, nargs="+", help="corrected label files: <view>.coco.json or Label Studio JSON")
+    i.set_defaults(run=run_import)
+
+    d = actions.add_parser("dataset", help="the imported labels as YOLO-pose datasets per view, split by goat")
+    d.add_argument("--config", type=Path, required=True, help="the daemon's edge.toml (where the store is)")
+    d.add_argument("--out", type=Path, required=True, help="a new or empty folder; one sub-folder per view")
+    d.add_argument("--val-fraction", type=fraction, default=0.2, help="share of goats to validate on")
+    d.add_argument("--test-fraction", type=fraction, default=0.2, help="share of goats held out to judge models")
+    d.add_argument("--seed", type=non_negative_int, default=0, help="which goats go where")
+    d.set_defaults(run=run_dataset)
+
 
 def run_export(args) -> int:
     config = load_config(args.config)
@@ -37,4 +53,25 @@ def run_export(args) -> int:
     print(f"{summary.out_dir}: {summary.captures} captures, {summary.photos} photos")
     for capture_id, why in summary.skipped.items():
         print(f"skipped {capture_id}: {why}")
+    return 0
+
+
+def run_import(args) -> int:
+    config = load_config(args.config)
+    with Store.open(Path(config.storage.data_dir)) as store:
+        summary = import_labels(store, args.export, args.files)
+    print(
+        f"labels stored for {summary.photos} photos"
+        + (f"; {summary.unlabelled} not labelled yet" if summary.unlabelled else "")
+    )
+    return 0
+
+
+def run_dataset(args) -> int:
+    config = load_config(args.config)
+    with Store.open(Path(config.storage.data_dir)) as store:
+        summary = write_label_datasets(store, args.out, args.val_fraction, args.test_fraction, args.seed)
+    for view, counts in summary.photos.items():
+        print(f"{summary.out_dir / view}: " + ", ".join(f"{n} {split}" for split, n in counts.items()))
+    print("goats: " + "; ".join(f"{split} {', '.join(tags) or '-'}" for split, tags in summary.goats.items()))
     return 0

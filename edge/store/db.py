@@ -20,8 +20,10 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from edge.store import captures, goats, outbox
+from edge.store import labels as store_labels
 from edge.store.errors import DuplicateCaptureError, StoreError
 from edge.store.files import TEMP_SUFFIX, ensure_dir, remove_tree
+from edge.store.labels import ViewLabels
 from edge.store.migrations import migrate, schema_version
 from edge.store.records import CaptureRecord, OutboxEntry, StoredCapture, check_capture
 
@@ -188,6 +190,15 @@ class Store:
         """A goat's scale weights (weight_kg, weighed_at, notes), oldest first."""
         with self._read() as db:
             return goats.scale_weights(db, goat_id)
+
+    def put_labels(self, labels: list[ViewLabels]) -> None:
+        """Store a whole import of labels in one transaction: all of them or none."""
+        with self._write("labels"):
+            store_labels.put_labels(self._db, labels)
+
+    def get_labels(self, capture_id: str | None = None) -> list[dict]:
+        with self._read() as db:
+            return store_labels.get_labels(db, capture_id)
 
     def image_path(self, image: dict) -> Path:
         """The file of an image row as get_capture returns it."""

@@ -110,7 +110,26 @@ def _3_keypoints(db: Database) -> None:
     db.execute("ALTER TABLE measurements ADD COLUMN keypoints_json TEXT NOT NULL DEFAULT '{}'")
 
 
-MIGRATIONS: list[Callable[[Database], None]] = [_1_create_schema, _2_measurement_uncertainty, _3_keypoints]
+def _4_labels(db: Database) -> None:
+    """Keypoints a person placed on a capture's photo (goat-edge labels import), per view:
+    the truth a retrained model learns from and is judged on."""
+    db.execute(
+        """CREATE TABLE labels (
+            capture_id TEXT NOT NULL REFERENCES captures(id),
+            view TEXT NOT NULL CHECK (view IN ('side', 'top', 'front')),
+            keypoints_json TEXT NOT NULL,
+            source TEXT NOT NULL,
+            imported_at TEXT NOT NULL,
+            PRIMARY KEY (capture_id, view))"""
+    )
+
+
+MIGRATIONS: list[Callable[[Database], None]] = [
+    _1_create_schema,
+    _2_measurement_uncertainty,
+    _3_keypoints,
+    _4_labels,
+]
 
 
 def schema_version(db: Database) -> int:

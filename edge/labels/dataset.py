@@ -1,0 +1,124 @@
+"""`goat-edge labels dataset`: the imported labels as YOLO-pose datasets, one per view.
+
+Split by goat, never by photo: all of a goat's captures land in one of train, val or test,
+so a model is judged on goats it has not seen, as it will meet them. Captures with no goat
+named go to train (they could be any goat, so they may not judge). Each view's folder is
+what `scripts/train_models.py --real-data <view>=<folder>/data.yaml` reads, and the top and
+side ones are what `scripts/make_dataset.py --view closeup --from-top ... --from-side ...`
+cuts the close-up model's crops from.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edge.errors import GoatEdgeError
+from edge.jpeg import decode_jpeg
+from edge.keypoints import VIEW_KEYPOINTS, VIEWS, flip_idx
+from edge.store.db import Store
+from edge.training.dataset import write_example
+
+SPLITS = ("train", "val", "test")
+BOX_MARGIN = 0.1  # the box around the labelled points, grown by this share of its size
+VISIBLE = 2
+
+
+class LabelDatasetError(GoatEdgeError):
+    """A dataset that cannot be written: no labels, bad fractions, a folder already used."""
+
+
+@dataclass(frozen=True)
+class LabelDatasetSummary:
+    out_dir: Path
+    photos: dict[str, dict[str, int]] = field(default_factory=dict)  # view -> split -> photos
+    goats: dict[str, list[str]] = field(default_factory=dict)  # split -> goat tags
+
+
+def split_goats(tags: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
+    """Each goat's split: a seeded shuffle, test first, then val, the rest train; at least one
+    goat in val and in test whenever there are three goats or more."""
+    order = sorted(tags)
+    np.random.default_rng(seed).shuffle(order)
+    n = len(order)
+    n_test = max(round(n * test_fraction), 1 if n >= 3 and test_fraction > 0 else 0)
+    n_val = max(round(n * val_fraction), 1 if n >= 3 and val_fraction > 0 else 0)
+    split = {tag: "test" for tag in order[:n_test]}
+    split.update({tag: "val" for tag in order[n_test : n_test + n_val]})
+    split.update({tag: "train" for tag in order[n_test + n_val :]})
+    return split
+
+
+def label_line(view: str, points: dict[str, list[float]], width: int, height: int) -> str:
+    """One YOLO-pose line: class, box and every keypoint of the view, normalised; a keypoint
+    nobody placed is 0 0 0. Pixel centres sit at integers (docs/keypoints.md)."""
+    xs = [p[0] + 0.5 for p in points.values()]
+    ys = [p[1] + 0.5 for p in points.values()]
+    grow_x, grow_y = BOX_MARGIN * (max(xs) - min(xs)), BOX_MARGIN * (max(ys) - min(ys))
+    x0, x1 = max(min(xs) - grow_x, 0.0), min(max(xs) + grow_x, float(width))
+    y0, y1 = max(min(ys) - grow_y, 0.0), min(max(ys) + grow_y, float(height))
+    values = [0, (x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height]
+    for name in VIEW_KEYPOINTS[view]:
+        point = points.get(name)
+        values += [0.0, 0.0, 0] if point is None else [(point[0] + 0.5) / width, (point[1] + 0.5) / height, VISIBLE]
+    return " ".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in values)
+
+
+def write_label_datasets(
+    store: Store, out_dir: Path, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0
+) -> LabelDatasetSummary:
+    out_dir = Path(out_dir)
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise LabelDatasetError("--val-fraction and --test-fraction must lie in [0, 1) and leave goats to train on")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise LabelDatasetError(f"{out_dir} is not empty; choose a new folder")
+    labels = store.get_labels()
+    if not labels:
+        raise LabelDatasetError("no labels stored yet: `goat-edge labels import` them first")
+    captures = {row["capture_id"]: store.get_capture(row["capture_id"]) for row in labels}
+    tags = sorted({c["goat_tag"] for c in captures.values() if c["goat_tag"]})
+    goat_split = split_goats(tags, val_fraction, test_fraction, seed)
+
+    partial = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    counts = {view: dict.fromkeys(SPLITS, 0) for view in VIEWS}
+    for row in labels:
+        capture = captures[row["capture_id"]]
+        if not row["keypoints"]:
+            continue
+        split = goat_split.get(capture["goat_tag"], "train")
+        raw = next(im for im in capture["images"] if im["view"] == row["view"] and im["kind"] == "raw")
+        jpeg = store.image_path(raw).read_bytes()
+        folder = partial / row["view"]
+        for kind in ("images", "labels"):
+            (folder / kind / split).mkdir(parents=True, exist_ok=True)
+        height, width = decode_jpeg(jpeg, colour=False).shape[:2]
+        line = label_line(row["view"], row["keypoints"], width, height)
+        write_example(folder, split, f"{capture['id']}_{row['view']}", jpeg, [line])
+        counts[row["view"]][split] += 1
+    for view in VIEWS:
+        if sum(counts[view].values()):
+            _write_data_yaml(partial / view, view, counts[view])
+    if out_dir.exists():
+        out_dir.rmdir()
+    partial.rename(out_dir)
+    by_split = {s: sorted(t for t, sp in goat_split.items() if sp == s) for s in SPLITS}
+    return LabelDatasetSummary(out_dir, {v: c for v, c in counts.items() if sum(c.values())}, by_split)
+
+
+def _write_data_yaml(folder: Path, view: str, counts: dict[str, int]) -> None:
+    names = VIEW_KEYPOINTS[view]
+    data = {
+        "path": str(folder.resolve()),
+        **{split: f"images/{split}" for split in SPLITS if counts[split]},
+        "names": {0: "goat"},
+        "kpt_shape": [len(names), 3],
+        "flip_idx": flip_idx(view),
+    }
+    header = f"# The farm's labelled {view} photos (goat-edge labels dataset), split by goat. Keypoints:\n"
+    header += "".join(f"#   {i}: {n}\n" for i, n in enumerate(names))
+    (folder / "data.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False, default_flow_style=None))

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from edge.argtypes import fraction, non_negative_int, positive_int
 from edge.config import load_config
+from edge.geometry.calibration import default_calibration, load_calibration
+from edge.labels.compare import compare_models, plot, report_markdown, verdict
 from edge.labels.dataset import write_label_datasets
 from edge.labels.export import STATUSES, Selection, export_labels
 from edge.labels.importer import import_labels
@@ -44,6 +46,15 @@ def add_parser(sub) -> None:
     d.add_argument("--seed", type=non_negative_int, default=0, help="which goats go where")
     d.set_defaults(run=run_dataset)
 
+    c = actions.add_parser("compare", help="two sets of models on the farm's held-out goats, with a report")
+    c.add_argument("--config", type=Path, required=True, help="the daemon's edge.toml (its calibration)")
+    c.add_argument("--old", type=Path, required=True, help="the models in use (a folder of side, top, front, closeup)")
+    c.add_argument("--new", type=Path, required=True, help="the retrained models, the same layout")
+    c.add_argument("--datasets", type=Path, required=True, help="the folder `labels dataset` wrote")
+    c.add_argument("--report", type=Path, required=True, help="where to write the markdown report")
+    c.add_argument("--plot", type=Path, help="where to write a PNG of the misses per landmark (needs matplotlib)")
+    c.set_defaults(run=run_compare)
+
 
 def run_export(args) -> int:
     config = load_config(args.config)
@@ -74,4 +85,17 @@ def run_dataset(args) -> int:
     for view, counts in summary.photos.items():
         print(f"{summary.out_dir / view}: " + ", ".join(f"{n} {split}" for split, n in counts.items()))
     print("goats: " + "; ".join(f"{split} {', '.join(tags) or '-'}" for split, tags in summary.goats.items()))
+    return 0
+
+
+def run_compare(args) -> int:
+    config = load_config(args.config)
+    calibration = load_calibration(config.measure.calibration) if config.measure.calibration else default_calibration()
+    comparisons = compare_models(args.old, args.new, args.datasets, calibration, config.models.threads)
+    args.report.write_text(report_markdown(comparisons, args.old, args.new))
+    if args.plot is not None and not plot(comparisons, args.plot):
+        print(f"no plot: matplotlib is not installed (the train extra has it); {args.plot} not written")
+    better, why = verdict(comparisons)
+    print(f"{'new is better' if better else 'new is not better'}: {why}")
+    print(f"report: {args.report}")
     return 0

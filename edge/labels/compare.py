@@ -1,0 +1,177 @@
+"""`goat-edge labels compare`: two sets of models on the farm's held-out goats, side by side.
+
+Each model set reads the photos of the held-out split that `goat-edge labels dataset`
+wrote (the goats no model trained or validated on), as the daemon reads them (the
+calibrated cameras' orientation, close-ups, outline), and each keypoint is measured
+against where the person placed it. The report gives, per view and landmark, the median
+and 90th-percentile miss in pixels and how often the goat was found, and a verdict: the new
+set is better when it finds the goat at least as often and misses the placed keypoints by
+less on average. Taped measurements are not stored yet, so no MAPE is reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from edge.config import ModelsConfig
+from edge.detect.detector import NcnnDetector
+from edge.errors import GoatEdgeError
+from edge.geometry.calibration import Calibration
+from edge.jpeg import decode_jpeg
+from edge.keypoints import VIEW_KEYPOINTS, VIEWS
+
+SETS = ("old", "new")
+
+
+class CompareError(GoatEdgeError):
+    """No held-out photos to compare on, or a dataset that is not the farm's labels."""
+
+
+@dataclass
+class ViewComparison:
+    view: str
+    photos: int = 0
+    found: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SETS, 0))
+    errors_px: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # set -> landmark -> misses
+
+    def mean_error_px(self, which: str) -> float:
+        every = [e for errors in self.errors_px.get(which, {}).values() for e in errors]
+        return float(np.mean(every)) if every else float("nan")
+
+
+def held_out_photos(datasets: Path, view: str, split: str = "test") -> list[tuple[Path, dict[str, list[float]]]]:
+    """(photo, placed keypoints in the photo's pixels) of one view's held-out split."""
+    folder = Path(datasets) / view
+    data_yaml = folder / "data.yaml"
+    if not data_yaml.is_file():
+        return []
+    data = yaml.safe_load(data_yaml.read_text())
+    if data.get("kpt_shape") != [len(VIEW_KEYPOINTS[view]), 3]:
+        raise CompareError(f"{data_yaml}: kpt_shape {data.get('kpt_shape')} is not the {view} view's")
+    if split not in data:
+        return []
+    out = []
+    for image in sorted((folder / data[split]).glob("*.jpg")):
+        label = folder / "labels" / split / f"{image.stem}.txt"
+        values = label.read_text().split() if label.is_file() else []
+        if not values:
+            continue
+        height, width = decode_jpeg(image.read_bytes(), colour=False).shape[:2]
+        numbers = [float(v) for v in values[5:]]
+        placed = {
+            name: [numbers[3 * k] * width - 0.5, numbers[3 * k + 1] * height - 0.5]
+            for k, name in enumerate(VIEW_KEYPOINTS[view])
+            if numbers[3 * k + 2] > 0
+        }
+        out.append((image, placed))
+    return out
+
+
+def compare_models(
+    old_dir: Path, new_dir: Path, datasets: Path, calibration: Calibration, threads: int = 2
+) -> list[ViewComparison]:
+    photos = {view: held_out_photos(datasets, view) for view in VIEWS}
+    if not any(photos.values()):
+        raise CompareError(f"{datasets}: no held-out (test) photos; write them with `goat-edge labels dataset`")
+    comparisons = {view: ViewComparison(view, len(photos[view])) for view in VIEWS if photos[view]}
+    for which, models_dir in zip(SETS, (old_dir, new_dir)):
+        # A set without the close-up model reads the regions from the view models alone.
+        settings = ModelsConfig(dir=models_dir, threads=threads, closeups=(Path(models_dir) / "closeup").is_dir())
+        with NcnnDetector(settings) as detector:
+            for view, comparison in comparisons.items():
+                errors = comparison.errors_px.setdefault(which, {})
+                for image_path, placed in photos[view]:
+                    found = detector.detect(
+                        view,
+                        decode_jpeg(image_path.read_bytes()),
+                        calibration[view],
+                        mirrored_chute=calibration.mirrored_chute,
+                    )
+                    if not found.goats:
+                        continue
+                    comparison.found[which] += 1
+                    keypoints = found.keypoints()
+                    for name, (x, y) in placed.items():
+                        if name in keypoints:
+                            kp = keypoints[name]
+                            errors.setdefault(name, []).append(float(np.hypot(kp.x_px - x, kp.y_px - y)))
+    return list(comparisons.values())
+
+
+def verdict(comparisons: list[ViewComparison]) -> tuple[bool, str]:
+    """Whether the new set is better on every view compared, and why (or why not)."""
+    reasons = []
+    better = True
+    for c in comparisons:
+        old, new = c.mean_error_px("old"), c.mean_error_px("new")
+        if c.found["new"] < c.found["old"]:
+            better = False
+            reasons.append(
+                f"{c.view}: the new models found the goat in {c.found['new']} of {c.photos} photos, "
+                f"the old in {c.found['old']}"
+            )
+        elif not new < old:
+            better = False
+            reasons.append(f"{c.view}: mean miss {new:.1f} px, not below the old models' {old:.1f} px")
+        else:
+            reasons.append(f"{c.view}: mean miss {new:.1f} px against {old:.1f} px")
+    return better, "; ".join(reasons)
+
+
+def report_markdown(comparisons: list[ViewComparison], old_dir: Path, new_dir: Path) -> str:
+    better, why = verdict(comparisons)
+    lines = [
+        "# Models compared on the farm's held-out goats",
+        "",
+        f"old: `{old_dir}`, new: `{new_dir}`.",
+        f"Verdict: **{'new is better' if better else 'new is not better'}** ({why}).",
+    ]
+    for c in comparisons:
+        lines += [
+            "",
+            f"## {c.view}: {c.photos} photos; goat found: old {c.found['old']}, new {c.found['new']}",
+            "",
+            "| landmark | placed | old median px | old p90 px | new median px | new p90 px |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in VIEW_KEYPOINTS[c.view]:
+            old, new = (c.errors_px.get(which, {}).get(name, []) for which in SETS)
+            if old or new:
+                cells = [_stat(old, 50), _stat(old, 90), _stat(new, 50), _stat(new, 90)]
+                lines.append(f"| {name} | {max(len(old), len(new))} | " + " | ".join(cells) + " |")
+        lines.append(f"| mean of all | | {c.mean_error_px('old'):.1f} | | {c.mean_error_px('new'):.1f} | |")
+    return "\n".join(lines) + "\n"
+
+
+def _stat(errors: list[float], percentile: float) -> str:
+    return f"{np.percentile(errors, percentile):.1f}" if errors else "—"
+
+
+def plot(comparisons: list[ViewComparison], path: Path) -> bool:
+    """Median miss per landmark, old beside new, one panel per view; False without matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    fig, axes = plt.subplots(len(comparisons), 1, figsize=(9, 3 * len(comparisons)), squeeze=False)
+    for ax, c in zip(axes[:, 0], comparisons):
+        names = [n for n in VIEW_KEYPOINTS[c.view] if any(c.errors_px.get(w, {}).get(n) for w in SETS)]
+        x = np.arange(len(names))
+        for offset, which in ((-0.2, "old"), (0.2, "new")):
+            medians = [float(np.median(c.errors_px.get(which, {}).get(n) or [np.nan])) for n in names]
+            ax.bar(x + offset, medians, width=0.4, label=which)
+        ax.set_xticks(x, names, rotation=30, ha="right")
+        ax.set_ylabel("median miss, px")
+        ax.set_title(f"{c.view} ({c.photos} held-out photos)")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return True

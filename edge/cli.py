@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     from edge.calibrate import cli as calibrate_cli
     from edge.daemon import cli as daemon_cli
     from edge.labels import cli as labels_cli
+    from edge.labels import models_cli
     from edge.pipeline import cli as measure_cli
     from edge.sim import cli as simulate_cli
 
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate_cli.add_parser(sub)
     simulate_cli.add_parser(sub)
     labels_cli.add_parser(sub)
+    models_cli.add_parser(sub)
     return parser
 
 

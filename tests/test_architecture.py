@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "edge.config_reference",
     ),
     ("edge.geometry", "edge.service"),
-    ("edge.detect", "edge.measure", "edge.camera", "edge.store", "edge.trigger", "edge.calibrate"),
+    ("edge.detect", "edge.measure", "edge.camera", "edge.store", "edge.trigger", "edge.calibrate", "edge.registry"),
     ("edge.pipeline", "edge.sim", "cloud_sync"),
     ("edge.api", "edge.training"),
     ("edge.daemon", "edge.labels"),

@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from edge.cli import main
-from edge.config import ModelsConfig
+from edge.config import ModelsConfig, load_config
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEW_KEYPOINTS, VIEWS
 from edge.labels.compare import compare_models, verdict
 from edge.labels.dataset import write_label_datasets
 from edge.measurements import MEASUREMENTS
+from edge.pipeline.context import build_context
+from edge.registry import Registry
 from edge.sim.capture import simulate_capture
 from edge.sim.truth import NOT_IN_IMAGE
 from edge.store import Store
@@ -97,3 +99,46 @@ def test_the_command_line_writes_the_report_and_the_plot(farm_sets, tmp_path, ca
     report = (tmp_path / "report.md").read_text()
     assert "| hook_left | 3 |" in report and "Verdict: **new is better**" in report
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def config_file(tmp_path, installed):
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[storage]\ndata_dir = "{tmp_path / "data"}"\n[models]\ndir = "{installed}"\n')
+    return config
+
+
+def test_a_worse_set_is_refused_promotion_and_nothing_switches(farm_sets, tmp_path, capsys):
+    sets, without_closeup = farm_sets
+    config = config_file(tmp_path, SHIPPED)
+    code = main(["models", "promote", "--config", str(config), str(without_closeup), "--datasets", str(sets)])
+    assert code == 2
+    assert "not promoted: it is not better on the held-out goats (top: mean miss" in capsys.readouterr().err
+    assert Registry(tmp_path / "data" / "models").active() is None
+
+
+def test_a_better_set_is_promoted_the_daemon_loads_it_and_a_rollback_restores_the_old(farm_sets, tmp_path, capsys):
+    sets, without_closeup = farm_sets
+    # The farm runs the weaker set; the retrained one (the shipped set here) is judged against it.
+    installed = tmp_path / "installed"
+    shutil.copytree(without_closeup, installed)
+    config = config_file(tmp_path, installed)
+    assert main(["models", "promote", "--config", str(config), str(SHIPPED), "--datasets", str(sets)]) == 0
+    out = capsys.readouterr().out
+    assert "promoted" in out and "systemctl restart goat-edge" in out
+    registry = Registry(tmp_path / "data" / "models")
+    promoted = registry.active()
+    assert (registry.root / "reports" / f"{promoted}.md").read_text().count("Verdict: **new is better**") == 1
+
+    settings = load_config(config)
+    ctx = build_context(settings.model_copy(update={"models": settings.models.model_copy(update={"closeups": True})}))
+    try:
+        assert "closeup" in ctx.detector.versions  # the promoted set, not the installed one
+    finally:
+        ctx.close()
+
+    assert main(["models", "rollback", "--config", str(config)]) == 0
+    assert "rolled back to" in capsys.readouterr().out
+    assert registry.active() != promoted
+    assert not (registry.path(registry.active()) / "closeup").exists()  # the installed set again
+    assert main(["models", "list", "--config", str(config)]) == 0
+    assert f"  {promoted}" in capsys.readouterr().out

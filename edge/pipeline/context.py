@@ -21,6 +21,7 @@ from edge.measure.uncertainty import uncertainty_for
 from edge.measure.weight import WeightFormula
 from edge.pipeline.capture import CapturePipeline, CaptureSettings
 from edge.pipeline.gate import GateSettings
+from edge.registry import Registry
 from edge.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,11 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         removed = store.sweep_orphans()
         if removed:
             log.warning("removed %d files left by an interrupted capture", len(removed))
-        detector = NcnnDetector(config.models)
+        # A promoted model set (goat-edge models promote) over the installed release's.
+        models_dir = Registry(Path(config.storage.data_dir) / "models").active_dir(config.models.dir)
+        if models_dir != config.models.dir:
+            log.info("models: version %s (promoted)", models_dir.name)
+        detector = NcnnDetector(config.models.model_copy(update={"dir": models_dir}))
     except BaseException:
         store.close()
         raise
@@ -72,7 +77,7 @@ def build_context(config: EdgeConfig) -> EdgeContext:
             min_confidence=config.measure.min_keypoint_confidence,
             girth_shape_factor=config.measure.girth_shape_factor,
             uncertainty=uncertainty_for(
-                config.measure.uncertainty or config.models.dir / "uncertainty.yaml", dict(detector.versions)
+                config.measure.uncertainty or models_dir / "uncertainty.yaml", dict(detector.versions)
             ),
             max_uncertainty_pct=config.measure.max_uncertainty_pct,
             max_weight_uncertainty_pct=config.measure.max_weight_uncertainty_pct,

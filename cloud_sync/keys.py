@@ -23,5 +23,9 @@ def image_key(key: str, view: str, kind: str) -> str:
     raise ValueError(f"unknown image kind {kind!r}")
 
 
-def measurements_key(key: str) -> str:
-    return f"results/{key}/measurements.json"
+def measurements_key(key: str, measurement_id: str | None = None) -> str:
+    """The capture's first measuring's document, or a later measuring's (goat-edge reprocess)
+    beside it, so that the cloud keeps every one."""
+    if measurement_id is None:
+        return f"results/{key}/measurements.json"
+    return f"results/{key}/measurements-{measurement_id}.json"

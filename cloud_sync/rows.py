@@ -30,11 +30,13 @@ UPSERT = {
                 %(trigger)s, %(images)s, %(created_at)s)
         ON CONFLICT (id) DO UPDATE SET goat_id = excluded.goat_id, images = excluded.images""",
     "measurements": f"""
-        INSERT INTO measurements (capture_id, {", ".join(MEASUREMENTS)}, reasons, uncertainty, model_versions,
-                                  calibration_hash, weight_formula)
-        VALUES (%(capture_id)s, {", ".join(f"%({m})s" for m in MEASUREMENTS)}, %(reasons)s, %(uncertainty)s,
+        INSERT INTO measurements (id, capture_id, measured_at, is_current, {", ".join(MEASUREMENTS)}, reasons,
+                                  uncertainty, model_versions, calibration_hash, weight_formula)
+        VALUES (%(id)s, %(capture_id)s, %(measured_at)s, %(is_current)s,
+                {", ".join(f"%({m})s" for m in MEASUREMENTS)}, %(reasons)s, %(uncertainty)s,
                 %(model_versions)s, %(calibration_hash)s, %(weight_formula)s)
-        ON CONFLICT (capture_id) DO UPDATE SET {", ".join(f"{m} = excluded.{m}" for m in MEASUREMENTS)},
+        ON CONFLICT (id) DO UPDATE SET is_current = excluded.is_current,
+            {", ".join(f"{m} = excluded.{m}" for m in MEASUREMENTS)},
             reasons = excluded.reasons, uncertainty = excluded.uncertainty, model_versions = excluded.model_versions,
             calibration_hash = excluded.calibration_hash, weight_formula = excluded.weight_formula""",
     "scale_weights": """

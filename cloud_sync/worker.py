@@ -189,9 +189,10 @@ class SyncWorker:
         for entry in entries:
             fetched: Any = None  # None, a capture, or (capture, upload states)
             if entry.table_name in ("captures", "measurements"):
-                if entry.row_id not in read:
-                    read[entry.row_id] = self.store.get_capture(entry.row_id)
-                fetched = read[entry.row_id]
+                if (entry.table_name, entry.row_id) not in read:
+                    get = self.store.get_capture if entry.table_name == "captures" else self.store.get_measurement
+                    read[entry.table_name, entry.row_id] = get(entry.row_id)
+                fetched = read[entry.table_name, entry.row_id]
             if entry.table_name == "captures":
                 states = self.store.upload_states([i["id"] for i in fetched["images"]])
                 if "pending" in states.values():
@@ -257,12 +258,19 @@ class SyncWorker:
         }
 
     def _measurements_row(self, entry, capture: dict) -> tuple[Row, Upload]:
-        """The measurements row, and measurements.json for the processed bucket."""
+        """One measuring's row, and its measurements.json for the processed bucket.
+        `capture`: Store.get_measurement's, the capture with that measuring's fields."""
         key = capture_key(capture["device_id"], capture["captured_at"])
         body = json.dumps(measurements_document(capture, key), indent=2, sort_keys=True).encode()
-        upload = Upload(self.config.processed_bucket, measurements_key(key), body, "application/json", sha256_hex(body))
+        later = None if capture["measurement_id"] == capture["id"] else capture["measurement_id"]
+        upload = Upload(
+            self.config.processed_bucket, measurements_key(key, later), body, "application/json", sha256_hex(body)
+        )
         values = {
+            "id": capture["measurement_id"],
             "capture_id": capture["id"],
+            "measured_at": capture["measured_at"],
+            "is_current": capture["is_current"],
             **capture["measurements"],
             "reasons": jsonb(capture["measurement_reasons"]),
             "uncertainty": jsonb(capture["measurement_uncertainty"]),
@@ -298,6 +306,9 @@ def measurements_document(capture: dict, key: str) -> dict:
         "status": capture["status"],
         "reason": capture["reason"],
         "measurements": capture["measurements"],
+        "measurement_id": capture.get("measurement_id"),
+        "measured_at": capture.get("measured_at"),
+        "is_current": capture.get("is_current", True),
         "reasons": capture["measurement_reasons"],
         "uncertainty": capture["measurement_uncertainty"],
         "uncertainty_coverage": UNCERTAINTY_COVERAGE if capture["measurement_uncertainty"] else None,

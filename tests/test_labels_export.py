@@ -11,6 +11,7 @@ from edge.jpeg import decode_jpeg
 from edge.keypoints import SKELETON, VIEW_KEYPOINTS, VIEWS
 from edge.labels.export import LabelExportError, Selection, export_labels
 from edge.store import Store
+from edge.store.errors import InvalidRecordError
 from edge.store.files import sha256_hex
 from tests.support.sync_helpers import record_captures
 
@@ -139,7 +140,7 @@ def test_an_export_never_overwrites_another_and_bad_dates_are_named(farm, tmp_pa
         before = (tmp_path / "out" / "manifest.json").read_text()
         with pytest.raises(LabelExportError, match="already holds an export"):
             export_labels(store, tmp_path / "out", Selection())
-        with pytest.raises(LabelExportError, match="'26/11/2026' is not a date like 2026-12-01"):
+        with pytest.raises(InvalidRecordError, match="'26/11/2026' is not a date like 2026-12-01"):
             export_labels(store, tmp_path / "other", Selection(since="26/11/2026"))
     assert (tmp_path / "out" / "manifest.json").read_text() == before
     assert not (tmp_path / "other").exists() and not (tmp_path / "other.partial").exists()

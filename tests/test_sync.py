@@ -202,3 +202,44 @@ def test_while_offline_the_loop_waits_longer_each_time_up_to_the_cap():
     assert backoff.after(PassReport(uploaded=5, pending=4)) == 0  # back online with more to send
     assert backoff.after(PassReport()) == 15  # nothing left: the normal pause
     assert backoff.after(PassReport(pending=2, offline=True)) <= 2  # the next outage starts short again
+
+
+def test_a_capture_measured_again_reaches_the_cloud_beside_its_first_measuring(tmp_path, cloud, capsys):
+    from edge.store import Measuring
+
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        [capture_id] = record_captures(store, 1)
+        first = store.get_capture(capture_id)
+    config = write_config_file(tmp_path / "edge.toml", data, cloud)
+    once(config, capsys)
+    with Store.open(data) as store:
+        again = Measuring(
+            measurements={**first["measurements"], "body_length_cm": 77.7},
+            measurement_reasons={},
+            model_versions={"side": "newer"},
+            calibration_hash=first["calibration_hash"],
+            weight_formula=first["weight_formula"],
+        )
+        newer = store.add_measuring(capture_id, again)
+        assert store.get_capture(capture_id)["measurements"]["body_length_cm"] == 77.7
+        assert [m["is_current"] for m in store.list_measurings(capture_id)] == [False, True]
+    report = once(config, capsys)
+    # Both rows, and both documents: the first one's now says it is no longer current.
+    assert report["upserted"] == 2 and report["uploaded"] == 2
+    with psycopg.connect(cloud.database_url) as conn:
+        rows = conn.execute(
+            "SELECT id::text, is_current, body_length_cm, model_versions FROM measurements WHERE capture_id = %s "
+            "ORDER BY measured_at",
+            [capture_id],
+        ).fetchall()
+    assert rows == [
+        (capture_id, False, first["measurements"]["body_length_cm"], first["model_versions"]),
+        (newer, True, 77.7, {"side": "newer"}),
+    ]
+    key = f"{DEVICE_ID}_20261126T080000000Z"
+    with Store.open(data) as store:
+        assert_cloud_matches(store, cloud)
+    results = f"{cloud.processed_bucket}/results/{key}"
+    documents = {k for k in s3_objects(cloud) if k.startswith(f"{results}/measurements")}
+    assert documents == {f"{results}/measurements.json", f"{results}/measurements-{newer}.json"}

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,9 @@ from edge.jpeg import JpegError, decode_jpeg
 from edge.keypoints import VIEW_KEYPOINTS, VIEWS, mirror_name
 from edge.labels import formats
 from edge.store.db import Store
+from edge.store.errors import PhotoUnavailableError
 from edge.store.files import sha256_hex
-from edge.store.records import iso_utc
+from edge.store.records import as_utc_bound, iso_utc
 
 FORMAT = "goatdev-labels"
 FORMAT_VERSION = 1
@@ -58,23 +58,6 @@ class ExportSummary:
     captures: int
     photos: int
     skipped: dict[str, str] = field(default_factory=dict)  # capture id -> why
-
-
-def as_utc_bound(text: str | None, *, end: bool) -> str | None:
-    """A date or time the farmer typed, as the store's ISO text; a date alone is a whole day."""
-    if text is None:
-        return None
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end else 0)
-        else:
-            moment = datetime.fromisoformat(text)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-    except ValueError:
-        raise LabelExportError(f"{text!r} is not a date like 2026-12-01 or a time like 2026-12-01T08:00") from None
-    return iso_utc(moment)
 
 
 def doubt(capture: dict) -> tuple[float, float, float]:
@@ -167,25 +150,17 @@ class _Unusable(Exception):
 
 
 def _copy_photos(store: Store, capture: dict, images_dir: Path) -> dict[str, dict]:
-    raw = {im["view"]: im for im in capture["images"] if im["kind"] == "raw"}
     photos = {}
     for view in VIEWS:
-        image = raw.get(view)
-        if image is None or image["pruned_at"] is not None:
-            raise _Unusable(f"the raw {view} photo was pruned after it reached the cloud")
-        path = store.image_path(image)
         try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise _Unusable(f"the raw {view} photo {path} is missing") from None
-        if sha256_hex(data) != image["sha256"]:
-            raise _Unusable(f"the raw {view} photo {path} changed after it was stored (sha256 differs)")
-        try:
+            data = store.raw_photo(capture, view)
             height, width = decode_jpeg(data, colour=False).shape[:2]
+        except PhotoUnavailableError as exc:
+            raise _Unusable(str(exc)) from None
         except JpegError:
-            raise _Unusable(f"the raw {view} photo {path} is not a JPEG") from None
+            raise _Unusable(f"the raw {view} photo is not a JPEG") from None
         name = f"images/{capture['id']}_{view}.jpg"
-        photos[view] = {"file": name, "sha256": image["sha256"], "width": width, "height": height, "data": data}
+        photos[view] = {"file": name, "sha256": sha256_hex(data), "width": width, "height": height, "data": data}
     for photo in photos.values():
         (images_dir.parent / photo["file"]).write_bytes(photo.pop("data"))
     return photos

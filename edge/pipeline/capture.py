@@ -19,8 +19,7 @@ from edge.geometry.calibration import Calibration
 from edge.keypoints import VIEWS
 from edge.measure.estimate import MeasureSettings
 from edge.measure.weight import WeightFormula
-from edge.measurements import MEASUREMENTS
-from edge.pipeline.from_images import ImageMeasurement, measure_images
+from edge.pipeline.from_images import ImageMeasurement, measure_images, measuring_from
 from edge.pipeline.gate import GateSettings
 from edge.store import Store, check_free_disk
 from edge.store.ids import new_id
@@ -105,8 +104,7 @@ class CapturePipeline:
     ) -> CaptureRecord:
         images = [ImageFile(v, "raw", frames[v].jpeg) for v in VIEWS]
         images += [ImageFile(v, "annotated", measured.annotated[v]) for v in VIEWS]
-        result = measured.result
-        formula = result.weight_formula if result else self.settings.weight_formula
+        measuring = measuring_from(measured, self.calibration.hash, self.settings.weight_formula)
         return CaptureRecord(
             capture_id=capture_id,
             captured_at=captured_at,
@@ -115,20 +113,6 @@ class CapturePipeline:
             reason=measured.gate.reason,
             trigger=trigger,
             images=tuple(images),
-            measurements=dict(result.measurements) if result else dict.fromkeys(MEASUREMENTS),
-            measurement_reasons=dict(result.reasons) if result else {},
-            measurement_uncertainty=dict(result.uncertainty) if result else {},
-            keypoints={
-                view: {name: [kp.x_px, kp.y_px, kp.confidence] for name, kp in d.keypoints().items()}
-                for view, d in measured.detections.items()
-                if d.goats
-            },
-            model_versions=dict(measured.model_versions),
-            calibration_hash=self.calibration.hash,
-            weight_formula={
-                "divisor_cm3_per_kg": formula.divisor_cm3_per_kg,
-                "source": formula.source,
-                "samples": formula.samples,
-            },
             goat_tag=goat_tag,
+            **vars(measuring),
         )

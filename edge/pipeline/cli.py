@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from edge.argtypes import fraction, positive_float, positive_int
-from edge.config import ModelsConfig
+from edge.config import ModelsConfig, load_config
 from edge.detect.detector import NcnnDetector
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import load_calibration
@@ -23,7 +23,11 @@ from edge.measure.keypoints_file import load_keypoints
 from edge.measure.uncertainty import uncertainty_for
 from edge.measure.weight import ScaleWeight, WeightFitError, WeightFormula, fit_weight_formula
 from edge.measurements import MEASUREMENTS
+from edge.pipeline.context import active_detector, calibration_of, measure_settings, weight_formula
 from edge.pipeline.from_images import measure_images
+from edge.pipeline.gate import GateSettings
+from edge.pipeline.reprocess import reprocess
+from edge.store import Store
 
 
 class MeasureInputError(GoatEdgeError):
@@ -101,6 +105,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run_measure)
+
+    r = sub.add_parser("reprocess", help="measure stored captures again with the active models; keeps the old rows")
+    r.add_argument("--config", type=Path, required=True, help="the daemon's edge.toml")
+    r.add_argument("--since", help="captures from this date (2026-12-01) or time, UTC")
+    r.add_argument("--until", help="captures up to this date (the whole day) or time, UTC")
+    r.add_argument("--goat", help="only this goat's captures (its tag)")
+    r.set_defaults(run=run_reprocess)
 
     f = sub.add_parser("fit-weight", help="fit the weight formula to the farm's scale weights")
     f.add_argument(
@@ -236,4 +247,28 @@ def run_fit_weight(args) -> int:
         f"weight_kg = heart_girth_cm² × body_length_cm / {formula.divisor_cm3_per_kg:.0f} "
         f"(fit to {formula.samples} goats, mean error {formula.fit_mape_pct:.1f}%)"
     )
+    return 0
+
+
+def run_reprocess(args) -> int:
+    config = load_config(args.config)
+    calibration = calibration_of(config)
+    with Store.open(Path(config.storage.data_dir)) as store, active_detector(config) as detector:
+        summary = reprocess(
+            store,
+            detector,
+            calibration,
+            measure_settings(config, detector),
+            weight_formula(config),
+            GateSettings(min_keypoint_confidence=config.measure.min_keypoint_confidence),
+            since=args.since,
+            until=args.until,
+            goat_tag=args.goat,
+        )
+    print(
+        f"measured again: {len(summary.measured)}; already with these models: {summary.already}; "
+        f"skipped: {len(summary.skipped)}"
+    )
+    for capture_id, why in summary.skipped.items():
+        print(f"skipped {capture_id}: {why}")
     return 0

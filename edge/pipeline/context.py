@@ -44,26 +44,49 @@ class EdgeContext:
         self.store.close()
 
 
-def _calibration(config: EdgeConfig) -> Calibration:
+def calibration_of(config: EdgeConfig) -> Calibration:
     if config.measure.calibration is None:
         log.info("calibration: the simulated chute's (no measure.calibration set)")
         return default_calibration()
     return load_calibration(config.measure.calibration)
 
 
+def active_detector(config: EdgeConfig) -> NcnnDetector:
+    """The detector of the active model set: a promoted version (goat-edge models promote),
+    or the installed release's models."""
+    models_dir = Registry(Path(config.storage.data_dir) / "models").active_dir(config.models.dir)
+    if models_dir != config.models.dir:
+        log.info("models: version %s (promoted)", models_dir.name)
+    return NcnnDetector(config.models.model_copy(update={"dir": models_dir}))
+
+
+def measure_settings(config: EdgeConfig, detector: NcnnDetector) -> MeasureSettings:
+    """How the configured measure section reads this detector's keypoints, with the
+    uncertainty fitted for its models where there is one."""
+    return MeasureSettings(
+        min_confidence=config.measure.min_keypoint_confidence,
+        girth_shape_factor=config.measure.girth_shape_factor,
+        uncertainty=uncertainty_for(
+            config.measure.uncertainty or detector.models_dir / "uncertainty.yaml", dict(detector.versions)
+        ),
+        max_uncertainty_pct=config.measure.max_uncertainty_pct,
+        max_weight_uncertainty_pct=config.measure.max_weight_uncertainty_pct,
+    )
+
+
+def weight_formula(config: EdgeConfig) -> WeightFormula:
+    return WeightFormula.load(config.measure.weight_formula) if config.measure.weight_formula else WeightFormula()
+
+
 def build_context(config: EdgeConfig) -> EdgeContext:
-    calibration = _calibration(config)
-    formula = WeightFormula.load(config.measure.weight_formula) if config.measure.weight_formula else WeightFormula()
+    calibration = calibration_of(config)
+    formula = weight_formula(config)
     store = Store.open(Path(config.storage.data_dir))
     try:
         removed = store.sweep_orphans()
         if removed:
             log.warning("removed %d files left by an interrupted capture", len(removed))
-        # A promoted model set (goat-edge models promote) over the installed release's.
-        models_dir = Registry(Path(config.storage.data_dir) / "models").active_dir(config.models.dir)
-        if models_dir != config.models.dir:
-            log.info("models: version %s (promoted)", models_dir.name)
-        detector = NcnnDetector(config.models.model_copy(update={"dir": models_dir}))
+        detector = active_detector(config)
     except BaseException:
         store.close()
         raise
@@ -73,15 +96,7 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         device_id=config.device.id,
         min_free_disk_mb=config.storage.min_free_disk_mb,
         keep_synced_captures=config.storage.keep_synced_captures,
-        measure=MeasureSettings(
-            min_confidence=config.measure.min_keypoint_confidence,
-            girth_shape_factor=config.measure.girth_shape_factor,
-            uncertainty=uncertainty_for(
-                config.measure.uncertainty or models_dir / "uncertainty.yaml", dict(detector.versions)
-            ),
-            max_uncertainty_pct=config.measure.max_uncertainty_pct,
-            max_weight_uncertainty_pct=config.measure.max_weight_uncertainty_pct,
-        ),
+        measure=measure_settings(config, detector),
         gate=GateSettings(min_keypoint_confidence=config.measure.min_keypoint_confidence),
         weight_formula=formula,
     )

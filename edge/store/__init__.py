@@ -18,12 +18,13 @@ from edge.store.errors import (
 )
 from edge.store.files import check_free_disk, free_disk_mb, write_file_atomic
 from edge.store.ids import id_timestamp, new_id
-from edge.store.records import CaptureRecord, ImageFile, OutboxEntry, StoredCapture, StoredImage
+from edge.store.records import CaptureRecord, ImageFile, Measuring, OutboxEntry, StoredCapture, StoredImage
 
 __all__ = [
     "Store",
     "CaptureRecord",
     "ImageFile",
+    "Measuring",
     "OutboxEntry",
     "StoredCapture",
     "StoredImage",

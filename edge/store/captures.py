@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -20,7 +20,15 @@ from edge.store.errors import CaptureNotFoundError
 from edge.store.files import ensure_dir, sha256_hex, write_file_atomic
 from edge.store.goats import goat_id
 from edge.store.ids import new_id
-from edge.store.records import KINDS, MEASUREMENT_COLUMNS, CaptureRecord, StoredImage, iso_utc
+from edge.store.records import (
+    KINDS,
+    MEASUREMENT_COLUMNS,
+    CaptureRecord,
+    Measuring,
+    StoredImage,
+    iso_utc,
+    measuring_of,
+)
 
 IMAGES_DIR = "images"
 
@@ -85,23 +93,9 @@ def insert_capture(
             for im in images
         ]
     )
+    # A capture's first measuring shares its id (migration 5).
     db.table("measurements").insert(
-        {
-            "capture_id": rec.capture_id,
-            **{name: _real(rec.measurements.get(name)) for name in MEASUREMENT_COLUMNS},
-            "reasons_json": json.dumps(rec.measurement_reasons, sort_keys=True),
-            "uncertainty_json": json.dumps(
-                {name: float(v) for name, v in rec.measurement_uncertainty.items()}, sort_keys=True
-            ),
-            "keypoints_json": json.dumps(
-                {view: {n: [float(v) for v in p] for n, p in found.items()} for view, found in rec.keypoints.items()}
-            ),
-            "model_versions_json": json.dumps(rec.model_versions, sort_keys=True),
-            "calibration_hash": rec.calibration_hash,
-            "weight_formula_json": None
-            if rec.weight_formula is None
-            else json.dumps(rec.weight_formula, sort_keys=True),
-        }
+        _measurement_row(rec.capture_id, rec.capture_id, iso_utc(rec.captured_at), measuring_of(rec))
     )
     # Parents before children: a worker going in id order never sends an images row (which
     # goes up with its file) before its capture, nor a row before the file it names.
@@ -109,6 +103,77 @@ def insert_capture(
     ids += [outbox.enqueue(db, "object", "images", im.id, im.id) for im in images]
     ids.append(outbox.enqueue(db, "row", "measurements", rec.capture_id))
     return goat, ids
+
+
+def _measurement_row(measurement_id: str, capture_id: str, measured_at: str, m: Measuring) -> dict:
+    return {
+        "id": measurement_id,
+        "capture_id": capture_id,
+        "measured_at": measured_at,
+        "is_current": 1,
+        **{name: _real(m.measurements.get(name)) for name in MEASUREMENT_COLUMNS},
+        "reasons_json": json.dumps(m.measurement_reasons, sort_keys=True),
+        "uncertainty_json": json.dumps(
+            {name: float(v) for name, v in m.measurement_uncertainty.items()}, sort_keys=True
+        ),
+        "keypoints_json": json.dumps(
+            {view: {n: [float(v) for v in p] for n, p in found.items()} for view, found in m.keypoints.items()}
+        ),
+        "model_versions_json": json.dumps(m.model_versions, sort_keys=True),
+        "calibration_hash": m.calibration_hash,
+        "weight_formula_json": None if m.weight_formula is None else json.dumps(m.weight_formula, sort_keys=True),
+    }
+
+
+def add_measuring(db: Database, capture_id: str, measuring: Measuring, measured_at: datetime) -> tuple[str, list[int]]:
+    """A new current measuring of a stored capture; the one it replaces is kept, no longer
+    current. Both rows go to the outbox, the old one first, so the cloud never holds two
+    current rows. The caller holds the transaction. Returns (the new row's id, outbox ids)."""
+    if not capture_exists(db, capture_id):
+        raise CaptureNotFoundError(f"no capture {capture_id}")
+    previous = [
+        r[0] for r in db.execute("SELECT id FROM measurements WHERE capture_id = ? AND is_current = 1", [capture_id])
+    ]
+    db.execute("UPDATE measurements SET is_current = 0 WHERE capture_id = ? AND is_current = 1", [capture_id])
+    measurement_id = new_id(measured_at)
+    db.table("measurements").insert(_measurement_row(measurement_id, capture_id, iso_utc(measured_at), measuring))
+    ids = [outbox.enqueue(db, "row", "measurements", old) for old in previous]
+    ids.append(outbox.enqueue(db, "row", "measurements", measurement_id))
+    return measurement_id, ids
+
+
+def get_measurement(db: Database, measurement_id: str) -> dict:
+    """One measuring, shaped like a capture (get_capture) whose measurement fields are this
+    measuring's, with measurement_id, measured_at and is_current."""
+    row = db.execute("SELECT capture_id FROM measurements WHERE id = ?", [measurement_id]).fetchone()
+    if row is None:
+        raise CaptureNotFoundError(f"no measurement {measurement_id}")
+    capture = get_capture(db, row[0])
+    found = next(db.query("SELECT * FROM measurements WHERE id = ?", [measurement_id]))
+    return {**capture, **_measured_fields(found), "is_current": bool(found["is_current"])}
+
+
+def list_measurings(db: Database, capture_id: str) -> list[dict]:
+    """Every measuring of a capture, oldest first: id, measured_at, is_current, model_versions, measurements."""
+    return [
+        {**_measured_fields(row), "is_current": bool(row["is_current"])}
+        for row in db.query("SELECT * FROM measurements WHERE capture_id = ? ORDER BY measured_at, id", [capture_id])
+    ]
+
+
+def _measured_fields(row: dict) -> dict:
+    """A measurements row's fields as get_capture shows them."""
+    return {
+        "measurement_id": row["id"],
+        "measured_at": row["measured_at"],
+        "measurements": {name: row[name] for name in MEASUREMENT_COLUMNS},
+        "measurement_reasons": json.loads(row["reasons_json"] or "{}"),
+        "measurement_uncertainty": json.loads(row["uncertainty_json"] or "{}"),
+        "keypoints": json.loads(row["keypoints_json"] or "{}"),
+        "model_versions": json.loads(row["model_versions_json"] or "{}"),
+        "calibration_hash": row["calibration_hash"],
+        "weight_formula": json.loads(row["weight_formula_json"]) if row["weight_formula_json"] else None,
+    }
 
 
 def _real(value) -> float | None:
@@ -125,10 +190,12 @@ _ORDER = {(view, kind): i for i, (view, kind) in enumerate((v, k) for k in KINDS
 def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) -> list[dict]:
     """Captures with goat tag, measurements and images, in three queries whatever their number."""
     sql = (
-        f"SELECT c.*, g.tag AS goat_tag, {', '.join('m.' + n for n in MEASUREMENT_COLUMNS)}, "
+        f"SELECT c.*, g.tag AS goat_tag, m.id AS measurement_id, m.measured_at, "
+        f"{', '.join('m.' + n for n in MEASUREMENT_COLUMNS)}, "
         "m.reasons_json, m.uncertainty_json, m.keypoints_json, m.model_versions_json, m.calibration_hash, "
         "m.weight_formula_json "
-        "FROM captures c LEFT JOIN goats g ON g.id = c.goat_id LEFT JOIN measurements m ON m.capture_id = c.id "
+        "FROM captures c LEFT JOIN goats g ON g.id = c.goat_id "
+        "LEFT JOIN measurements m ON m.capture_id = c.id AND m.is_current = 1 "
         f"WHERE {where} ORDER BY c.captured_at DESC, c.id DESC"
     )
     if limit is not None:
@@ -151,13 +218,7 @@ def _as_dicts(db: Database, where: str, params: list, limit: int | None = None) 
                         "created_at",
                     )
                 },
-                "measurements": {name: row[name] for name in MEASUREMENT_COLUMNS},
-                "measurement_reasons": json.loads(row["reasons_json"] or "{}"),
-                "measurement_uncertainty": json.loads(row["uncertainty_json"] or "{}"),
-                "keypoints": json.loads(row["keypoints_json"] or "{}"),
-                "model_versions": json.loads(row["model_versions_json"] or "{}"),
-                "calibration_hash": row["calibration_hash"],
-                "weight_formula": json.loads(row["weight_formula_json"]) if row["weight_formula_json"] else None,
+                **_measured_fields({**row, "id": row["measurement_id"]}),
                 "images": [],
             }
         )

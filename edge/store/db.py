@@ -14,18 +14,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
 
 from edge.store import captures, goats, outbox
 from edge.store import labels as store_labels
-from edge.store.errors import DuplicateCaptureError, StoreError
-from edge.store.files import TEMP_SUFFIX, ensure_dir, remove_tree
+from edge.store.errors import DuplicateCaptureError, PhotoUnavailableError, StoreError
+from edge.store.files import TEMP_SUFFIX, ensure_dir, remove_tree, sha256_hex
 from edge.store.labels import ViewLabels
 from edge.store.migrations import migrate, schema_version
-from edge.store.records import CaptureRecord, OutboxEntry, StoredCapture, check_capture
+from edge.store.records import CaptureRecord, Measuring, OutboxEntry, StoredCapture, check_capture, check_measuring
 
 DB_NAME = "goat.sqlite"
 BUSY_TIMEOUT_S = 10.0
@@ -191,6 +191,25 @@ class Store:
         with self._read() as db:
             return goats.scale_weights(db, goat_id)
 
+    def add_measuring(self, capture_id: str, measuring: Measuring, measured_at: datetime | None = None) -> str:
+        """Measure a stored capture again: a new current row, the old ones kept; both synced.
+        One transaction, so a stopped reprocess never leaves half a capture's measuring."""
+        check_measuring(measuring)
+        measured_at = measured_at or datetime.now(UTC)
+        with self._write(f"measuring of {capture_id}") as db:
+            measurement_id, _ = captures.add_measuring(db, capture_id, measuring, measured_at)
+        return measurement_id
+
+    def get_measurement(self, measurement_id: str) -> dict:
+        """One measuring, shaped like get_capture's capture with that measuring's fields."""
+        with self._read() as db:
+            return captures.get_measurement(db, measurement_id)
+
+    def list_measurings(self, capture_id: str) -> list[dict]:
+        """Every measuring of a capture, oldest first, the current one marked."""
+        with self._read() as db:
+            return captures.list_measurings(db, capture_id)
+
     def put_labels(self, labels: list[ViewLabels]) -> None:
         """Store a whole import of labels in one transaction: all of them or none."""
         with self._write("labels"):
@@ -199,6 +218,21 @@ class Store:
     def get_labels(self, capture_id: str | None = None) -> list[dict]:
         with self._read() as db:
             return store_labels.get_labels(db, capture_id)
+
+    def raw_photo(self, capture: dict, view: str) -> bytes:
+        """A capture's raw photo (get_capture's dict), byte for byte as stored; PhotoUnavailableError
+        naming why when it was pruned after reaching the cloud, is missing, or changed since."""
+        image = next((im for im in capture["images"] if im["view"] == view and im["kind"] == "raw"), None)
+        if image is None or image["pruned_at"] is not None:
+            raise PhotoUnavailableError(f"the raw {view} photo was pruned after it reached the cloud")
+        path = self.image_path(image)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise PhotoUnavailableError(f"the raw {view} photo {path} is missing") from None
+        if sha256_hex(data) != image["sha256"]:
+            raise PhotoUnavailableError(f"the raw {view} photo {path} changed after it was stored (sha256 differs)")
+        return data
 
     def image_path(self, image: dict) -> Path:
         """The file of an image row as get_capture returns it."""
@@ -298,9 +332,8 @@ class Store:
         if not ids:
             return {}
         marks = ", ".join("?" * len(ids))
-        key = "capture_id" if table == "measurements" else "id"
         with self._read() as db:
-            return {row[key]: row for row in db.query(f"SELECT * FROM {table} WHERE {key} IN ({marks})", ids)}
+            return {row["id"]: row for row in db.query(f"SELECT * FROM {table} WHERE id IN ({marks})", ids)}
 
     def mark_done(self, entry_ids: list[int]) -> None:
         with self._write("outbox progress") as db:

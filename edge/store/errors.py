@@ -25,6 +25,10 @@ class FileWriteError(StoreError):
     """An image or backup file could not be written (full disk, read-only card, ...)."""
 
 
+class PhotoUnavailableError(StoreError):
+    """A stored capture's photo that can no longer be read as it was taken."""
+
+
 class InvalidRecordError(StoreError):
     """A value cannot be stored as given (unknown view, bad date, impossible weight, ...)."""
 

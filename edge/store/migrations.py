@@ -124,11 +124,56 @@ def _4_labels(db: Database) -> None:
     )
 
 
+_MEASURED_COLUMNS = (
+    "body_length_cm, withers_height_cm, rump_height_cm, chest_depth_cm, chest_width_cm, hip_width_cm, "
+    "heart_girth_cm, weight_kg, reasons_json, model_versions_json, calibration_hash, weight_formula_json, "
+    "uncertainty_json, keypoints_json"
+)
+
+
+def _5_measurement_versions(db: Database) -> None:
+    """A capture may be measured again (goat-edge reprocess, with newer models): each
+    measuring is a row of its own, the newest marked current, the older ones kept. A
+    capture's first measuring keeps the capture's id as its own, so the rows the cloud
+    already holds keep theirs."""
+    db.execute(
+        """CREATE TABLE measurements_v5 (
+            id TEXT PRIMARY KEY,
+            capture_id TEXT NOT NULL REFERENCES captures(id),
+            measured_at TEXT NOT NULL,
+            is_current INTEGER NOT NULL DEFAULT 1 CHECK (is_current IN (0, 1)),
+            body_length_cm REAL,
+            withers_height_cm REAL,
+            rump_height_cm REAL,
+            chest_depth_cm REAL,
+            chest_width_cm REAL,
+            hip_width_cm REAL,
+            heart_girth_cm REAL,
+            weight_kg REAL,
+            reasons_json TEXT NOT NULL DEFAULT '{}',
+            model_versions_json TEXT NOT NULL DEFAULT '{}',
+            calibration_hash TEXT,
+            weight_formula_json TEXT,
+            uncertainty_json TEXT NOT NULL DEFAULT '{}',
+            keypoints_json TEXT NOT NULL DEFAULT '{}')"""
+    )
+    db.execute(
+        f"INSERT INTO measurements_v5 (id, capture_id, measured_at, is_current, {_MEASURED_COLUMNS}) "
+        f"SELECT m.capture_id, m.capture_id, c.captured_at, 1, {_MEASURED_COLUMNS} "
+        "FROM measurements m JOIN captures c ON c.id = m.capture_id"
+    )
+    db.execute("DROP TABLE measurements")
+    db.execute("ALTER TABLE measurements_v5 RENAME TO measurements")
+    db.execute("CREATE UNIQUE INDEX measurements_current ON measurements(capture_id) WHERE is_current = 1")
+    db.execute("CREATE INDEX measurements_by_capture ON measurements(capture_id, measured_at)")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _1_create_schema,
     _2_measurement_uncertainty,
     _3_keypoints,
     _4_labels,
+    _5_measurement_versions,
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from edge.keypoints import LANDMARKS, VIEWS
@@ -56,6 +56,32 @@ class CaptureRecord:
 
 
 @dataclass(frozen=True)
+class Measuring:
+    """One measuring of a capture's photos: at the capture, or again later with newer models
+    (goat-edge reprocess). The store keeps every measuring; the newest is the current one."""
+
+    measurements: dict[str, float | None]
+    measurement_reasons: dict[str, str]
+    model_versions: dict[str, str]
+    calibration_hash: str | None
+    weight_formula: dict | None
+    measurement_uncertainty: dict[str, float] = field(default_factory=dict)
+    keypoints: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+
+def measuring_of(rec: CaptureRecord) -> Measuring:
+    return Measuring(
+        rec.measurements,
+        rec.measurement_reasons,
+        rec.model_versions,
+        rec.calibration_hash,
+        rec.weight_formula,
+        rec.measurement_uncertainty,
+        rec.keypoints,
+    )
+
+
+@dataclass(frozen=True)
 class StoredImage:
     id: str
     view: str
@@ -96,6 +122,23 @@ def iso_utc(moment: datetime | None = None) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+def as_utc_bound(text: str | None, *, end: bool) -> str | None:
+    """A date or time the farmer typed, as the store's ISO text; a date alone is a whole day."""
+    if text is None:
+        return None
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1 if end else 0)
+        else:
+            moment = datetime.fromisoformat(text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    except ValueError:
+        raise InvalidRecordError(f"{text!r} is not a date like 2026-12-01 or a time like 2026-12-01T08:00") from None
+    return iso_utc(moment)
+
+
 def _one_of(value, allowed: tuple, what: str) -> None:
     if value not in allowed:
         raise InvalidRecordError(f"{what} {value!r} is not one of {', '.join(map(str, allowed))}")
@@ -118,18 +161,22 @@ def check_capture(rec: CaptureRecord) -> None:
         seen.add((image.view, image.kind))
         if not isinstance(image.jpeg, (bytes, bytearray)) or not image.jpeg:
             raise InvalidRecordError(f"the {image.kind} {image.view} image of capture {rec.capture_id} is empty")
-    for name, value in rec.measurements.items():
+    check_measuring(measuring_of(rec))
+
+
+def check_measuring(m: Measuring) -> None:
+    for name, value in m.measurements.items():
         _one_of(name, MEASUREMENT_COLUMNS, "measurement")
         # numbers.Real: numpy's float32 is not a float but is a fine measurement.
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
         ):
             raise InvalidRecordError(f"measurement {name} = {value!r} is not a finite number")
-    for name, value in rec.measurement_uncertainty.items():
+    for name, value in m.measurement_uncertainty.items():
         _one_of(name, MEASUREMENT_COLUMNS, "measurement")
         if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value >= 0):
             raise InvalidRecordError(f"uncertainty of {name} = {value!r} is not a finite number ≥ 0")
-    for view, found in rec.keypoints.items():
+    for view, found in m.keypoints.items():
         _one_of(view, VIEWS, "keypoint view")
         for name, point in found.items():
             _one_of(name, LANDMARKS, f"{view} keypoint")

@@ -145,7 +145,7 @@ def s3_objects(cloud: Cloud) -> dict[str, str]:
 
 def expected_objects(store: Store, cloud: Cloud) -> dict[str, str | None]:
     """What the buckets must hold for this store: every photo with its recorded sha256, and
-    each capture's measurements.json (None: its content is checked on its own)."""
+    each measuring's measurements.json (None: its content is checked on its own)."""
     from cloud_sync.keys import capture_key, image_key, measurements_key
 
     wanted = {}
@@ -154,7 +154,9 @@ def expected_objects(store: Store, cloud: Cloud) -> dict[str, str | None]:
         for image in capture["images"]:
             bucket = cloud.captures_bucket if image["kind"] == "raw" else cloud.processed_bucket
             wanted[f"{bucket}/{image_key(key, image['view'], image['kind'])}"] = image["sha256"]
-        wanted[f"{cloud.processed_bucket}/{measurements_key(key)}"] = None
+        for measuring in store.list_measurings(capture["id"]):
+            later = None if measuring["measurement_id"] == capture["id"] else measuring["measurement_id"]
+            wanted[f"{cloud.processed_bucket}/{measurements_key(key, later)}"] = None
     return wanted
 
 
@@ -165,7 +167,8 @@ def assert_cloud_matches(store: Store, cloud: Cloud) -> None:
     assert all(found[k] == sha for k, sha in wanted.items() if sha is not None)
     captures = store.list_captures(limit=10_000)
     counts = row_counts(cloud.database_url)
-    assert counts["captures"] == counts["measurements"] == len(captures)
+    measurings = sum(len(store.list_measurings(c["id"])) for c in captures)
+    assert counts["captures"] == len(captures) and counts["measurements"] == measurings
     assert store.outbox_counts()["pending"] == 0
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from edge.argtypes import fraction, non_negative_int, positive_int
 from edge.config import load_config
 from edge.geometry.calibration import default_calibration, load_calibration
-from edge.labels.compare import compare_models, plot, report_markdown, verdict
-from edge.labels.dataset import write_label_datasets
-from edge.labels.export import STATUSES, Selection, export_labels
-from edge.labels.importer import import_labels
 from edge.store.db import Store
+from edge.store.records import STATUSES
+
+# The work of each command is imported when it runs: `goat-edge run` builds every
+# subcommand's parser, and the dataset writer brings the simulator with it.
 
 
 def add_parser(sub) -> None:
@@ -57,6 +57,8 @@ def add_parser(sub) -> None:
 
 
 def run_export(args) -> int:
+    from edge.labels.export import Selection, export_labels
+
     config = load_config(args.config)
     selection = Selection(args.since, args.until, args.goat, args.status, args.least_sure, args.sample, args.seed)
     with Store.open(Path(config.storage.data_dir)) as store:
@@ -68,6 +70,8 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
+    from edge.labels.importer import import_labels
+
     config = load_config(args.config)
     with Store.open(Path(config.storage.data_dir)) as store:
         summary = import_labels(store, args.export, args.files)
@@ -79,6 +83,8 @@ def run_import(args) -> int:
 
 
 def run_dataset(args) -> int:
+    from edge.labels.dataset import write_label_datasets
+
     config = load_config(args.config)
     with Store.open(Path(config.storage.data_dir)) as store:
         summary = write_label_datasets(store, args.out, args.val_fraction, args.test_fraction, args.seed)
@@ -89,6 +95,8 @@ def run_dataset(args) -> int:
 
 
 def run_compare(args) -> int:
+    from edge.labels.compare import compare_models, plot, report_markdown, verdict
+
     config = load_config(args.config)
     calibration = load_calibration(config.measure.calibration) if config.measure.calibration else default_calibration()
     comparisons = compare_models(args.old, args.new, args.datasets, calibration, config.models.threads)

@@ -30,11 +30,10 @@ from edge.labels import formats
 from edge.store.db import Store
 from edge.store.errors import PhotoUnavailableError
 from edge.store.files import sha256_hex
-from edge.store.records import as_utc_bound, iso_utc
+from edge.store.records import STATUSES, as_utc_bound, iso_utc
 
 FORMAT = "goatdev-labels"
 FORMAT_VERSION = 1
-STATUSES = ("ok", "retake")
 
 
 class LabelExportError(GoatEdgeError):

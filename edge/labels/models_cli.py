@@ -13,7 +13,6 @@ from pathlib import Path
 
 from edge.config import load_config
 from edge.geometry.calibration import default_calibration, load_calibration
-from edge.labels.compare import compare_models, report_markdown, verdict
 from edge.registry import Registry, RegistryError
 
 RESTART = "restart the daemon to load it (systemctl restart goat-edge); a running capture finishes first"
@@ -54,6 +53,8 @@ def run_list(args) -> int:
 
 
 def run_promote(args) -> int:
+    from edge.labels.compare import compare_models, report_markdown, verdict
+
     config = load_config(args.config)
     registry = _registry(config)
     source = Path(args.candidate)

@@ -16,8 +16,6 @@ from edge.argtypes import non_negative_int
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import load_calibration, save_calibration
 from edge.measure.keypoints_file import keypoints_to_dict
-from edge.sim.capture import simulate_capture
-from edge.sim.truth import as_view_keypoints
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +32,10 @@ class SimulateOutputError(GoatEdgeError):
 
 
 def run_simulate(args) -> int:
+    # The renderer is loaded only to render: `goat-edge run` builds this parser too.
+    from edge.sim.capture import simulate_capture
+    from edge.sim.truth import as_view_keypoints
+
     if args.out.exists() and not args.out.is_dir():
         raise SimulateOutputError(f"{args.out}: exists and is not a folder")
     calibration = load_calibration(args.calibration) if args.calibration else None

@@ -31,13 +31,14 @@ UPSERT = {
         ON CONFLICT (id) DO UPDATE SET goat_id = excluded.goat_id, images = excluded.images""",
     "measurements": f"""
         INSERT INTO measurements (id, capture_id, measured_at, is_current, {", ".join(MEASUREMENTS)}, reasons,
-                                  uncertainty, model_versions, calibration_hash, weight_formula)
+                                  uncertainty, keypoints, model_versions, calibration_hash, weight_formula)
         VALUES (%(id)s, %(capture_id)s, %(measured_at)s, %(is_current)s,
-                {", ".join(f"%({m})s" for m in MEASUREMENTS)}, %(reasons)s, %(uncertainty)s,
+                {", ".join(f"%({m})s" for m in MEASUREMENTS)}, %(reasons)s, %(uncertainty)s, %(keypoints)s,
                 %(model_versions)s, %(calibration_hash)s, %(weight_formula)s)
         ON CONFLICT (id) DO UPDATE SET is_current = excluded.is_current,
             {", ".join(f"{m} = excluded.{m}" for m in MEASUREMENTS)},
-            reasons = excluded.reasons, uncertainty = excluded.uncertainty, model_versions = excluded.model_versions,
+            reasons = excluded.reasons, uncertainty = excluded.uncertainty, keypoints = excluded.keypoints,
+            model_versions = excluded.model_versions,
             calibration_hash = excluded.calibration_hash, weight_formula = excluded.weight_formula""",
     "scale_weights": """
         INSERT INTO scale_weights (id, goat_id, weight_kg, weighed_at, notes, created_at)

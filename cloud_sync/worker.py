@@ -274,6 +274,7 @@ class SyncWorker:
             **capture["measurements"],
             "reasons": jsonb(capture["measurement_reasons"]),
             "uncertainty": jsonb(capture["measurement_uncertainty"]),
+            "keypoints": jsonb(capture["keypoints"]),
             "model_versions": jsonb(capture["model_versions"]),
             "calibration_hash": capture["calibration_hash"],
             "weight_formula": jsonb(capture["weight_formula"]),

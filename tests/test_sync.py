@@ -78,12 +78,13 @@ def test_the_cloud_rows_carry_the_goat_the_measurements_and_the_photo_keys(tmp_p
             "SELECT g.tag, c.capture_key, c.images FROM captures c JOIN goats g ON g.id = c.goat_id WHERE c.id = %s",
             [capture_id],
         ).fetchone()
-        length, uncertainty = conn.execute(
-            "SELECT body_length_cm, uncertainty FROM measurements WHERE capture_id = %s", [capture_id]
+        length, uncertainty, keypoints = conn.execute(
+            "SELECT body_length_cm, uncertainty, keypoints FROM measurements WHERE capture_id = %s", [capture_id]
         ).fetchone()
     assert tag == "B7" and key == f"{DEVICE_ID}_20261126T080000000Z"
     assert length == capture["measurements"]["body_length_cm"]
     assert uncertainty == capture["measurement_uncertainty"] and uncertainty["body_length_cm"] == 0.5
+    assert keypoints == capture["keypoints"] and keypoints["top"]["hook_left"][:2] == [92.0, 36.0]
     side = next(i for i in images if i["view"] == "side" and i["kind"] == "raw")
     assert side["key"] == f"captures/{key}/{key}_side.jpg" and side["bucket"] == cloud.captures_bucket
     document = json.loads(

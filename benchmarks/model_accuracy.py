@@ -35,14 +35,11 @@ from edge.measurements import LENGTHS
 from edge.pipeline.from_images import measure_images
 from edge.sim.capture import SimCapture, simulate_capture
 from edge.sim.truth import NOT_IN_IMAGE, as_view_keypoints
+from edge.training.sim_eval import fully_in_view
 
 HELD_OUT_SEED = 9_000_000_000
 EMPTY_SEED = HELD_OUT_SEED + 500_000
 NAMES = LENGTHS + ("heart_girth_cm",)
-
-
-def fully_in_view(capture: SimCapture) -> bool:
-    return all(capture.labels[v][0].keypoints.keypoints[:, 2].min() != NOT_IN_IMAGE for v in VIEWS)
 
 
 def keypoint_errors_px(capture: SimCapture, detections: dict[str, ViewDetections], errors: dict) -> None:

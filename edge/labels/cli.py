@@ -6,7 +6,6 @@ from pathlib import Path
 
 from edge.argtypes import fraction, non_negative_int, positive_int
 from edge.config import load_config
-from edge.geometry.calibration import default_calibration, load_calibration
 from edge.store.db import Store
 from edge.store.records import STATUSES
 
@@ -96,10 +95,10 @@ def run_dataset(args) -> int:
 
 def run_compare(args) -> int:
     from edge.labels.compare import compare_models, plot, report_markdown, verdict
+    from edge.pipeline.context import calibration_of
 
     config = load_config(args.config)
-    calibration = load_calibration(config.measure.calibration) if config.measure.calibration else default_calibration()
-    comparisons = compare_models(args.old, args.new, args.datasets, calibration, config.models.threads)
+    comparisons = compare_models(args.old, args.new, args.datasets, calibration_of(config), config.models.threads)
     args.report.write_text(report_markdown(comparisons, args.old, args.new))
     if args.plot is not None and not plot(comparisons, args.plot):
         print(f"no plot: matplotlib is not installed (the train extra has it); {args.plot} not written")

@@ -79,7 +79,7 @@ def write_label_datasets(
     labels = store.get_labels()
     if not labels:
         raise LabelDatasetError("no labels stored yet: `goat-edge labels import` them first")
-    captures = {row["capture_id"]: store.get_capture(row["capture_id"]) for row in labels}
+    captures = {capture_id: store.get_capture(capture_id) for capture_id in {row["capture_id"] for row in labels}}
     tags = sorted({c["goat_tag"] for c in captures.values() if c["goat_tag"]})
     goat_split = split_goats(tags, val_fraction, test_fraction, seed)
 

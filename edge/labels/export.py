@@ -111,7 +111,7 @@ def export_labels(store: Store, out_dir: Path, selection: Selection) -> ExportSu
     for capture in captures:
         try:
             photos = _copy_photos(store, capture, partial / "images")
-        except _Unusable as exc:
+        except PhotoUnavailableError as exc:
             skipped[capture["id"]] = str(exc)
             continue
         for view, photo in photos.items():
@@ -144,20 +144,14 @@ def export_labels(store: Store, out_dir: Path, selection: Selection) -> ExportSu
     return ExportSummary(out_dir, len(entries), sum(len(e["images"]) for e in entries), skipped)
 
 
-class _Unusable(Exception):
-    """A capture whose raw photos cannot go out as they were taken."""
-
-
 def _copy_photos(store: Store, capture: dict, images_dir: Path) -> dict[str, dict]:
     photos = {}
     for view in VIEWS:
+        data = store.raw_photo(capture, view)
         try:
-            data = store.raw_photo(capture, view)
             height, width = decode_jpeg(data, colour=False).shape[:2]
-        except PhotoUnavailableError as exc:
-            raise _Unusable(str(exc)) from None
         except JpegError:
-            raise _Unusable(f"the raw {view} photo is not a JPEG") from None
+            raise PhotoUnavailableError(f"the raw {view} photo is not a JPEG") from None
         name = f"images/{capture['id']}_{view}.jpg"
         photos[view] = {"file": name, "sha256": sha256_hex(data), "width": width, "height": height, "data": data}
     for photo in photos.values():

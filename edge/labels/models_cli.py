@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.config import load_config
-from edge.geometry.calibration import default_calibration, load_calibration
 from edge.registry import Registry, RegistryError
 
 RESTART = "restart the daemon to load it (systemctl restart goat-edge); a running capture finishes first"
@@ -54,6 +53,7 @@ def run_list(args) -> int:
 
 def run_promote(args) -> int:
     from edge.labels.compare import compare_models, report_markdown, verdict
+    from edge.pipeline.context import calibration_of
 
     config = load_config(args.config)
     registry = _registry(config)
@@ -66,10 +66,9 @@ def run_promote(args) -> int:
         return 0
     why = "forced, not compared"
     if args.datasets is not None:
-        calibration = (
-            load_calibration(config.measure.calibration) if config.measure.calibration else default_calibration()
+        comparisons = compare_models(
+            current_dir, candidate_dir, args.datasets, calibration_of(config), config.models.threads
         )
-        comparisons = compare_models(current_dir, candidate_dir, args.datasets, calibration, config.models.threads)
         report = registry.root / "reports" / f"{version}.md"
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(report_markdown(comparisons, current_dir, candidate_dir))

@@ -12,6 +12,7 @@ measured with these models: it resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 
@@ -71,7 +72,7 @@ def reprocess(
         measuring = measuring_from(measured, calibration.hash, formula)
         if measured.gate.status == "retake":
             reasons = {name: f"retake: {measured.gate.reason}" for name in MEASUREMENTS}
-            measuring = type(measuring)(**{**vars(measuring), "measurement_reasons": reasons})
+            measuring = dataclasses.replace(measuring, measurement_reasons=reasons)
         store.add_measuring(capture["id"], measuring)
         summary.measured.append(capture["id"])
         log.info("capture %s measured again with models %s", capture["id"], versions)

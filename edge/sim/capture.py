@@ -15,7 +15,7 @@ import numpy as np
 from edge.geometry.calibration import Calibration, ChuteLayout, default_calibration
 from edge.keypoints import VIEWS
 from edge.sim.effects import finish_image
-from edge.sim.goat import Goat, build_goat, sample_goat_params
+from edge.sim.goat import Goat, build_goat
 from edge.sim.looks import Look, look_named
 from edge.sim.render import Renderer
 from edge.sim.scene import Scene, mirrored_scene, sample_scene
@@ -55,20 +55,12 @@ def _place_behind(front: Goat, params, gap_cm: float):
 
 
 def sample_goats(
-    rng: np.random.Generator,
-    count: int,
-    chute_width_cm: float,
-    look: Look | None = None,
-    look_rng: np.random.Generator | None = None,
+    rng: np.random.Generator, count: int, chute_width_cm: float, look: Look, look_rng: np.random.Generator
 ) -> tuple[Goat, ...]:
     """The first goat stands at the front gate; each other one queues behind the one before."""
     goats: list[Goat] = []
     for i in range(count):
-        params = None
-        if look is not None and look_rng is not None:
-            params = look.goat_params(rng, look_rng, chute_width_cm)
-        if params is None:
-            params = sample_goat_params(rng, chute_width_cm)
+        params = look.goat_params(rng, look_rng, chute_width_cm)
         if i > 0:
             params = _place_behind(goats[-1], params, rng.uniform(3.0, 20.0))
         goats.append(build_goat(params))

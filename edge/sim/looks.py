@@ -47,13 +47,13 @@ class Look:
     def rng(self, seed: int) -> np.random.Generator:
         return np.random.default_rng([seed, _LOOK_STREAM])
 
-    def goat_params(self, rng: np.random.Generator, extras_rng: np.random.Generator, chute_width_cm: float):
-        """One goat of this look: its family from rng (as the standard generator draws), extras
-        from the look's own stream."""
-        if self.families == ("standard",) and not (self.mud_p or self.collar_p):
-            return None  # the standard generator, drawn where it always was
+    def goat_params(
+        self, rng: np.random.Generator, extras_rng: np.random.Generator, chute_width_cm: float
+    ) -> GoatParams:
+        """One goat of this look: its body from rng (the standard look's exactly as the standard
+        generator draws it), which family and what extras from the look's own stream."""
         family = self.families[extras_rng.integers(len(self.families))]
-        params: GoatParams = sample_family_params(rng, family, chute_width_cm)
+        params = sample_family_params(rng, family, chute_width_cm)
         return with_extras(params, extras_rng, mud_p=self.mud_p, collar_p=self.collar_p)
 
     def scene(self, scene: Scene, rng: np.random.Generator) -> Scene:

@@ -113,13 +113,22 @@ def training_yaml(view: str, args, run_dir: Path) -> Path:
 
 def budget(args) -> dict:
     """Optional Ultralytics settings: a time budget per view (it then fits the epochs and the
-    learning-rate schedule to the hours given) and image caching in RAM, which matters on a
-    GPU, where decoding JPEGs for the augmentation is what limits the speed."""
+    learning-rate schedule to the hours given), image caching in RAM, which matters on a
+    GPU, where decoding JPEGs for the augmentation is what limits the speed, and, for
+    fine-tuning on a few photos, a lower learning rate and a frozen backbone."""
     extra = {}
     if args.time_h is not None:
         extra["time"] = args.time_h
     if args.cache != "none":
         extra["cache"] = args.cache
+    if args.lr0 is not None:
+        # Ultralytics starts the biases' warm-up at 0.1 for an optimizer it did not choose
+        # itself, which in a few steps undoes what the --fine-tune weights knew; and it adds
+        # up the gradients of 64 images before each step, which leaves a farm's few dozen
+        # photos a handful of steps in all (nbs: every batch is a step).
+        extra.update(optimizer="AdamW", lr0=args.lr0, warmup_bias_lr=0.0, nbs=args.batch)
+    if args.freeze:
+        extra["freeze"] = args.freeze
     return extra
 
 
@@ -242,6 +251,17 @@ def main(argv: list[str] | None = None) -> int:
         choices=("none", "ram", "disk"),
         default="none",
         help="cache decoded images (ram is fastest on a GPU)",
+    )
+    p.add_argument(
+        "--lr0",
+        type=positive_float,
+        help="AdamW's learning rate (default: Ultralytics' choice); lower keeps more of --fine-tune weights",
+    )
+    p.add_argument(
+        "--freeze",
+        type=non_negative_int,
+        default=0,
+        help="layers kept as they are (10: the backbone, for a small farm dataset)",
     )
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
     p.add_argument(

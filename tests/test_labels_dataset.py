@@ -56,8 +56,18 @@ def test_a_label_line_is_what_ultralytics_reads_and_unplaced_points_are_zero():
     assert [float(v) for v in values[5 + 3 * withers : 8 + 3 * withers]] == [0.5, 0.5, 2.0]
     nose = VIEW_KEYPOINTS["top"].index("nose")
     assert values[5 + 3 * nose : 8 + 3 * nose] == ["0.000000", "0.000000", "0"]
+    # The box is the points' extent (40 x 30 px) grown as the simulator's boxes are, so the
+    # models are not taught another box: by 1.5 % on each side and 6 % above and below.
     cx, cy, w, h = (float(v) for v in values[1:5])
-    assert 0.25 < cx < 0.5 and w == pytest.approx(48 / 160)
+    assert cx == pytest.approx(60 / 160) and cy == pytest.approx(45 / 120)
+    assert w == pytest.approx(40 * 1.03 / 160) and h == pytest.approx(30 * 1.12 / 120)
+
+
+def test_a_side_box_reaches_above_the_withers_to_the_head_and_ears():
+    points = {"withers": [100.0, 50.0], "hind_hoof_left": [40.0, 100.0], "nose": [160.0, 40.0]}
+    cx, cy, w, h = (float(v) for v in label_line("side", points, 320, 240).split()[1:5])
+    top_px, bottom_px = (cy - h / 2) * 240, (cy + h / 2) * 240
+    assert top_px == pytest.approx(40.5 - 0.24 * 60) and bottom_px == pytest.approx(100.5)
 
 
 def test_the_split_is_repeatable_and_small_herds_still_get_a_test_goat():

@@ -31,6 +31,7 @@ def test_a_set_added_twice_is_one_version_named_by_its_files(tmp_path, two_sets)
     registry = Registry(tmp_path / "models")
     assert registry.add(first) == registry.add(first) == set_version(first)
     assert registry.add(second) != set_version(first)
+    (registry.root / "reports").mkdir()  # the promotions' reports sit beside the versions
     assert registry.versions() == [set_version(first), set_version(second)]
     assert (registry.path(set_version(second)) / "closeup" / "model.ncnn.bin").is_file()
 

@@ -12,13 +12,11 @@ from edge.cli import main
 from edge.config import ModelsConfig
 from edge.detect.detector import NcnnDetector
 from edge.geometry.calibration import default_calibration
-from edge.keypoints import VIEWS
 from edge.measure.weight import WeightFormula
 from edge.pipeline.from_images import measure_images, measuring_from
 from edge.sim.capture import simulate_capture
 from edge.store import Store
-from edge.store.ids import new_id
-from edge.store.records import CaptureRecord, ImageFile
+from tests.support.captures import measured_record
 
 pytestmark = pytest.mark.slow
 SHIPPED = ModelsConfig().dir
@@ -42,18 +40,7 @@ def farm(tmp_path):
             if i == 3:
                 measuring = dataclasses.replace(measuring, calibration_hash="0123456789abcdef")
             at = datetime(2026, 12, 1, 9, tzinfo=UTC) + timedelta(minutes=i)
-            rec = CaptureRecord(
-                capture_id=new_id(at),
-                captured_at=at,
-                device_id="barn",
-                status=measured.gate.status,
-                reason=measured.gate.reason,
-                trigger="button",
-                images=tuple(ImageFile(v, "raw", capture.jpegs[v]) for v in VIEWS)
-                + tuple(ImageFile(v, "annotated", measured.annotated[v]) for v in VIEWS),
-                goat_tag="G1",
-                **vars(measuring),
-            )
+            rec = measured_record(capture, measured, measuring, at, "G1")
             store.record_capture(rec)
             ids.append(rec.capture_id)
         old_versions = dict(detector.versions)

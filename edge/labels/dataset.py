@@ -24,7 +24,16 @@ from edge.store.db import Store
 from edge.training.dataset import write_example
 
 SPLITS = ("train", "val", "test")
-BOX_MARGIN = 0.1  # the box around the labelled points, grown by this share of its size
+# The box around the labelled points, grown on each side (left, right, top, bottom) by
+# these shares of the points' extent: the box the simulator draws around the whole goat
+# (ears and head above the withers in the side view, the shoulders beside the front view's
+# points), as medians over 16 simulated captures of both training looks. A farm's boxes
+# drawn any other way would teach the models a new box while they learn the farm's points.
+BOX_MARGINS = {
+    "side": (0.015, 0.015, 0.24, 0.0),
+    "top": (0.015, 0.015, 0.06, 0.06),
+    "front": (0.12, 0.12, 0.18, 0.01),
+}
 VISIBLE = 2
 
 
@@ -58,9 +67,10 @@ def label_line(view: str, points: dict[str, list[float]], width: int, height: in
     nobody placed is 0 0 0. Pixel centres sit at integers (docs/keypoints.md)."""
     xs = [p[0] + 0.5 for p in points.values()]
     ys = [p[1] + 0.5 for p in points.values()]
-    grow_x, grow_y = BOX_MARGIN * (max(xs) - min(xs)), BOX_MARGIN * (max(ys) - min(ys))
-    x0, x1 = max(min(xs) - grow_x, 0.0), min(max(xs) + grow_x, float(width))
-    y0, y1 = max(min(ys) - grow_y, 0.0), min(max(ys) + grow_y, float(height))
+    left, right, top, bottom = BOX_MARGINS[view]
+    span_x, span_y = max(xs) - min(xs), max(ys) - min(ys)
+    x0, x1 = max(min(xs) - left * span_x, 0.0), min(max(xs) + right * span_x, float(width))
+    y0, y1 = max(min(ys) - top * span_y, 0.0), min(max(ys) + bottom * span_y, float(height))
     values = [0, (x0 + x1) / 2 / width, (y0 + y1) / 2 / height, (x1 - x0) / width, (y1 - y0) / height]
     for name in VIEW_KEYPOINTS[view]:
         point = points.get(name)
@@ -112,8 +122,9 @@ def write_label_datasets(
 
 def _write_data_yaml(folder: Path, view: str, counts: dict[str, int]) -> None:
     names = VIEW_KEYPOINTS[view]
+    # No `path`: the folder is written under another name and renamed when complete, and
+    # without one Ultralytics reads the splits beside data.yaml, wherever the folder is moved.
     data = {
-        "path": str(folder.resolve()),
         **{split: f"images/{split}" for split in SPLITS if counts[split]},
         "names": {0: "goat"},
         "kpt_shape": [len(names), 3],

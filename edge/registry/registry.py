@@ -56,7 +56,11 @@ class Registry:
         """The versions kept, oldest first."""
         if not self.root.is_dir():
             return []
-        found = [p for p in self.root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")]
+        found = [
+            p
+            for p in self.root.iterdir()
+            if p.is_dir() and not p.is_symlink() and not p.name.startswith(".") and (p / REQUIRED[0]).is_dir()
+        ]  # a version holds a set; reports/ beside them is not one
         return [p.name for p in sorted(found, key=lambda p: p.stat().st_mtime)]
 
     def path(self, version: str) -> Path:

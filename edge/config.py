@@ -144,7 +144,11 @@ class ButtonConfig(_Section):
 class ApiConfig(_Section):
     host: str = Field("127.0.0.1", description="0.0.0.0 lets the tablet reach it over the farm's Wi-Fi")
     port: int = Field(8080, ge=1, le=65535)
-    token: str | None = Field(None, description="if set, POST requests need 'Authorization: Bearer <token>'")
+    token: str | None = Field(
+        None,
+        description="if set, changes need it (a bearer token, or the tablet's session after it is entered once); "
+        "so do reads when the API listens beyond this computer",
+    )
 
 
 class SyncConfig(_Section):
@@ -164,6 +168,12 @@ class SyncConfig(_Section):
     timeout_s: float = Field(30.0, gt=0, le=600, description="per request to S3 or PostgreSQL")
 
 
+class HerdConfig(_Section):
+    trend_flag_pct: float = Field(
+        10.0, gt=0, le=100, description="flag an estimated weight this many % off the goat's own trend"
+    )
+
+
 class EdgeConfig(_Section):
     device: DeviceConfig = DeviceConfig()
     storage: StorageConfig = StorageConfig()
@@ -173,6 +183,7 @@ class EdgeConfig(_Section):
     button: ButtonConfig = ButtonConfig()
     api: ApiConfig = ApiConfig()
     sync: SyncConfig = SyncConfig()
+    herd: HerdConfig = HerdConfig()
 
 
 # (section, key) -> environment variable that overrides it, for values best kept out of files.

@@ -467,6 +467,16 @@ def test_goats_are_added_checked_and_updated_with_every_change_queued(store):
     ]
 
 
+def test_tags_match_whatever_their_case_and_surrounding_spaces(store):
+    """An associate types "a12 " for the ear tag A12; a tag reader may add spaces."""
+    goat = store.add_goat("A12")
+    assert store.get_goat(" a12 ") == goat and goat["tag"] == "A12"
+    with pytest.raises(DuplicateTagError, match="^goat tag 'a12' already exists as 'A12'$"):
+        store.add_goat("a12")
+    assert store.update_goat("a12", tag="a12")["tag"] == "a12"  # correcting its own spelling is no clash
+    assert [g["tag"] for g in store.list_goats()] == ["a12"]
+
+
 def test_a_capture_can_be_assigned_to_a_goat_afterwards(store):
     rec = capture()
     store.record_capture(rec)

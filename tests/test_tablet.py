@@ -1,47 +1,198 @@
-"""The tablet page in a real browser (Chromium at tablet size), against a running daemon."""
+"""A day at the chute on the tablet page, in a real browser (Chromium at tablet size).
+
+The daemon runs as on the farm, on replayed photos: a goat, then an empty chute, in turn.
+"""
 
 from __future__ import annotations
 
-import pytest
+import csv
+import io
 
+import pytest
+import requests
+
+from edge.store import Store
 from tests.support.browser import TABLET_LANDSCAPE, launch_chromium, sync_playwright
+from tests.support.captures import earlier_capture
 from tests.support.daemon_helpers import Daemon, free_port, simulate_captures, write_config
 
 pytestmark = pytest.mark.slow
+TOKEN = "barn-door-4512"
 
 
 @pytest.fixture(scope="module")
 def replay(tmp_path_factory):
-    return simulate_captures(tmp_path_factory.mktemp("replay"), seeds=(21,))
+    """A goat (seed-000021), then the chute empty (empty-000022), in turn from the first shot."""
+    from edge.cli import main as goat_edge
+
+    folder = simulate_captures(tmp_path_factory.mktemp("replay"), seeds=(21,))
+    assert goat_edge(["simulate", "--seed", "22", "--goats", "0", "--out", str(folder / "empty-000022")]) == 0
+    return folder
+
+
+def open_tablet(tmp_path, replay, playwright, token: str | None = None):
+    data = tmp_path / "data"
+    with Store.open(data) as store:  # goat B7 was measured twice before, 20 and 10 days ago
+        store.add_goat("B7", name="Bramble")
+        earlier_capture(store, "B7", 20, 12.0)
+        earlier_capture(store, "B7", 10, 13.0)
+    config = write_config(tmp_path / "edge.toml", data, replay, free_port())
+    if token:
+        config.write_text(config.read_text().replace("[api]\n", f'[api]\ntoken = "{token}"\n'))
+    daemon = Daemon(config).__enter__()
+    browser = launch_chromium(playwright)
+    page = browser.new_page(viewport=TABLET_LANDSCAPE, accept_downloads=True)
+    page.requested = []  # every URL the page asks for, to show nothing comes from beyond the Pi
+    page.on("request", lambda request: page.requested.append(request.url))
+    page.goto(daemon.url)
+    return daemon, browser, page
 
 
 @pytest.fixture
 def tablet(tmp_path, replay):
-    """The daemon on replayed photos, and a tablet-sized Chromium page open on it."""
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
-    with Daemon(config) as daemon, sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
+    with sync_playwright() as playwright:
+        daemon, browser, page = open_tablet(tmp_path, replay, playwright)
         try:
-            page = browser.new_page(viewport=TABLET_LANDSCAPE)
-            page.goto(daemon.url)
             yield page, daemon
         finally:
             browser.close()
+            daemon.__exit__(None, None, None)
 
 
-def test_capture_on_the_tablet_shows_the_numbers_and_the_three_annotated_photos(tablet):
+@pytest.fixture
+def locked_tablet(tmp_path, replay):
+    with sync_playwright() as playwright:
+        daemon, browser, page = open_tablet(tmp_path, replay, playwright, token=TOKEN)
+        try:
+            yield page, daemon
+        finally:
+            browser.close()
+            daemon.__exit__(None, None, None)
+
+
+def scan(page, tag: str) -> None:
+    """What a keyboard-wedge tag reader does: type the number, then Enter."""
+    page.locator("#tag").fill(tag)
+    page.locator("#tag").press("Enter")
+
+
+def capture_and_wait(page, measuring_shown: bool = True) -> None:
+    page.get_by_role("button", name="Capture", exact=True).click()
+    if measuring_shown:  # the previous goat's numbers give way to "Measuring…" at once
+        page.wait_for_selector("#banner.measuring", timeout=5_000)
+        assert page.locator("#measurements tr").count() == 0
+    page.wait_for_selector("#banner.ok, #banner.retake, #banner.error", timeout=60_000)
+
+
+def background(page, selector: str) -> str:
+    return page.eval_on_selector(selector, "e => getComputedStyle(e).backgroundColor")
+
+
+def test_a_day_at_the_chute(tablet):
     page, daemon = tablet
-    page.get_by_role("button", name="Capture").click()
-    page.wait_for_selector("#banner.ok, #banner.retake", timeout=60_000)
-    stored = daemon.get("/api/captures").json()
-    assert len(stored) == 1
-    capture = stored[0]
-    assert page.locator("#banner").inner_text().startswith("Measured" if capture["status"] == "ok" else "Retake")
-    if capture["status"] == "ok":
-        girth = capture["measurements"]["heart_girth_cm"]
-        row = page.locator("#measurements tr", has_text="Heart girth")
-        assert f"{girth:.1f} cm" in row.inner_text()
-    photos = page.locator("#images img")
-    assert photos.count() == 3
-    page.wait_for_function("[...document.querySelectorAll('#images img')].every(i => i.complete && i.naturalWidth > 0)")
-    assert sorted(photos.nth(i).get_attribute("alt") for i in range(3)) == ["front camera", "side camera", "top camera"]
+
+    # An ear tag the Pi does not know yet is registered on the spot.
+    scan(page, "A12")
+    page.wait_for_selector("#register:not([hidden])")
+    assert "No goat with tag A12 yet." in page.locator("#register").inner_text()
+    page.locator("#reg-name").fill("Daisy")
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_function("document.getElementById('goat-chip').textContent.includes('Daisy')")
+    assert page.locator("#goat-chip").inner_text() == "Goat A12 · Daisy"
+
+    # The capture: a goat in the chute, the numbers in large type, the box cleared for the next goat.
+    capture_and_wait(page)
+    first = daemon.get("/api/captures").json()[0]
+    assert first["goat_tag"] == "A12" and first["status"] == "ok", first["reason"]
+    assert page.locator("#banner").inner_text() == "✓ Measured goat A12"
+    girth_row = page.locator("#measurements tr", has_text="Heart girth").inner_text()
+    assert f"{first['measurements']['heart_girth_cm']:.1f} cm" in girth_row
+    assert page.locator("#tag").input_value() == "" and page.locator("#goat-chip").inner_text() == ""
+    ok_colour = background(page, "#banner")
+
+    # Another client (the hardware button, another tablet) captures: it appears here untouched.
+    # The chute is empty this time, so it is a retake, which looks nothing like a result.
+    assert requests.post(daemon.url + "/api/captures", json={}, timeout=60).status_code == 201
+    page.wait_for_selector("#banner.retake", timeout=5_000)
+    retake = page.locator("#banner").inner_text()
+    assert retake.startswith("RETAKE") and "another tablet" in retake
+    assert background(page, "#banner") != ok_colour and page.locator("#measurements tr").count() == 0
+
+    # A goat measured before (a kid of 12 and 13 kg): the tag matched whatever its case and spaces, the change
+    # since last time, the daily gain, and a flag: far above its trend.
+    scan(page, " b7 ")
+    page.wait_for_function("document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
+    capture_and_wait(page)
+    latest = daemon.get(f"/api/captures/{daemon.get('/api/captures').json()[0]['id']}").json()
+    growth = latest["growth"]
+    assert latest["goat_tag"] == "B7" and growth["days_since_previous"] == pytest.approx(10, abs=0.01)
+    change = page.locator("#change").inner_text()
+    assert change.startswith("Since last capture (10 days ago): weight +")
+    assert f"{abs(growth['weight_change_kg']):.1f} kg" in change
+    assert f"gain +{growth['average_daily_gain_kg']:.2f} kg/day" in change
+    assert growth["flagged"] and "above this goat's trend" in page.locator("#trend-flag").inner_text()
+
+    # A photo enlarges when tapped.
+    page.locator("#images img").first.click()
+    assert page.locator("#overlay").is_visible()
+    page.get_by_role("button", name="Close").click()
+    assert not page.locator("#overlay").is_visible()
+
+    # The day's export: every capture, with its goat and numbers.
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Captures CSV").click()
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
+    assert [(r["goat_tag"], r["status"]) for r in rows] == [
+        ("B7", "ok"),
+        ("B7", "ok"),
+        ("A12", "ok"),
+        ("", "retake"),
+        ("B7", "ok"),
+    ]
+    assert rows[2]["heart_girth_cm"] == f"{first['measurements']['heart_girth_cm']:g}"
+
+    # Everything the page used came from the Pi: it works on a farm with no internet.
+    assert page.requested and all(url.startswith(daemon.url + "/") for url in page.requested)
+    assert requests.get(daemon.url + "/api/docs", timeout=10).status_code == 404  # it would need a CDN
+
+
+def test_a_refused_value_is_named_and_a_lost_pi_is_said_in_plain_words(tablet):
+    page, daemon = tablet
+    scan(page, "C3")
+    page.locator("#reg-tag").evaluate("e => e.removeAttribute('maxlength')")  # as a scripted client could
+    page.locator("#reg-tag").fill("C" * 40)
+    page.get_by_role("button", name="Register").click()
+    page.wait_for_selector("#banner.error")
+    assert page.locator("#banner").inner_text() == "tag: String should have at most 32 characters"
+
+    page.locator("#tag").fill("")  # no goat named: the capture can still be assigned later
+    capture_and_wait(page)
+    assert page.locator("#measurements tr").count() == 8
+    daemon.terminate()  # the Pi goes away (Wi-Fi down, power cut)
+    capture_and_wait(page, measuring_shown=False)
+    assert page.locator("#banner").inner_text() == (
+        "The Pi did not answer. The capture may have been stored: check Recent before retaking."
+    )
+    assert page.locator("#measurements tr").count() == 0  # the last goat's numbers are gone
+    page.wait_for_selector("#status.offline", timeout=15_000)
+
+
+def test_with_a_token_the_tablet_asks_for_it_once_and_is_refused_without_it(locked_tablet):
+    page, daemon = locked_tablet
+    page.wait_for_selector("#login:not([hidden])")
+    assert requests.post(daemon.url + "/api/captures", json={}, timeout=60).status_code == 401
+
+    page.locator("#token").fill("wrong")
+    page.get_by_role("button", name="Unlock").click()
+    page.wait_for_selector("#banner.error")
+    assert "that is not this Pi's API token" in page.locator("#banner").inner_text()
+
+    page.locator("#token").fill(TOKEN)
+    page.get_by_role("button", name="Unlock").click()
+    page.wait_for_selector("#login[hidden]", state="attached")
+    capture_and_wait(page)
+    assert page.locator("#banner.ok, #banner.retake").count() == 1
+    # The session outlives a reload, and the page's scripts cannot read it.
+    page.reload()
+    page.wait_for_function("document.getElementById('recent').children.length > 0")
+    assert page.locator("#login").is_hidden() and page.evaluate("document.cookie") == ""

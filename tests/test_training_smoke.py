@@ -348,7 +348,7 @@ def test_measure_runs_the_three_models_on_photos_and_writes_annotated_copies(exp
     # One epoch on eight images finds no goat with confidence: the answer is a retake that
     # says why, never numbers.
     assert out["status"] == "retake", out
-    assert "camera: no goat in view" in out["reason"]
+    assert ": no goat in view: bring the goat into the chute" in out["reason"]
     assert all(v is None for v in out["measurements"].values())
     assert set(out["model_versions"]) == {"side", "top", "front", "closeup"}
     assert all(len(v) == 16 for v in out["model_versions"].values())

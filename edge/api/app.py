@@ -1,5 +1,10 @@
 """The Pi's local HTTP API, and the tablet page that uses it.
 
+With api.token set, every change needs it: as a bearer token, or as the session cookie
+the tablet gets by entering it once (HttpOnly, SameSite=Strict, so another web page a
+farm computer opens cannot use it). When the API listens beyond this computer, reading
+the farm's records needs it too. The page itself, /api/health and the login do not.
+
 Errors come back as {"detail": "<what a person can act on>"} with a status that says who
 can fix it: 4xx for the request (unknown goat, duplicate tag, bad value, a capture
 already running), 503 when the chute cannot capture now (a camera not responding, the
@@ -8,22 +13,36 @@ disk full).
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import json
 import secrets
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from edge.api.export_csv import captures_csv, scale_weights_csv
 from edge.camera.base import CameraError
 from edge.errors import GoatEdgeError
+from edge.herd import growth_of
 from edge.pipeline.capture import CaptureBusyError
 from edge.pipeline.context import EdgeContext
 from edge.store.errors import DiskFullError, DuplicateTagError, NotFoundError
 
 STATIC = Path(__file__).parent / "static"
+SESSION_COOKIE = "goat_session"
+SESSION_MAX_AGE_S = 365 * 24 * 3600  # a barn tablet logs in once; a new token ends every session
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+EVENTS_POLL_S = 0.5
+# An event stream ends after this long and the browser opens a new one (EventSource does),
+# so that a stopping daemon never waits on a tablet left open.
+EVENTS_STREAM_S = 20.0
 
 
 class _Body(BaseModel):
@@ -50,6 +69,10 @@ class AssignGoat(_Body):
     tag: str = Field(min_length=1, max_length=32)
 
 
+class Login(_Body):
+    token: str = Field(min_length=1, max_length=200)
+
+
 class ScaleWeightIn(_Body):
     weight_kg: float = Field(gt=0, lt=300)
     weighed_at: datetime | None = None
@@ -66,20 +89,46 @@ def _http_error(exc: GoatEdgeError) -> HTTPException:
     return HTTPException(422, str(exc))
 
 
-def create_app(ctx: EdgeContext) -> FastAPI:
-    app = FastAPI(title="goat-edge", docs_url="/api/docs", openapi_url="/api/openapi.json")
-    store, token = ctx.store, ctx.config.api.token
+def session_value(token: str) -> str:
+    """The session cookie's value: derived from the token, so it outlives a restart and a new
+    token ends every session."""
+    return hmac.new(token.encode(), b"goat-edge tablet session", hashlib.sha256).hexdigest()
 
-    def authorised(authorization: str | None = Header(None)) -> None:
-        """With api.token set, changes need it; reading stays open on the farm's network."""
-        if token and not secrets.compare_digest(authorization or "", f"Bearer {token}"):
-            raise HTTPException(401, "this request needs the API token (Authorization: Bearer ...)")
+
+def create_app(ctx: EdgeContext) -> FastAPI:
+    # No /api/docs: FastAPI's interactive pages load their scripts from a CDN, which a farm
+    # without internet cannot reach. The machine-readable description stays.
+    app = FastAPI(title="goat-edge", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    store, token = ctx.store, ctx.config.api.token
+    reads_need_token = bool(token) and ctx.config.api.host not in LOOPBACK
+
+    def has_access(authorization: str | None, session: str | None) -> bool:
+        if not token:
+            return True
+        bearer = secrets.compare_digest((authorization or "").encode(), f"Bearer {token}".encode())
+        return bearer or secrets.compare_digest((session or "").encode(), session_value(token).encode())
+
+    def authorised(authorization: str | None = Header(None), goat_session: str | None = Cookie(None)) -> None:
+        if not has_access(authorization, goat_session):
+            raise HTTPException(401, "this needs the API token: enter it on the tablet, or send Authorization: Bearer")
+
+    def may_read(authorization: str | None = Header(None), goat_session: str | None = Cookie(None)) -> None:
+        if reads_need_token:
+            authorised(authorization, goat_session)
 
     def call(fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except GoatEdgeError as exc:
             raise _http_error(exc) from None
+
+    def with_growth(capture: dict) -> dict:
+        """The capture, with the change since the goat's previous capture and its trend."""
+        growth = None
+        if capture["goat_tag"]:
+            history = store.list_captures(limit=500, goat_tag=capture["goat_tag"])
+            growth = growth_of(capture, history, ctx.config.herd.trend_flag_pct).as_dict()
+        return {**capture, "growth": growth}
 
     @app.get("/", include_in_schema=False)
     def tablet_page():
@@ -98,17 +147,17 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     @app.post("/api/captures", status_code=201, dependencies=[Depends(authorised)])
     def capture(request: CaptureRequest | None = None):
         tag = request.goat_tag if request else None
-        return call(ctx.pipeline.capture, "api", goat_tag=tag or None)
+        return with_growth(call(ctx.pipeline.capture, "api", goat_tag=tag or None))
 
-    @app.get("/api/captures")
+    @app.get("/api/captures", dependencies=[Depends(may_read)])
     def list_captures(limit: int = Query(50, ge=1, le=500), goat_tag: str | None = None):
         return call(store.list_captures, limit=limit, goat_tag=goat_tag)
 
-    @app.get("/api/captures/{capture_id}")
+    @app.get("/api/captures/{capture_id}", dependencies=[Depends(may_read)])
     def get_capture(capture_id: str):
-        return call(store.get_capture, capture_id)
+        return with_growth(call(store.get_capture, capture_id))
 
-    @app.get("/api/captures/{capture_id}/images/{view}")
+    @app.get("/api/captures/{capture_id}/images/{view}", dependencies=[Depends(may_read)])
     def get_image(
         capture_id: str, view: Literal["side", "top", "front"], kind: Literal["raw", "annotated"] = "annotated"
     ):
@@ -123,9 +172,9 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     @app.put("/api/captures/{capture_id}/goat", dependencies=[Depends(authorised)])
     def assign_goat(capture_id: str, body: AssignGoat):
         call(store.assign_goat, capture_id, body.tag)
-        return call(store.get_capture, capture_id)
+        return with_growth(call(store.get_capture, capture_id))
 
-    @app.get("/api/goats")
+    @app.get("/api/goats", dependencies=[Depends(may_read)])
     def list_goats():
         return store.list_goats()
 
@@ -133,7 +182,7 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     def add_goat(goat: GoatIn):
         return call(store.add_goat, goat.tag, **goat.model_dump(exclude={"tag"}))
 
-    @app.get("/api/goats/{tag}")
+    @app.get("/api/goats/{tag}", dependencies=[Depends(may_read)])
     def get_goat(tag: str):
         return call(store.get_goat, tag)
 
@@ -145,4 +194,79 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     def add_weight(tag: str, body: ScaleWeightIn):
         return call(store.add_scale_weight, tag, body.weight_kg, weighed_at=body.weighed_at, notes=body.notes)
 
+    @app.get("/api/session")
+    def session(authorization: str | None = Header(None), goat_session: str | None = Cookie(None)):
+        """Whether this tablet must enter the token, and whether it has."""
+        return {"token_required": bool(token), "logged_in": has_access(authorization, goat_session)}
+
+    @app.post("/api/session")
+    def login(body: Login, response: Response):
+        if not token:
+            raise HTTPException(409, "this Pi has no API token set (api.token): nothing to enter")
+        if not secrets.compare_digest(body.token.encode(), token.encode()):
+            raise HTTPException(401, "that is not this Pi's API token")
+        response.set_cookie(
+            SESSION_COOKIE,
+            session_value(token),
+            max_age=SESSION_MAX_AGE_S,
+            httponly=True,
+            samesite="strict",
+            path="/",
+        )
+        return {"token_required": True, "logged_in": True}
+
+    @app.delete("/api/session")
+    def logout(response: Response):
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        return {"token_required": bool(token), "logged_in": not token}
+
+    @app.get("/api/goats/{tag}/captures", dependencies=[Depends(may_read)])
+    def goat_captures(tag: str, limit: int = Query(200, ge=1, le=500)):
+        """The goat's captures, newest first, each with its growth against the ones before."""
+        history = call(store.list_captures, limit=limit, goat_tag=tag)
+        flag_pct = ctx.config.herd.trend_flag_pct
+        return [{**c, "growth": growth_of(c, history, flag_pct).as_dict()} for c in history]
+
+    @app.get("/api/events", dependencies=[Depends(may_read)])
+    async def events(request: Request):
+        """Server-sent events: `capture` with each capture stored from now on, from the
+        button or any client, so that every open tablet shows it."""
+
+        async def stream():
+            yield "retry: 1000\n\n"
+            newest = await asyncio.to_thread(_newest_id)
+            ends = time.monotonic() + EVENTS_STREAM_S
+            while time.monotonic() < ends and not await request.is_disconnected():
+                await asyncio.sleep(EVENTS_POLL_S)
+                latest = await asyncio.to_thread(_newest_id)
+                if latest and latest != newest:
+                    newest = latest
+                    capture = await asyncio.to_thread(
+                        lambda capture_id: with_growth(store.get_capture(capture_id)), latest
+                    )
+                    yield f"event: capture\nid: {latest}\ndata: {json.dumps(capture)}\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    def _newest_id() -> str | None:
+        newest = store.list_captures(limit=1)
+        return newest[0]["id"] if newest else None
+
+    @app.get("/api/export/captures.csv", dependencies=[Depends(may_read)])
+    def export_captures(since: date | None = None, until: date | None = None, goat_tag: str | None = None):
+        body = call(captures_csv, store, since, until, goat_tag)
+        return _csv_response(body, "captures.csv")
+
+    @app.get("/api/export/scale-weights.csv", dependencies=[Depends(may_read)])
+    def export_scale_weights(goat_tag: str | None = None):
+        return _csv_response(call(scale_weights_csv, store, goat_tag), "scale-weights.csv")
+
     return app
+
+
+def _csv_response(body: str, filename: str) -> Response:
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -115,7 +115,13 @@ def run_daemon(config: EdgeConfig) -> int:
     try:
         server = uvicorn.Server(
             uvicorn.Config(
-                create_app(ctx), host=config.api.host, port=config.api.port, log_config=None, access_log=False
+                create_app(ctx),
+                host=config.api.host,
+                port=config.api.port,
+                log_config=None,
+                access_log=False,
+                # A tablet's open event stream (/api/events) must not hold up a stop.
+                timeout_graceful_shutdown=5,
             )
         )
         if config.button.enabled:

@@ -25,7 +25,19 @@ class GateResult:
 
     @property
     def reason(self) -> str | None:
-        return "; ".join(self.reasons) or None
+        """The problems, each said once: the same one seen by several cameras names them all
+        ("side, top and front cameras: no goat in view: ..."), so the instruction stays short."""
+        cameras: dict[str, list[str]] = {}
+        for problem in self.reasons:
+            camera, _, what = problem.partition(" camera: ")
+            cameras.setdefault(what, []).append(camera)
+        return "; ".join(f"{_cameras(names)}: {what}" for what, names in cameras.items()) or None
+
+
+def _cameras(views: list[str]) -> str:
+    if len(views) == 1:
+        return f"{views[0]} camera"
+    return f"{', '.join(views[:-1])} and {views[-1]} cameras"
 
 
 # Each problem is said with what the associate can do about it at the chute.

@@ -28,7 +28,9 @@ def _clean_tag(tag: str) -> str:
 
 
 def get_goat(db: Database, tag: str) -> dict:
-    row = db.execute("SELECT * FROM goats WHERE tag = ?", [_clean_tag(tag)])
+    # Tags are matched without regard to case (an associate types "a12", the ear says "A12")
+    # and surrounding spaces (what a tag reader may add); the stored spelling is kept.
+    row = db.execute("SELECT * FROM goats WHERE tag = ? COLLATE NOCASE", [_clean_tag(tag)])
     found = row.fetchone()
     if found is None:
         raise UnknownGoatError(f"no goat with tag '{tag}'")
@@ -44,8 +46,10 @@ def list_goats(db: Database) -> list[dict]:
 
 
 def _refuse_taken(db: Database, tag: str) -> None:
-    if db.execute("SELECT 1 FROM goats WHERE tag = ?", [tag]).fetchone():
-        raise DuplicateTagError(f"goat tag '{tag}' already exists")
+    row = db.execute("SELECT tag FROM goats WHERE tag = ? COLLATE NOCASE", [tag]).fetchone()
+    if row:
+        same = "" if row[0] == tag else f" as '{row[0]}'"
+        raise DuplicateTagError(f"goat tag '{tag}' already exists{same}")
 
 
 def add_goat(db: Database, tag: str, name=None, breed=None, sex=None, birth_date=None, notes=None) -> dict:
@@ -76,7 +80,7 @@ def update_goat(db: Database, tag: str, /, **fields) -> dict:
     goat = get_goat(db, tag)
     if "tag" in fields:
         fields["tag"] = _clean_tag(fields["tag"])
-        if fields["tag"] != goat["tag"]:
+        if fields["tag"].lower() != goat["tag"].lower():  # correcting its case is no clash
             _refuse_taken(db, fields["tag"])
     merged = {**goat, **fields}
     fields["birth_date"] = check_goat_fields(merged["sex"], merged["birth_date"])

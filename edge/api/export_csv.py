@@ -1,0 +1,85 @@
+"""CSV exports of the farm's records, for a spreadsheet: captures, and scale weights.
+
+One row per capture, newest last, with the goat, every measurement and its ±, the
+estimated weight beside the goat's scale weight of the same day (where it was weighed),
+and the model versions that measured it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date, timedelta
+
+from edge.measurements import MEASUREMENTS
+from edge.store.db import Store
+
+CAPTURE_COLUMNS = (
+    "capture_id",
+    "captured_at",
+    "goat_tag",
+    "status",
+    "reason",
+    *MEASUREMENTS,
+    *(f"{name}_plus_minus" for name in MEASUREMENTS),
+    "scale_weight_kg",
+    "model_versions",
+)
+SCALE_COLUMNS = ("goat_tag", "weighed_at", "weight_kg", "notes")
+MAX_ROWS = 100_000
+
+
+def captures_csv(store: Store, since: date | None, until: date | None, goat_tag: str | None) -> str:
+    """Captures from `since` to `until`, both whole days (UTC) and both included."""
+    end = (until + timedelta(days=1)).isoformat() if until else None
+    captures = store.select_captures(since.isoformat() if since else None, end, goat_tag, None)
+    weighed = _scale_weights_by_day(store)
+    rows = []
+    for c in captures[:MAX_ROWS]:
+        plus_minus = c.get("measurement_uncertainty") or {}
+        rows.append(
+            {
+                "capture_id": c["id"],
+                "captured_at": c["captured_at"],
+                "goat_tag": c["goat_tag"] or "",
+                "status": c["status"],
+                "reason": c["reason"] or "",
+                **{name: _number(c["measurements"].get(name)) for name in MEASUREMENTS},
+                **{f"{name}_plus_minus": _number(plus_minus.get(name)) for name in MEASUREMENTS},
+                "scale_weight_kg": _number(weighed.get((c["goat_tag"], c["captured_at"][:10]))),
+                "model_versions": json.dumps(c["model_versions"], sort_keys=True),
+            }
+        )
+    return _csv(CAPTURE_COLUMNS, rows)
+
+
+def scale_weights_csv(store: Store, goat_tag: str | None) -> str:
+    goats = [store.get_goat(goat_tag)] if goat_tag else store.list_goats()
+    rows = [
+        {"goat_tag": goat["tag"], **weight, "notes": weight["notes"] or ""}
+        for goat in goats
+        for weight in store.scale_weights(goat["id"])
+    ]
+    return _csv(SCALE_COLUMNS, sorted(rows, key=lambda r: (r["weighed_at"], r["goat_tag"])))
+
+
+def _scale_weights_by_day(store: Store) -> dict[tuple[str, str], float]:
+    """(goat tag, UTC day) -> that day's last scale weight."""
+    return {
+        (goat["tag"], weight["weighed_at"][:10]): weight["weight_kg"]
+        for goat in store.list_goats()
+        for weight in store.scale_weights(goat["id"])
+    }
+
+
+def _number(value) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _csv(columns: tuple[str, ...], rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()

@@ -120,8 +120,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         with Store.open(root / "data") as store:
-            store.add_goat("B7", name="Bramble")  # a kid weighed by the cameras 20 and 10 days ago
-            earlier_capture(store, "B7", 20, 12.0)
+            store.add_goat("B7", name="Bramble")  # a kid weighed by the cameras 21 and 10 days ago
+            earlier_capture(store, "B7", 21, 12.0)
             earlier_capture(store, "B7", 10, 13.0)
         config = write_config(root / "edge.toml", root / "data", replay_folder(root), free_port())
         with Daemon(config) as daemon, sync_playwright() as playwright:

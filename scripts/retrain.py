@@ -22,7 +22,8 @@ Views without labels, the close-up model and uncertainty.yaml are copied unchang
 
 Uses the GPU when PyTorch finds one (--device auto), else the CPU, slowly. Everything it
 makes while training lives in <out>.work, so running the same command again after an
-interruption resumes. Needs the `train` extra (Ultralytics, PyTorch).
+interruption resumes; a finished run deletes it, so the next run starts afresh. Needs
+the `train` extra (Ultralytics, PyTorch).
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ EXTRAS = ("uncertainty.yaml",)
 
 class RetrainError(GoatEdgeError):
     pass
+
+
+def refuse_writing_over(out: Path, current: Path, registry_root: Path) -> None:
+    out = out.resolve()
+    for kept in (current.resolve(), registry_root.resolve()):
+        if out == kept or out.is_relative_to(kept) or kept.is_relative_to(out):
+            raise RetrainError(f"--out {out} would replace models kept in {kept}; choose a new folder")
 
 
 def labelled_views(datasets: Path, chosen: tuple[str, ...]) -> list[str]:
@@ -157,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     args.sim_datasets = args.sim_datasets or work / "sim"
     try:
         config = load_config(args.config)
-        current = Registry(Path(config.storage.data_dir) / "models").active_dir(config.models.dir)
+        registry = Registry(Path(config.storage.data_dir) / "models")
+        current = registry.active_dir(config.models.dir)
+        refuse_writing_over(args.out, current, registry.root)
         device = resolve_device(args.device)
         retrained = {}
         for view in labelled_views(args.datasets, args.views):
@@ -174,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     ) as exc:
         print(f"retrain: error: {exc}", file=sys.stderr)
         return 2
+    # The run is complete: the next one (more labels, other settings) starts afresh.
+    shutil.rmtree(work, ignore_errors=True)
     (args.out / "comparison.md").write_text(report_markdown(comparisons, current, args.out))
     plot(comparisons, args.out / "comparison.png")
     better, why = verdict(comparisons)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from edge.herd import growth_of
 
 
 def capture(i: int, day: float, weight_kg: float | None, status: str = "ok", girth_cm: float | None = 80.0) -> dict:
-    hours = day * 24
     return {
         "id": f"c{i}",
-        "captured_at": f"2026-11-{1 + int(hours // 24):02d}T{int(hours % 24):02d}:00:00+00:00",
+        "captured_at": (datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=day)).isoformat(),
         "status": status,
         "measurements": {"weight_kg": weight_kg, "heart_girth_cm": girth_cm},
     }
@@ -36,7 +37,20 @@ def test_an_estimate_far_off_the_goats_trend_is_flagged():
 def test_the_same_day_gives_the_change_but_no_daily_gain():
     growth = growth_of(capture(2, 0.25, 30.4), [capture(1, 0, 30.0)], flag_pct=10)
     assert growth.weight_change_kg == 0.4 and growth.average_daily_gain_kg is None
-    assert growth.trend_weight_kg == 30.0  # one earlier estimate: the trend is that weight
+    assert growth.trend_weight_kg is None and not growth.flagged
+
+
+def test_too_little_history_makes_no_trend_and_no_flag():
+    """A kid from 10 to 12 kg in a month is growing, not off its trend; two weights a day
+    apart say nothing about two months later."""
+    kid = growth_of(capture(2, 31, 12.0), [capture(1, 0, 10.0)], flag_pct=10)
+    assert kid.average_daily_gain_kg == 0.065 and kid.trend_weight_kg is None and not kid.flagged
+    early = [capture(1, 0, 10.0), capture(2, 1, 8.0)]
+    assert growth_of(capture(3, 59, 15.0), early, flag_pct=10).trend_weight_kg is None
+    # Eight days of history carry the trend eight days on, not further.
+    week = [capture(1, 0, 10.0), capture(2, 8, 11.0)]
+    assert growth_of(capture(3, 16, 12.0), week, flag_pct=10).trend_weight_kg == 12.0
+    assert growth_of(capture(3, 17, 12.0), week, flag_pct=10).trend_weight_kg is None
 
 
 def test_a_first_capture_or_a_retake_has_no_growth():

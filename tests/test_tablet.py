@@ -32,9 +32,9 @@ def replay(tmp_path_factory):
 
 def open_tablet(tmp_path, replay, playwright, token: str | None = None):
     data = tmp_path / "data"
-    with Store.open(data) as store:  # goat B7 was measured twice before, 20 and 10 days ago
+    with Store.open(data) as store:  # goat B7 was measured twice before, 21 and 10 days ago
         store.add_goat("B7", name="Bramble")
-        earlier_capture(store, "B7", 20, 12.0)
+        earlier_capture(store, "B7", 21, 12.0)
         earlier_capture(store, "B7", 10, 13.0)
     config = write_config(tmp_path / "edge.toml", data, replay, free_port())
     if token:

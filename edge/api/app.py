@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import secrets
 import time
 from datetime import date, datetime
@@ -36,6 +37,7 @@ from edge.pipeline.context import EdgeContext
 from edge.store.errors import DiskFullError, DuplicateTagError, NotFoundError
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
 SESSION_COOKIE = "goat_session"
 SESSION_MAX_AGE_S = 365 * 24 * 3600  # a barn tablet logs in once; a new token ends every session
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -43,6 +45,10 @@ EVENTS_POLL_S = 0.5
 # An event stream ends after this long and the browser opens a new one (EventSource does),
 # so that a stopping daemon never waits on a tablet left open.
 EVENTS_STREAM_S = 20.0
+EVENTS_CATCH_UP = 20  # at most this many captures sent again to a tablet that reconnects
+HISTORY_CAPTURES = 500  # a goat's captures its growth is judged against
+LOGIN_ATTEMPTS = 5  # wrong codes allowed per LOGIN_WINDOW_S, before the next are refused
+LOGIN_WINDOW_S = 60.0
 
 
 class _Body(BaseModel):
@@ -123,11 +129,15 @@ def create_app(ctx: EdgeContext) -> FastAPI:
             raise _http_error(exc) from None
 
     def with_growth(capture: dict) -> dict:
-        """The capture, with the change since the goat's previous capture and its trend."""
+        """The capture, with the change since the goat's previous capture and its trend. Never
+        fails a capture already stored: without its history, it goes out without growth."""
         growth = None
         if capture["goat_tag"]:
-            history = store.list_captures(limit=500, goat_tag=capture["goat_tag"])
-            growth = growth_of(capture, history, ctx.config.herd.trend_flag_pct).as_dict()
+            try:
+                history = store.list_captures(limit=HISTORY_CAPTURES, goat_tag=capture["goat_tag"])
+                growth = growth_of(capture, history, ctx.config.herd.trend_flag_pct).as_dict()
+            except GoatEdgeError as exc:  # the goat renamed or removed meanwhile
+                log.warning("capture %s: no growth (%s)", capture["id"], exc)
         return {**capture, "growth": growth}
 
     @app.get("/", include_in_schema=False)
@@ -199,11 +209,18 @@ def create_app(ctx: EdgeContext) -> FastAPI:
         """Whether this tablet must enter the token, and whether it has."""
         return {"token_required": bool(token), "logged_in": has_access(authorization, goat_session)}
 
+    failed_logins: list[float] = []  # when, for the back-off; this app's own, not global
+
     @app.post("/api/session")
     def login(body: Login, response: Response):
         if not token:
             raise HTTPException(409, "this Pi has no API token set (api.token): nothing to enter")
+        now = time.monotonic()
+        failed_logins[:] = [t for t in failed_logins if now - t < LOGIN_WINDOW_S]
+        if len(failed_logins) >= LOGIN_ATTEMPTS:
+            raise HTTPException(429, f"too many wrong codes: wait {LOGIN_WINDOW_S:.0f} seconds and try again")
         if not secrets.compare_digest(body.token.encode(), token.encode()):
+            failed_logins.append(now)
             raise HTTPException(401, "that is not this Pi's API token")
         response.set_cookie(
             SESSION_COOKIE,
@@ -223,34 +240,42 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     @app.get("/api/goats/{tag}/captures", dependencies=[Depends(may_read)])
     def goat_captures(tag: str, limit: int = Query(200, ge=1, le=500)):
         """The goat's captures, newest first, each with its growth against the ones before."""
-        history = call(store.list_captures, limit=limit, goat_tag=tag)
+        # One more than listed, so that the oldest one listed has its previous capture too.
+        history = call(store.list_captures, limit=limit + 1, goat_tag=tag)
         flag_pct = ctx.config.herd.trend_flag_pct
-        return [{**c, "growth": growth_of(c, history, flag_pct).as_dict()} for c in history]
+        return [{**c, "growth": growth_of(c, history, flag_pct).as_dict()} for c in history[:limit]]
 
     @app.get("/api/events", dependencies=[Depends(may_read)])
-    async def events(request: Request):
+    async def events(request: Request, last_event_id: str | None = Header(None)):
         """Server-sent events: `capture` with each capture stored from now on, from the
-        button or any client, so that every open tablet shows it."""
+        button or any client, so that every open tablet shows it. Each event's id is the
+        capture's; a browser reconnecting sends the last one it saw (Last-Event-ID) and
+        gets what was stored since, so none is missed between two streams."""
 
         async def stream():
-            yield "retry: 1000\n\n"
-            newest = await asyncio.to_thread(_newest_id)
+            newest = await asyncio.to_thread(store.newest_capture_id)
+            yield f"retry: 1000\nid: {last_event_id or newest or ''}\n\n"
+            if last_event_id and newest != last_event_id:
+                for capture in await asyncio.to_thread(_stored_since, last_event_id):
+                    yield _capture_event(capture)
             ends = time.monotonic() + EVENTS_STREAM_S
             while time.monotonic() < ends and not await request.is_disconnected():
                 await asyncio.sleep(EVENTS_POLL_S)
-                latest = await asyncio.to_thread(_newest_id)
+                latest = await asyncio.to_thread(store.newest_capture_id)
                 if latest and latest != newest:
+                    for capture in await asyncio.to_thread(_stored_since, newest):
+                        yield _capture_event(capture)
                     newest = latest
-                    capture = await asyncio.to_thread(
-                        lambda capture_id: with_growth(store.get_capture(capture_id)), latest
-                    )
-                    yield f"event: capture\nid: {latest}\ndata: {json.dumps(capture)}\n\n"
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    def _newest_id() -> str | None:
-        newest = store.list_captures(limit=1)
-        return newest[0]["id"] if newest else None
+    def _stored_since(capture_id: str | None) -> list[dict]:
+        """Captures stored after `capture_id` (all of the last few when it is unknown), oldest
+        first, each with its growth."""
+        recent = store.list_captures(limit=EVENTS_CATCH_UP)
+        ids = [c["id"] for c in recent]
+        newer = recent[: ids.index(capture_id)] if capture_id in ids else recent[:1]
+        return [with_growth(c) for c in reversed(newer)]
 
     @app.get("/api/export/captures.csv", dependencies=[Depends(may_read)])
     def export_captures(since: date | None = None, until: date | None = None, goat_tag: str | None = None):
@@ -262,6 +287,10 @@ def create_app(ctx: EdgeContext) -> FastAPI:
         return _csv_response(call(scale_weights_csv, store, goat_tag), "scale-weights.csv")
 
     return app
+
+
+def _capture_event(capture: dict) -> str:
+    return f"event: capture\nid: {capture['id']}\ndata: {json.dumps(capture)}\n\n"
 
 
 def _csv_response(body: str, filename: str) -> Response:

@@ -1,8 +1,8 @@
 """CSV exports of the farm's records, for a spreadsheet: captures, and scale weights.
 
 One row per capture, newest last, with the goat, every measurement and its ±, the
-estimated weight beside the goat's scale weight of the same day (where it was weighed),
-and the model versions that measured it.
+estimated weight beside the goat's scale weight of the same day (where it was weighed;
+days are UTC days, as every time the Pi stores), and the model versions that measured it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from edge.measurements import MEASUREMENTS
 from edge.store.db import Store
+from edge.store.errors import InvalidRecordError
 
 CAPTURE_COLUMNS = (
     "capture_id",
@@ -27,24 +28,28 @@ CAPTURE_COLUMNS = (
     "model_versions",
 )
 SCALE_COLUMNS = ("goat_tag", "weighed_at", "weight_kg", "notes")
-MAX_ROWS = 100_000
+# A spreadsheet runs a cell that starts with one of these as a formula: a tag or a note
+# typed as "=HYPERLINK(...)" must stay text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def captures_csv(store: Store, since: date | None, until: date | None, goat_tag: str | None) -> str:
     """Captures from `since` to `until`, both whole days (UTC) and both included."""
+    if since and until and since > until:
+        raise InvalidRecordError(f"since {since} is after until {until}")
     end = (until + timedelta(days=1)).isoformat() if until else None
     captures = store.select_captures(since.isoformat() if since else None, end, goat_tag, None)
     weighed = _scale_weights_by_day(store)
     rows = []
-    for c in captures[:MAX_ROWS]:
+    for c in captures:
         plus_minus = c.get("measurement_uncertainty") or {}
         rows.append(
             {
                 "capture_id": c["id"],
                 "captured_at": c["captured_at"],
-                "goat_tag": c["goat_tag"] or "",
+                "goat_tag": _text(c["goat_tag"]),
                 "status": c["status"],
-                "reason": c["reason"] or "",
+                "reason": _text(c["reason"]),
                 **{name: _number(c["measurements"].get(name)) for name in MEASUREMENTS},
                 **{f"{name}_plus_minus": _number(plus_minus.get(name)) for name in MEASUREMENTS},
                 "scale_weight_kg": _number(weighed.get((c["goat_tag"], c["captured_at"][:10]))),
@@ -57,7 +62,7 @@ def captures_csv(store: Store, since: date | None, until: date | None, goat_tag:
 def scale_weights_csv(store: Store, goat_tag: str | None) -> str:
     goats = [store.get_goat(goat_tag)] if goat_tag else store.list_goats()
     rows = [
-        {"goat_tag": goat["tag"], **weight, "notes": weight["notes"] or ""}
+        {"goat_tag": _text(goat["tag"]), **weight, "notes": _text(weight["notes"])}
         for goat in goats
         for weight in store.scale_weights(goat["id"])
     ]
@@ -71,6 +76,11 @@ def _scale_weights_by_day(store: Store) -> dict[tuple[str, str], float]:
         for goat in store.list_goats()
         for weight in store.scale_weights(goat["id"])
     }
+
+
+def _text(value: str | None) -> str:
+    value = value or ""
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def _number(value) -> str:

@@ -17,6 +17,9 @@ import numpy as np
 SECONDS_PER_DAY = 86_400.0
 # A gain over less than a day is mostly the error of two estimates, not growth.
 MIN_GAIN_DAYS = 1.0
+# A trend needs earlier estimates spread over at least this long, and is not carried
+# further ahead than they spread: two weights a day apart say nothing about next month.
+MIN_TREND_SPAN_DAYS = 7.0
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,7 @@ def growth_of(capture: dict, history: list[dict], flag_pct: float) -> Growth:
     change = weight - previous["measurements"]["weight_kg"]
     girth, previous_girth = (c["measurements"].get("heart_girth_cm") for c in (capture, previous))
     trend = _trend_weight_kg(earlier, now)
-    off_pct = None if trend is None else 100.0 * (weight - trend) / trend
+    off_pct = None if trend is None else 100.0 * (weight - trend) / trend  # trend > 0
     return Growth(
         previous_capture_id=previous["id"],
         previous_captured_at=previous["captured_at"],
@@ -76,11 +79,13 @@ def growth_of(capture: dict, history: list[dict], flag_pct: float) -> Growth:
 
 
 def _trend_weight_kg(earlier: list[dict], now: datetime) -> float | None:
-    """The weight the earlier captures predict for `now`: a straight line through them where
-    they span at least a day, else their mean (a goat does not grow measurably in a day)."""
+    """The weight the earlier captures predict for `now`: a straight line through them, where
+    they span a week or more and `now` lies no further beyond the last of them than they
+    span; otherwise None (too little to say what is normal for this goat)."""
     days = np.array([(_when(c) - now).total_seconds() / SECONDS_PER_DAY for c in earlier])
     weights = np.array([c["measurements"]["weight_kg"] for c in earlier])
-    if days.max() - days.min() < MIN_GAIN_DAYS:
-        return float(weights.mean())
+    span = days.max() - days.min()
+    if span < MIN_TREND_SPAN_DAYS or -days.max() > span:
+        return None
     slope, intercept = np.polyfit(days, weights, 1)
-    return float(intercept)  # the line at day 0, which is now
+    return float(intercept) if intercept > 0 else None  # the line at day 0, which is now

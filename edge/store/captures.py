@@ -239,6 +239,11 @@ def get_capture(db: Database, capture_id: str) -> dict:
     return found[0]
 
 
+def newest_capture_id(db: Database) -> str | None:
+    row = db.execute("SELECT id FROM captures ORDER BY captured_at DESC, id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def list_captures(db: Database, limit: int = 50, goat_tag: str | None = None, before: str | None = None) -> list[dict]:
     """Newest first; `before` is the id of the last capture of the previous page."""
     where, params = ["1"], []

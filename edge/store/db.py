@@ -175,6 +175,11 @@ class Store:
         with self._read() as db:
             return captures.list_captures(db, limit, goat_tag, before)
 
+    def newest_capture_id(self) -> str | None:
+        """The newest capture's id, cheaply (the tablets' event streams ask twice a second)."""
+        with self._read() as db:
+            return captures.newest_capture_id(db)
+
     def select_captures(
         self,
         since: str | None = None,

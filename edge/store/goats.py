@@ -45,8 +45,8 @@ def list_goats(db: Database) -> list[dict]:
     return list(db.query("SELECT * FROM goats ORDER BY tag"))
 
 
-def _refuse_taken(db: Database, tag: str) -> None:
-    row = db.execute("SELECT tag FROM goats WHERE tag = ? COLLATE NOCASE", [tag]).fetchone()
+def _refuse_taken(db: Database, tag: str, other_than: str | None = None) -> None:
+    row = db.execute("SELECT tag FROM goats WHERE tag = ? COLLATE NOCASE AND id IS NOT ?", [tag, other_than]).fetchone()
     if row:
         same = "" if row[0] == tag else f" as '{row[0]}'"
         raise DuplicateTagError(f"goat tag '{tag}' already exists{same}")
@@ -80,8 +80,7 @@ def update_goat(db: Database, tag: str, /, **fields) -> dict:
     goat = get_goat(db, tag)
     if "tag" in fields:
         fields["tag"] = _clean_tag(fields["tag"])
-        if fields["tag"].lower() != goat["tag"].lower():  # correcting its case is no clash
-            _refuse_taken(db, fields["tag"])
+        _refuse_taken(db, fields["tag"], other_than=goat["id"])  # correcting its own case is no clash
     merged = {**goat, **fields}
     fields["birth_date"] = check_goat_fields(merged["sex"], merged["birth_date"])
     fields["updated_at"] = iso_utc()

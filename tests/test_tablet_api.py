@@ -1,0 +1,72 @@
+"""What the tablet page relies on from the API, checked against a running daemon."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import pytest
+import requests
+
+from tests.support.daemon_helpers import Daemon, free_port, simulate_captures, write_config
+
+pytestmark = pytest.mark.slow
+TOKEN = "barn-door-4512"
+
+
+@pytest.fixture(scope="module")
+def replay(tmp_path_factory):
+    return simulate_captures(tmp_path_factory.mktemp("replay"), seeds=(21,))
+
+
+@pytest.fixture
+def daemon(tmp_path, replay):
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
+    config.write_text(config.read_text().replace("[api]\n", f'[api]\ntoken = "{TOKEN}"\n'))
+    with Daemon(config) as running:
+        yield running
+
+
+def bearer() -> dict:
+    return {"Authorization": f"Bearer {TOKEN}"}
+
+
+def first_event(daemon: Daemon, last_event_id: str) -> dict:
+    """The first capture event of a stream opened as a reconnecting browser opens it."""
+    with requests.get(
+        daemon.url + "/api/events", headers={"Last-Event-ID": last_event_id}, stream=True, timeout=10
+    ) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.iter_lines(decode_unicode=True)
+        for line in lines:
+            if line == "event: capture":
+                event_id, data = next(lines), next(lines)
+                return {"id": event_id.removeprefix("id: "), **json.loads(data.removeprefix("data: "))}
+    raise AssertionError("no capture event")
+
+
+def test_a_tablet_that_reconnects_gets_the_captures_stored_meanwhile(daemon):
+    ids = [daemon.post("/api/captures", json={}, headers=bearer()).json()["id"] for _ in range(3)]
+    # It saw the first before its Wi-Fi dropped: the second comes first, with its growth field.
+    event = first_event(daemon, ids[0])
+    assert event["id"] == ids[1] and "growth" in event
+
+
+def test_wrong_access_codes_are_refused_for_a_minute_after_five(daemon):
+    for _ in range(5):
+        assert daemon.post("/api/session", json={"token": "guess"}).status_code == 401
+    refused = daemon.post("/api/session", json={"token": TOKEN})
+    assert refused.status_code == 429 and "wait 60 seconds" in refused.json()["detail"]
+    assert daemon.post("/api/captures", json={}, headers=bearer()).status_code == 201  # the token still works
+
+
+def test_the_csv_keeps_a_typed_formula_as_text_and_refuses_dates_the_wrong_way_round(daemon):
+    assert daemon.post("/api/goats", json={"tag": "=HYPERLINK(1)"}, headers=bearer()).status_code == 201
+    assert daemon.post("/api/captures", json={"goat_tag": "=hyperlink(1)"}, headers=bearer()).status_code == 201
+    exported = daemon.get("/api/export/captures.csv")
+    assert exported.headers["content-type"].startswith("text/csv")
+    (row,) = csv.DictReader(io.StringIO(exported.text))
+    assert row["goat_tag"] == "'=HYPERLINK(1)"
+    backwards = daemon.get("/api/export/captures.csv", params={"since": "2026-12-07", "until": "2026-12-01"})
+    assert backwards.status_code == 422 and "since 2026-12-07 is after until 2026-12-01" in backwards.json()["detail"]

@@ -21,6 +21,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -84,7 +85,7 @@ def time_capture_from_elsewhere(page, url: str) -> float:
 
 def screenshots(browser, url: str, out: Path) -> list[Path]:
     """Each screen in both orientations: a result with the change since last time, a retake,
-    registering a new tag."""
+    registering a new tag, a goat's page, the herd's alerts."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, viewport in (("landscape", TABLET_LANDSCAPE), ("portrait", PORTRAIT)):
@@ -103,6 +104,16 @@ def screenshots(browser, url: str, out: Path) -> list[Path]:
         page.locator("#tag").press("Enter")
         page.wait_for_selector("#register:not([hidden])")
         written.append(out / f"tablet-register-{name}.png")
+        page.screenshot(path=written[-1])
+        page.get_by_role("button", name="Goats").click()
+        page.wait_for_selector("#goat-list tbody tr")
+        page.locator("#goat-list tbody tr", has_text="B7").click()
+        page.wait_for_selector("#weight-chart circle")
+        written.append(out / f"tablet-goat-{name}.png")
+        page.screenshot(path=written[-1], full_page=True)
+        page.get_by_role("button", name="Alerts").click()
+        page.wait_for_selector("#alert-list tr")
+        written.append(out / f"tablet-alerts-{name}.png")
         page.screenshot(path=written[-1])
         page.close()
     return written
@@ -123,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             store.add_goat("B7", name="Bramble")  # a kid weighed by the cameras 21 and 10 days ago
             earlier_capture(store, "B7", 21, 12.0)
             earlier_capture(store, "B7", 10, 13.0)
+            store.add_scale_weight("B7", 12.6, weighed_at=datetime.now(UTC) - timedelta(days=10))
         config = write_config(root / "edge.toml", root / "data", replay_folder(root), free_port())
         with Daemon(config) as daemon, sync_playwright() as playwright:
             browser = launch_chromium(playwright)

@@ -23,6 +23,7 @@ from edge.config import SyncConfig
 from edge.measurements import UNCERTAINTY_COVERAGE
 from edge.store import Store
 from edge.store.files import sha256_hex
+from edge.store.outbox import LAST_SYNC_STATE
 
 log = logging.getLogger("goat-sync")
 SKIPPED = "skipped"
@@ -295,6 +296,8 @@ class SyncWorker:
         except Exception as exc:
             report.offline = is_transient(exc)
             report.errors.append(describe(exc))
+            return
+        self.store.set_sync_state(LAST_SYNC_STATE, datetime.now(UTC).isoformat())
 
 
 def measurements_document(capture: dict, key: str) -> dict:

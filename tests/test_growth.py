@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from edge.herd import growth_of
+from edge.herd import average_daily_gain_kg, growth_of
 
 
 def capture(i: int, day: float, weight_kg: float | None, status: str = "ok", girth_cm: float | None = 80.0) -> dict:
@@ -56,3 +56,10 @@ def test_too_little_history_makes_no_trend_and_no_flag():
 def test_a_first_capture_or_a_retake_has_no_growth():
     assert growth_of(capture(1, 0, 30.0), [], flag_pct=10).previous_capture_id is None
     assert growth_of(capture(2, 5, None, "retake"), [capture(1, 0, 30.0)], flag_pct=10).weight_change_kg is None
+
+
+def test_the_average_daily_gain_is_the_slope_through_every_good_capture():
+    history = [capture(1, 0, 10.0), capture(2, 10, 12.5), capture(3, 12, None, "retake"), capture(4, 20, 14.0)]
+    assert average_daily_gain_kg(history) == 0.2
+    assert average_daily_gain_kg(history[:1]) is None
+    assert average_daily_gain_kg([capture(1, 0, 10.0), capture(2, 3, 10.6)]) is None  # under a week

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
 
 from cloud_sync.cli import main as goat_sync
 from edge.store import Store
+from edge.store.outbox import LAST_SYNC_STATE
 from tests.support.services import free_ports
 from tests.support.sync_helpers import (
     DEVICE_ID,
@@ -45,11 +47,15 @@ def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(t
     with Store.open(data) as store:  # capturing carries on while offline
         record_captures(store, 2, start=3, goat_tag="A12")
         pending = store.outbox_counts()["pending"]
+        assert store.get_sync_state(LAST_SYNC_STATE) is None  # the tablet says "never synced"
     assert report["pending"] < pending
 
     online = write_config_file(tmp_path / "online.toml", data, cloud)
+    before = datetime.now(UTC)
     report = once(online, capsys)
     assert not report["offline"] and report["pending"] == 0 and report["parked"] == 0
+    with Store.open(data) as store:  # and now when the cloud was last reached
+        assert datetime.fromisoformat(store.get_sync_state(LAST_SYNC_STATE)) >= before
     assert report["uploaded"] == 5 * 7  # six photos and measurements.json per capture
     with Store.open(data) as store:
         assert_cloud_matches(store, cloud)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -36,6 +37,7 @@ def open_tablet(tmp_path, replay, playwright, token: str | None = None):
         store.add_goat("B7", name="Bramble")
         earlier_capture(store, "B7", 21, 12.0)
         earlier_capture(store, "B7", 10, 13.0)
+        store.add_scale_weight("B7", 12.6, weighed_at=datetime.now(UTC) - timedelta(days=10))
     config = write_config(tmp_path / "edge.toml", data, replay, free_port())
     if token:
         config.write_text(config.read_text().replace("[api]\n", f'[api]\ntoken = "{token}"\n'))
@@ -154,6 +156,38 @@ def test_a_day_at_the_chute(tablet):
     # Everything the page used came from the Pi: it works on a farm with no internet.
     assert page.requested and all(url.startswith(daemon.url + "/") for url in page.requested)
     assert requests.get(daemon.url + "/api/docs", timeout=10).status_code == 404  # it would need a CDN
+
+
+def test_the_farmer_finds_a_goat_its_growth_chart_and_the_herds_alerts(tablet):
+    page, _ = tablet
+    scan(page, "B7")
+    page.wait_for_function("document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
+    capture_and_wait(page)  # far above its trend of 12 and 13 kg
+
+    page.get_by_role("button", name="Goats").click()
+    page.locator("#goat-search").fill("bram")  # by name, any case
+    page.wait_for_function("document.querySelectorAll('#goat-list tbody tr').length === 1")
+    row = page.locator("#goat-list tbody tr")
+    assert row.inner_text().startswith("B7\tBramble") and "⚠ off trend" in row.inner_text()
+    row.click()
+    page.wait_for_selector("#goat-view:not([hidden])")
+    assert page.locator("#goat-title").inner_text() == "Goat B7 · Bramble"
+    assert "3 captures" in page.locator("#goat-facts").inner_text()
+    assert page.locator("#weight-chart circle.estimate").count() == 3
+    assert page.locator("#weight-chart rect.scale").count() == 1  # the scale weight beside the estimates
+    assert page.locator("#girth-chart circle.estimate").count() == 3
+    assert page.locator("#history tbody tr").count() == 3
+    assert "⚠ off trend" in page.locator("#history tbody tr").first.inner_text()
+    assert page.locator("#weights").inner_text().startswith(day_ago(10))
+
+    page.get_by_role("button", name="Alerts").click()
+    page.wait_for_selector("#alert-list tr.flagged")
+    assert page.locator("#alert-list").inner_text().startswith("B7 · Bramble")
+    assert "cloud sync not set up" in page.locator("#status").inner_text()
+
+
+def day_ago(days: int) -> str:
+    return (datetime.now(UTC) - timedelta(days=days)).date().isoformat()
 
 
 def test_a_refused_value_is_named_and_a_lost_pi_is_said_in_plain_words(tablet):

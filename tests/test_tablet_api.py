@@ -70,3 +70,14 @@ def test_the_csv_keeps_a_typed_formula_as_text_and_refuses_dates_the_wrong_way_r
     assert row["goat_tag"] == "'=HYPERLINK(1)"
     backwards = daemon.get("/api/export/captures.csv", params={"since": "2026-12-07", "until": "2026-12-01"})
     assert backwards.status_code == 422 and "since 2026-12-07 is after until 2026-12-01" in backwards.json()["detail"]
+
+
+def test_the_fit_weight_csv_pairs_each_scale_weight_with_the_nearest_capture(daemon):
+    assert daemon.post("/api/goats", json={"tag": "D4"}, headers=bearer()).status_code == 201
+    captured = daemon.post("/api/captures", json={"goat_tag": "D4"}, headers=bearer()).json()
+    assert captured["status"] == "ok", captured["reason"]
+    assert daemon.post("/api/goats/D4/weights", json={"weight_kg": 31.5}, headers=bearer()).status_code == 201
+    (row,) = csv.DictReader(io.StringIO(daemon.get("/api/export/fit-weight.csv").text))
+    assert row["capture_id"] == captured["id"] and row["weight_kg"] == "31.5"
+    for name in ("heart_girth_cm", "body_length_cm"):  # six significant digits
+        assert float(row[name]) == pytest.approx(captured["measurements"][name], abs=1e-3)

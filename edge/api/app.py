@@ -28,13 +28,15 @@ from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, Requ
 from fastapi.responses import FileResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from edge.api.export_csv import captures_csv, scale_weights_csv
+from edge.api.export_csv import captures_csv, fit_weight_csv, scale_weights_csv
+from edge.api.herd_summary import HISTORY_CAPTURES, goat_summary, herd_summary
 from edge.camera.base import CameraError
 from edge.errors import GoatEdgeError
 from edge.herd import growth_of
 from edge.pipeline.capture import CaptureBusyError
 from edge.pipeline.context import EdgeContext
 from edge.store.errors import DiskFullError, DuplicateTagError, NotFoundError
+from edge.store.outbox import LAST_SYNC_STATE
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -46,7 +48,6 @@ EVENTS_POLL_S = 0.5
 # so that a stopping daemon never waits on a tablet left open.
 EVENTS_STREAM_S = 20.0
 EVENTS_CATCH_UP = 20  # at most this many captures sent again to a tablet that reconnects
-HISTORY_CAPTURES = 500  # a goat's captures its growth is judged against
 LOGIN_ATTEMPTS = 5  # wrong codes allowed per LOGIN_WINDOW_S, before the next are refused
 LOGIN_WINDOW_S = 60.0
 
@@ -152,6 +153,11 @@ def create_app(ctx: EdgeContext) -> FastAPI:
             "model_versions": ctx.detector.versions,
             "calibration_hash": ctx.calibration.hash,
             "outbox": store.outbox_counts(),
+            "sync": {
+                "configured": ctx.config.sync.database_url is not None,
+                "oldest_waiting_at": store.oldest_pending_at(),
+                "last_success_at": store.get_sync_state(LAST_SYNC_STATE),
+            },
         }
 
     @app.post("/api/captures", status_code=201, dependencies=[Depends(authorised)])
@@ -245,6 +251,21 @@ def create_app(ctx: EdgeContext) -> FastAPI:
         flag_pct = ctx.config.herd.trend_flag_pct
         return [{**c, "growth": growth_of(c, history, flag_pct).as_dict()} for c in history[:limit]]
 
+    @app.get("/api/herd", dependencies=[Depends(may_read)])
+    def herd():
+        """Every goat with its last capture, daily gain and whether it is off its trend."""
+        return herd_summary(store, ctx.config.herd.trend_flag_pct)
+
+    @app.get("/api/goats/{tag}/summary", dependencies=[Depends(may_read)])
+    def goat_page(tag: str):
+        goat = call(store.get_goat, tag)
+        history = store.list_captures(limit=HISTORY_CAPTURES, goat_tag=goat["tag"])
+        return {
+            **goat_summary(goat, history, ctx.config.herd.trend_flag_pct),
+            "notes": goat["notes"],
+            "scale_weights": store.scale_weights(goat["id"]),
+        }
+
     @app.get("/api/events", dependencies=[Depends(may_read)])
     async def events(request: Request, last_event_id: str | None = Header(None)):
         """Server-sent events: `capture` with each capture stored from now on, from the
@@ -281,6 +302,12 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     def export_captures(since: date | None = None, until: date | None = None, goat_tag: str | None = None):
         body = call(captures_csv, store, since, until, goat_tag)
         return _csv_response(body, "captures.csv")
+
+    @app.get("/api/export/fit-weight.csv", dependencies=[Depends(may_read)])
+    def export_fit_weight():
+        """`goat-edge fit-weight --samples` input: each scale weight beside the goat's nearest
+        good capture within a few days."""
+        return _csv_response(fit_weight_csv(store), "fit-weight.csv")
 
     @app.get("/api/export/scale-weights.csv", dependencies=[Depends(may_read)])
     def export_scale_weights(goat_tag: str | None = None):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from edge.measurements import MEASUREMENTS
 from edge.store.db import Store
@@ -28,6 +28,9 @@ CAPTURE_COLUMNS = (
     "model_versions",
 )
 SCALE_COLUMNS = ("goat_tag", "weighed_at", "weight_kg", "notes")
+FIT_COLUMNS = ("goat_tag", "weighed_at", "captured_at", "capture_id", "heart_girth_cm", "body_length_cm", "weight_kg")
+# A scale weight and a capture this far apart still describe the same animal for the fit.
+FIT_MAX_DAYS = 3
 # A spreadsheet runs a cell that starts with one of these as a formula: a tag or a note
 # typed as "=HYPERLINK(...)" must stay text.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -67,6 +70,47 @@ def scale_weights_csv(store: Store, goat_tag: str | None) -> str:
         for weight in store.scale_weights(goat["id"])
     ]
     return _csv(SCALE_COLUMNS, sorted(rows, key=lambda r: (r["weighed_at"], r["goat_tag"])))
+
+
+def fit_weight_csv(store: Store) -> str:
+    """`goat-edge fit-weight --samples` input: each scale weight with the goat's good capture
+    nearest to it in time (within FIT_MAX_DAYS) that measured heart girth and body length."""
+    rows = []
+    for goat in store.list_goats():
+        captures = [c for c in store.list_captures(limit=10_000, goat_tag=goat["tag"]) if _fits(c)]
+        for weight in store.scale_weights(goat["id"]):
+            nearest = _nearest(captures, datetime.fromisoformat(weight["weighed_at"]))
+            if nearest is None:
+                continue
+            rows.append(
+                {
+                    "goat_tag": _text(goat["tag"]),
+                    "weighed_at": weight["weighed_at"],
+                    "captured_at": nearest["captured_at"],
+                    "capture_id": nearest["id"],
+                    "heart_girth_cm": _number(nearest["measurements"]["heart_girth_cm"]),
+                    "body_length_cm": _number(nearest["measurements"]["body_length_cm"]),
+                    "weight_kg": _number(weight["weight_kg"]),
+                }
+            )
+    return _csv(FIT_COLUMNS, sorted(rows, key=lambda r: (r["weighed_at"], r["goat_tag"])))
+
+
+def _fits(capture: dict) -> bool:
+    found = capture["measurements"]
+    return (
+        capture["status"] == "ok"
+        and found.get("heart_girth_cm") is not None
+        and found.get("body_length_cm") is not None
+    )
+
+
+def _nearest(captures: list[dict], when: datetime) -> dict | None:
+    def apart(capture: dict) -> timedelta:
+        return abs(datetime.fromisoformat(capture["captured_at"]) - when)
+
+    nearest = min(captures, key=apart, default=None)
+    return nearest if nearest is not None and apart(nearest) <= timedelta(days=FIT_MAX_DAYS) else None
 
 
 def _scale_weights_by_day(store: Store) -> dict[tuple[str, str], float]:

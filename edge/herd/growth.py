@@ -89,3 +89,17 @@ def _trend_weight_kg(earlier: list[dict], now: datetime) -> float | None:
         return None
     slope, intercept = np.polyfit(days, weights, 1)
     return float(intercept) if intercept > 0 else None  # the line at day 0, which is now
+
+
+def average_daily_gain_kg(history: list[dict]) -> float | None:
+    """The goat's average daily gain over all its good captures: the slope of a straight line
+    through their estimated weights, where they span a week or more."""
+    counted = sorted((c for c in history if _counts(c)), key=_when)
+    if len(counted) < 2:
+        return None
+    first = _when(counted[0])
+    days = np.array([(_when(c) - first).total_seconds() / SECONDS_PER_DAY for c in counted])
+    if days[-1] < MIN_TREND_SPAN_DAYS:
+        return None
+    slope, _ = np.polyfit(days, [c["measurements"]["weight_kg"] for c in counted], 1)
+    return round(float(slope), 3)

@@ -94,6 +94,10 @@ def counts(db: Database) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
+# When the sync worker last reached the cloud (ISO UTC), for the tablet's status bar.
+LAST_SYNC_STATE = "last_success_at"
+
+
 def set_sync_state(db: Database, key: str, value: str | None) -> None:
     db.execute(
         "INSERT INTO sync_state (key, value, updated_at) VALUES (?, ?, ?) "

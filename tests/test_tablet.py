@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -72,6 +73,53 @@ def locked_tablet(tmp_path, replay):
             daemon.__exit__(None, None, None)
 
 
+BUTTON_PIN = 17
+
+
+@pytest.fixture
+def button_tablet(tmp_path, replay):
+    """The daemon's parts in this process, its button on gpiozero's MockFactory so the test
+    can press it, the API served by uvicorn in a thread, and the page open in Chromium."""
+    import threading
+
+    import uvicorn
+    from gpiozero.pins.mock import MockFactory
+
+    from edge.api.app import create_app
+    from edge.config import load_config
+    from edge.daemon.run import start_button
+    from edge.pipeline.context import build_context
+
+    port = free_port()
+    button_section = f'[button]\nenabled = true\npin = {BUTTON_PIN}\npin_factory = "mock"\n'
+    config = load_config(write_config(tmp_path / "edge.toml", tmp_path / "data", replay, port, extra=button_section))
+    ctx = build_context(config)
+    factory = MockFactory()
+    button, light = start_button(ctx, factory)
+    server = uvicorn.Server(uvicorn.Config(create_app(ctx), host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        while not server.started:
+            assert thread.is_alive(), "the API did not start"
+            time.sleep(0.05)
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            try:
+                page = browser.new_page(viewport=TABLET_LANDSCAPE)
+                page.goto(f"http://127.0.0.1:{port}")
+                yield page, factory.pin(BUTTON_PIN)
+            finally:
+                browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        button.close()
+        light.close()
+        ctx.close()
+        factory.reset()
+
+
 def scan(page, tag: str) -> None:
     """What a keyboard-wedge tag reader does: type the number, then Enter."""
     page.locator("#tag").fill(tag)
@@ -117,8 +165,15 @@ def test_a_day_at_the_chute(tablet):
     assert requests.post(daemon.url + "/api/captures", json={}, timeout=60).status_code == 201
     page.wait_for_selector("#banner.retake", timeout=5_000)
     retake = page.locator("#banner").inner_text()
-    assert retake.startswith("RETAKE") and "another tablet" in retake
+    # What to do first, then what the cameras saw.
+    assert retake.startswith("RETAKE\nBring the goat into the chute, or check that nothing covers the camera.\n")
+    assert "side, top and front cameras: no goat in view" in retake and "another tablet" in retake
     assert background(page, "#banner") != ok_colour and page.locator("#measurements tr").count() == 0
+
+    # The goats of the day are a tap away.
+    page.locator("#recent-goats button", has_text="A12").click()
+    page.wait_for_function("document.getElementById('goat-chip').textContent === 'Goat A12 · Daisy'")
+    page.locator("#tag").fill("")
 
     # A goat measured before (a kid of 12 and 13 kg): the tag matched whatever its case and spaces, the change
     # since last time, the daily gain, and a flag: far above its trend.
@@ -180,10 +235,29 @@ def test_the_farmer_finds_a_goat_its_growth_chart_and_the_herds_alerts(tablet):
     assert "⚠ off trend" in page.locator("#history tbody tr").first.inner_text()
     assert page.locator("#weights").inner_text().startswith(day_ago(10))
 
+    # One goat's captures for the vet: the export filtered by goat.
+    page.get_by_role("button", name="Goats").click()
+    page.get_by_label("Export goat").fill("b7")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export captures CSV").click()
+    rows = list(csv.DictReader(io.StringIO(download.value.path().read_text())))
+    assert [r["goat_tag"] for r in rows] == ["B7", "B7", "B7"]
+
     page.get_by_role("button", name="Alerts").click()
     page.wait_for_selector("#alert-list tr.flagged")
     assert page.locator("#alert-list").inner_text().startswith("B7 · Bramble")
     assert "cloud sync not set up" in page.locator("#status").inner_text()
+
+
+def test_a_hardware_button_capture_appears_on_the_tablet_untouched(button_tablet):
+    page, pin = button_tablet
+    page.wait_for_function("events !== null && events.readyState === EventSource.OPEN")
+    pin.drive_low()  # the associate presses the button on the Pi
+    time.sleep(0.1)
+    pin.drive_high()
+    page.wait_for_selector("#banner.ok", timeout=60_000)
+    assert page.locator("#banner").inner_text() == "✓ Measured no goat named · from the button"
+    assert page.locator("#measurements tr").count() == 8
 
 
 def day_ago(days: int) -> str:

@@ -62,7 +62,7 @@ def time_page_load(browser, url: str) -> tuple[float, float]:
     start = time.time()
     page.goto(url, wait_until="load")
     loaded = time.time()
-    page.wait_for_function("document.getElementById('recent').children.length > 0")
+    page.wait_for_function("() => document.getElementById('recent').children.length > 0")
     filled = time.time()
     page.close()
     return 1000 * (loaded - start), 1000 * (filled - start)
@@ -71,7 +71,7 @@ def time_page_load(browser, url: str) -> tuple[float, float]:
 def time_own_capture(page) -> float:
     page.evaluate(WATCH_BANNER)
     page.get_by_role("button", name="Capture", exact=True).click()
-    page.wait_for_function("window.__shownAt !== null", timeout=60_000)
+    page.wait_for_function("() => window.__shownAt !== null", timeout=60_000)
     return page.evaluate("window.__shownAt") - page.evaluate(CAPTURE_ANSWER_END)
 
 
@@ -79,7 +79,7 @@ def time_capture_from_elsewhere(page, url: str) -> float:
     page.evaluate(WATCH_BANNER)
     requests.post(url + "/api/captures", json={}, timeout=60).raise_for_status()
     answered_ms = 1000 * time.time()
-    page.wait_for_function("window.__shownAt !== null", timeout=10_000)
+    page.wait_for_function("() => window.__shownAt !== null", timeout=10_000)
     return page.evaluate("window.__shownAt") - answered_ms
 
 
@@ -93,11 +93,11 @@ def screenshots(browser, url: str, out: Path) -> list[Path]:
         page.goto(url)
         page.locator("#tag").fill("B7")
         page.locator("#tag").press("Enter")
-        page.wait_for_function("document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
+        page.wait_for_function("() => document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
         for screen in ("result", "retake"):
             page.get_by_role("button", name="Capture", exact=True).click()
             page.wait_for_selector("#banner.ok, #banner.retake", timeout=60_000)
-            page.wait_for_function("[...document.querySelectorAll('#images img')].every(i => i.complete)")
+            page.wait_for_function("() => [...document.querySelectorAll('#images img')].every(i => i.complete)")
             written.append(out / f"tablet-{screen}-{name}.png")
             page.screenshot(path=written[-1], full_page=True)
         page.locator("#tag").fill("N41")
@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> None:
                     rows["page load, to Recent filled"].append(filled_ms)
                 page = browser.new_page(viewport=TABLET_LANDSCAPE)
                 page.goto(daemon.url)
-                page.wait_for_function("document.getElementById('recent').children.length > 0")
+                page.wait_for_function("() => document.getElementById('recent').children.length > 0")
                 for _ in range(args.runs):
                     own.append(time_own_capture(page))
                     elsewhere.append(time_capture_from_elsewhere(page, daemon.url))

@@ -144,6 +144,10 @@ class ButtonConfig(_Section):
 class ApiConfig(_Section):
     host: str = Field("127.0.0.1", description="0.0.0.0 lets the tablet reach it over the farm's Wi-Fi")
     port: int = Field(8080, ge=1, le=65535)
+    allowed_hosts: tuple[str, ...] = Field(
+        (),
+        description="names the tablet may use for the Pi (e.g. goatpi.local) besides its IP addresses and localhost",
+    )
     token: str | None = Field(
         None,
         description="if set, changes need it (a bearer token, or the tablet's session after it is entered once); "

@@ -147,7 +147,7 @@ def test_a_day_at_the_chute(tablet):
     assert "No goat with tag A12 yet." in page.locator("#register").inner_text()
     page.locator("#reg-name").fill("Daisy")
     page.get_by_role("button", name="Register").click()
-    page.wait_for_function("document.getElementById('goat-chip').textContent.includes('Daisy')")
+    page.wait_for_function("() => document.getElementById('goat-chip').textContent.includes('Daisy')")
     assert page.locator("#goat-chip").inner_text() == "Goat A12 · Daisy"
 
     # The capture: a goat in the chute, the numbers in large type, the box cleared for the next goat.
@@ -172,13 +172,13 @@ def test_a_day_at_the_chute(tablet):
 
     # The goats of the day are a tap away.
     page.locator("#recent-goats button", has_text="A12").click()
-    page.wait_for_function("document.getElementById('goat-chip').textContent === 'Goat A12 · Daisy'")
+    page.wait_for_function("() => document.getElementById('goat-chip').textContent === 'Goat A12 · Daisy'")
     page.locator("#tag").fill("")
 
     # A goat measured before (a kid of 12 and 13 kg): the tag matched whatever its case and spaces, the change
     # since last time, the daily gain, and a flag: far above its trend.
     scan(page, " b7 ")
-    page.wait_for_function("document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
+    page.wait_for_function("() => document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
     capture_and_wait(page)
     latest = daemon.get(f"/api/captures/{daemon.get('/api/captures').json()[0]['id']}").json()
     growth = latest["growth"]
@@ -216,12 +216,12 @@ def test_a_day_at_the_chute(tablet):
 def test_the_farmer_finds_a_goat_its_growth_chart_and_the_herds_alerts(tablet):
     page, _ = tablet
     scan(page, "B7")
-    page.wait_for_function("document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
+    page.wait_for_function("() => document.getElementById('goat-chip').textContent.startsWith('Goat B7')")
     capture_and_wait(page)  # far above its trend of 12 and 13 kg
 
     page.get_by_role("button", name="Goats").click()
     page.locator("#goat-search").fill("bram")  # by name, any case
-    page.wait_for_function("document.querySelectorAll('#goat-list tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#goat-list tbody tr').length === 1")
     row = page.locator("#goat-list tbody tr")
     assert row.inner_text().startswith("B7\tBramble") and "⚠ off trend" in row.inner_text()
     row.click()
@@ -251,7 +251,7 @@ def test_the_farmer_finds_a_goat_its_growth_chart_and_the_herds_alerts(tablet):
 
 def test_a_hardware_button_capture_appears_on_the_tablet_untouched(button_tablet):
     page, pin = button_tablet
-    page.wait_for_function("events !== null && events.readyState === EventSource.OPEN")
+    page.wait_for_function("() => events !== null && events.readyState === EventSource.OPEN")
     pin.drive_low()  # the associate presses the button on the Pi
     time.sleep(0.1)
     pin.drive_high()
@@ -302,5 +302,5 @@ def test_with_a_token_the_tablet_asks_for_it_once_and_is_refused_without_it(lock
     assert page.locator("#banner.ok, #banner.retake").count() == 1
     # The session outlives a reload, and the page's scripts cannot read it.
     page.reload()
-    page.wait_for_function("document.getElementById('recent').children.length > 0")
+    page.wait_for_function("() => document.getElementById('recent').children.length > 0")
     assert page.locator("#login").is_hidden() and page.evaluate("document.cookie") == ""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import requests
@@ -81,3 +84,38 @@ def test_the_fit_weight_csv_pairs_each_scale_weight_with_the_nearest_capture(dae
     assert row["capture_id"] == captured["id"] and row["weight_kg"] == "31.5"
     for name in ("heart_girth_cm", "body_length_cm"):  # six significant digits
         assert float(row[name]) == pytest.approx(captured["measurements"][name], abs=1e-3)
+
+
+def test_another_sites_page_cannot_reach_the_pi_through_a_farm_browser(daemon):
+    # DNS rebinding: a page on another site, its name pointed at the Pi, brings its own name.
+    renamed = requests.get(daemon.url + "/api/captures", headers={"Host": "goats.example.com"}, timeout=10)
+    assert renamed.status_code == 400 and "does not answer to the name 'goats.example.com'" in renamed.json()["detail"]
+    # A form or script on another site that posts to the Pi: refused before any token check.
+    for header in ({"Origin": "http://goats.example.com"}, {"Sec-Fetch-Site": "cross-site"}):
+        cross = daemon.post("/api/captures", json={}, headers={**bearer(), **header})
+        assert cross.status_code == 403 and "another web site" in cross.json()["detail"]
+    same = daemon.post("/api/captures", json={}, headers={**bearer(), "Origin": daemon.url})
+    assert same.status_code == 201
+    page = daemon.get("/")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_huge_body_is_refused_before_it_is_read(daemon):
+    huge = daemon.post("/api/goats", data=b"x" * 10_000_000, headers={**bearer(), "Content-Type": "application/json"})
+    assert huge.status_code == 413 and huge.json() == {"detail": "the request body is over 64 KiB"}
+    assert daemon.get("/api/health").status_code == 200
+
+
+def test_an_api_open_to_the_network_without_a_token_does_not_start(tmp_path, replay):
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
+    config.write_text(config.read_text().replace("[api]\n", '[api]\nhost = "0.0.0.0"\n'))
+    done = subprocess.run(
+        [sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "GOATDEV_API_TOKEN"},
+    )
+    assert done.returncode != 0
+    assert "api.host 0.0.0.0 lets anyone on the farm's network in: set api.token" in done.stderr + done.stdout

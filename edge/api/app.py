@@ -2,8 +2,10 @@
 
 With api.token set, every change needs it: as a bearer token, or as the session cookie
 the tablet gets by entering it once (HttpOnly, SameSite=Strict, so another web page a
-farm computer opens cannot use it). When the API listens beyond this computer, reading
-the farm's records needs it too. The page itself, /api/health and the login do not.
+farm computer opens cannot use it). An API that listens beyond this computer must have a
+token, and reading the farm's records needs it too. The page itself, its files,
+/api/health and the login do not. edge/api/guard.py checks every request first (host
+name, cross-site changes, body size) and adds the security headers.
 
 Errors come back as {"detail": "<what a person can act on>"} with a status that says who
 can fix it: 4xx for the request (unknown goat, duplicate tag, bad value, a capture
@@ -26,9 +28,11 @@ from typing import Literal
 
 from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.api.export_csv import captures_csv, fit_weight_csv, scale_weights_csv
+from edge.api.guard import Guard
 from edge.api.herd_summary import HISTORY_CAPTURES, goat_summary, herd_summary
 from edge.camera.base import CameraError
 from edge.errors import GoatEdgeError
@@ -50,6 +54,10 @@ EVENTS_STREAM_S = 20.0
 EVENTS_CATCH_UP = 20  # at most this many captures sent again to a tablet that reconnects
 LOGIN_ATTEMPTS = 5  # wrong codes allowed per LOGIN_WINDOW_S, before the next are refused
 LOGIN_WINDOW_S = 60.0
+
+
+class ApiSetupError(GoatEdgeError):
+    """An API that would be open to the farm's network without a token."""
 
 
 class _Body(BaseModel):
@@ -105,9 +113,17 @@ def session_value(token: str) -> str:
 def create_app(ctx: EdgeContext) -> FastAPI:
     # No /api/docs: FastAPI's interactive pages load their scripts from a CDN, which a farm
     # without internet cannot reach. The machine-readable description stays.
+    settings = ctx.config.api
+    if settings.host not in LOOPBACK and not settings.token:
+        raise ApiSetupError(
+            f"api.host {settings.host} lets anyone on the farm's network in: set api.token "
+            "(GOATDEV_API_TOKEN in the daemon's secrets file), or listen on 127.0.0.1"
+        )
     app = FastAPI(title="goat-edge", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
-    store, token = ctx.store, ctx.config.api.token
-    reads_need_token = bool(token) and ctx.config.api.host not in LOOPBACK
+    app.add_middleware(Guard, allowed_hosts=settings.allowed_hosts)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    store, token = ctx.store, settings.token
+    reads_need_token = settings.host not in LOOPBACK
 
     def has_access(authorization: str | None, session: str | None) -> bool:
         if not token:

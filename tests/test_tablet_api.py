@@ -119,3 +119,46 @@ def test_an_api_open_to_the_network_without_a_token_does_not_start(tmp_path, rep
     )
     assert done.returncode != 0
     assert "api.host 0.0.0.0 lets anyone on the farm's network in: set api.token" in done.stderr + done.stdout
+
+
+HOSTILE_WEIGHTS = [
+    ('{"weight_kg": NaN}', "finite number"),
+    ('{"weight_kg": Infinity}', "finite number"),
+    ('{"weight_kg": 1e400}', "finite number"),
+    ('{"weight_kg": true}', "valid number"),
+    ('{"weight_kg": "40"}', "valid number"),
+    ('{"weight_kg": -3}', "greater than 0"),
+    ('{"weight_kg": 40, "weighed_at": "0001-01-01T00:00:00+05:00"}', "give a time since 2000"),
+    ('{"weight_kg": 40, "weighed_at": "9999-12-31T23:59:59-05:00"}', "give a time since 2000"),
+    ('{"weight_kg": 40, "weighed_at": "2026-12-01T08:00:00"}', "give the time zone"),
+]
+
+
+@pytest.mark.parametrize(("body", "named"), HOSTILE_WEIGHTS)
+def test_an_impossible_scale_weight_is_a_422_that_names_it_and_stores_nothing(daemon, body, named):
+    assert daemon.post("/api/goats", json={"tag": "E5"}, headers=bearer()).status_code == 201
+    refused = daemon.post("/api/goats/E5/weights", data=body, headers={**bearer(), "Content-Type": "application/json"})
+    assert refused.status_code == 422 and named in refused.text
+    assert daemon.get("/api/goats/E5/summary").json()["scale_weights"] == []
+
+
+@pytest.mark.parametrize(
+    ("tag", "named"),
+    [
+        ("A\x0012", "U+0000"),
+        ("A12\u202e", "U+202E"),  # right-to-left override: shows as another tag
+        ("A\u200b12", "U+200B"),  # zero-width space: a look-alike of A12
+        ("\x07", "U+0007"),
+    ],
+)
+def test_a_tag_with_invisible_or_control_characters_is_refused_by_name(daemon, tag, named):
+    refused = daemon.post("/api/goats", json={"tag": tag}, headers=bearer())
+    assert refused.status_code == 422 and named in refused.json()["detail"]
+    assert "type the tag as printed on the ear" in refused.json()["detail"]
+
+
+def test_tags_are_stored_in_one_unicode_form_and_a_huge_value_is_not_echoed(daemon):
+    made = daemon.post("/api/goats", json={"tag": "Ame\u0301lie"}, headers=bearer()).json()  # e + combining accent
+    assert made["tag"] == "Am\u00e9lie" and daemon.get("/api/goats/Am%C3%A9lie").status_code == 200
+    long_name = daemon.post("/api/goats", json={"tag": "F6", "name": "x" * 50_000}, headers=bearer())
+    assert long_name.status_code == 422 and len(long_name.content) < 1_000

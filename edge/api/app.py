@@ -22,14 +22,15 @@ import json
 import logging
 import secrets
 import time
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
 from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request, Response
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from edge.api.export_csv import captures_csv, fit_weight_csv, scale_weights_csv
 from edge.api.guard import Guard
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 SESSION_COOKIE = "goat_session"
 SESSION_MAX_AGE_S = 365 * 24 * 3600  # a barn tablet logs in once; a new token ends every session
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+EARLIEST_WEIGHING, LATEST_WEIGHING = datetime(2000, 1, 1), datetime(2100, 1, 1)
 EVENTS_POLL_S = 0.5
 # An event stream ends after this long and the browser opens a new one (EventSource does),
 # so that a stopping daemon never waits on a tablet left open.
@@ -89,9 +91,25 @@ class Login(_Body):
 
 
 class ScaleWeightIn(_Body):
-    weight_kg: float = Field(gt=0, lt=300)
+    # strict: `true` or "40" is not a weight; finite: NaN and Infinity are not either.
+    weight_kg: float = Field(gt=0, lt=300, strict=True, allow_inf_nan=False)
     weighed_at: datetime | None = None
     notes: str | None = Field(None, max_length=2000)
+
+    @field_validator("weighed_at")
+    @classmethod
+    def _sane_time(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("give the time zone, e.g. 2026-12-01T08:00:00Z")
+        # Checked before converting: year 1 or 9999 with an offset cannot be converted.
+        if not EARLIEST_WEIGHING <= value.replace(tzinfo=None) <= LATEST_WEIGHING:
+            raise ValueError(f"weighed at {value.isoformat()[:40]}: give a time since 2000")
+        utc = value.astimezone(UTC)
+        if utc > datetime.now(UTC) + timedelta(days=1):
+            raise ValueError(f"weighed at {value.isoformat()[:40]} is in the future")
+        return utc
 
 
 def _http_error(exc: GoatEdgeError) -> HTTPException:
@@ -120,6 +138,7 @@ def create_app(ctx: EdgeContext) -> FastAPI:
             "(GOATDEV_API_TOKEN in the daemon's secrets file), or listen on 127.0.0.1"
         )
     app = FastAPI(title="goat-edge", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(Guard, allowed_hosts=settings.allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     store, token = ctx.store, settings.token
@@ -330,6 +349,14 @@ def create_app(ctx: EdgeContext) -> FastAPI:
         return _csv_response(call(scale_weights_csv, store, goat_tag), "scale-weights.csv")
 
     return app
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming each bad field and why, without echoing what was sent (it may be huge,
+    binary, or a value JSON cannot write back, such as NaN)."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    problems = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:200]} for e in errors[:10]]
+    return JSONResponse({"detail": problems}, status_code=422)
 
 
 def _capture_event(capture: dict) -> str:

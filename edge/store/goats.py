@@ -7,6 +7,7 @@ These functions run inside a write transaction the Store opened.
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import datetime
 
 from sqlite_utils import Database
@@ -20,10 +21,26 @@ GOAT_FIELDS = ("tag", "name", "breed", "sex", "birth_date", "notes")
 MAX_SCALE_WEIGHT_KG = 300.0
 
 
+MAX_TAG_CHARS = 32
+# Control characters, and the invisible ones that make two tags look alike on screen
+# (zero-width spaces, right-to-left overrides): none is on an ear tag.
+INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+
+
 def _clean_tag(tag: str) -> str:
-    tag = str(tag).strip() if tag is not None else ""
+    """The tag as stored and matched: NFC, without surrounding spaces; refused when empty,
+    too long, or holding a character no ear tag has."""
+    tag = unicodedata.normalize("NFC", str(tag)).strip() if tag is not None else ""
     if not tag:
         raise InvalidRecordError("a goat needs a tag (the number on its ear tag)")
+    if len(tag) > MAX_TAG_CHARS:
+        raise InvalidRecordError(f"a goat tag has at most {MAX_TAG_CHARS} characters; this one has {len(tag)}")
+    odd = next((c for c in tag if unicodedata.category(c) in INVISIBLE), None)
+    if odd is not None:
+        raise InvalidRecordError(
+            f"goat tag {tag.encode('unicode_escape').decode()[:80]!r} holds an invisible or control character "
+            f"(U+{ord(odd):04X}); type the tag as printed on the ear"
+        )
     return tag
 
 

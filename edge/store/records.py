@@ -188,6 +188,9 @@ def _finite_number(value) -> bool:
     return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
 
 
+EARLIEST_BIRTH_DATE = date(1990, 1, 1)
+
+
 def check_goat_fields(sex: str | None, birth_date: str | date | None) -> str | None:
     """The birth date as ISO text, after checking sex and date; InvalidRecordError otherwise."""
     if sex is not None:
@@ -203,4 +206,8 @@ def check_goat_fields(sex: str | None, birth_date: str | date | None) -> str | N
             raise InvalidRecordError(f"birth date {birth_date!r} is not a date like 2023-03-14") from None
     if birth_date > datetime.now(UTC).date():
         raise InvalidRecordError(f"birth date {birth_date.isoformat()} is in the future")
+    if birth_date < EARLIEST_BIRTH_DATE:
+        raise InvalidRecordError(
+            f"birth date {birth_date.isoformat()} is before {EARLIEST_BIRTH_DATE.isoformat()}: no goat lives that long"
+        )
     return birth_date.isoformat()

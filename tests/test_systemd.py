@@ -7,12 +7,16 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
+import time
 import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from edge.config import ROOT, load_config
+from edge.daemon.run import _watchdog
 from edge.service import systemd
 
 UNITS = ROOT / "systemd"
@@ -162,3 +166,59 @@ def test_install_script_dry_run_prints_the_install_and_changes_nothing():
     if not before["/etc/goatdev"]:
         assert "edge.example.toml /etc/goatdev/edge.toml" in out
     assert _installed_state() == before  # printed, not run
+
+
+class _Server:
+    """What the watchdog reads of uvicorn's server: started, should_exit, config.host/port."""
+
+    def __init__(self, port: int):
+        self.started, self.should_exit = True, False
+        self.config = type("Config", (), {"host": "0.0.0.0", "port": port})()
+
+
+def _health_server():
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/api/health" else 404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    return ThreadingHTTPServer(("127.0.0.1", 0), Health)
+
+
+def _messages(sock, seconds: float) -> list[str]:
+    got, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            got.append(received(sock))
+        except TimeoutError:
+            break
+    return got
+
+
+def test_the_watchdog_is_fed_only_while_the_api_answers_its_health_probe(notify_socket, monkeypatch):
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # a ping every 0.2 s while all is well
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    notify_socket.settimeout(0.5)
+    answering = _health_server()
+    threading.Thread(target=answering.serve_forever, daemon=True).start()
+    # A hung API: it accepts connections (the kernel's backlog) but never answers.
+    hung = socket.socket()
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    try:
+        for server, fed in ((_Server(answering.server_address[1]), True), (_Server(hung.getsockname()[1]), False)):
+            stop = threading.Event()
+            thread = threading.Thread(target=_watchdog, args=(server, stop))
+            thread.start()
+            got = _messages(notify_socket, 1.2)
+            stop.set()
+            thread.join(5)
+            assert got[0] == "READY=1"
+            assert ("WATCHDOG=1" in got) is fed, got
+    finally:
+        answering.shutdown()
+        hung.close()

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import threading
+import urllib.request
 
 from edge.config import EdgeConfig
 from edge.errors import GoatEdgeError
@@ -77,15 +78,31 @@ class ButtonCaptures:
 
 
 def _watchdog(server, stop: threading.Event) -> None:
-    """READY once the API listens, then keep-alives while it serves."""
+    """READY once the API listens, then keep-alives while the API answers its own health
+    probe: an API stalled by a flood of connections or a stuck request is restarted by
+    systemd, even though this thread still runs."""
     while not server.started and not stop.wait(0.05):
         pass
     log.info("ready: API on http://%s:%d/", server.config.host, server.config.port)
     systemd.ready()
     interval_s = systemd.watchdog_interval_s()
     while interval_s and not stop.wait(interval_s / 2):
-        if not server.should_exit:
+        if server.should_exit:
+            continue
+        if api_answers(server.config.host, server.config.port, timeout_s=interval_s / 4):
             systemd.watchdog_ping()
+        else:
+            log.warning("watchdog: the API did not answer its health probe; not telling systemd all is well")
+
+
+def api_answers(host: str, port: int, timeout_s: float) -> bool:
+    """Whether GET /api/health answers 200 within timeout_s, asked the way a client would."""
+    probe = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "::1": "[::1]", "localhost": "127.0.0.1"}.get(host, host)
+    try:
+        with urllib.request.urlopen(f"http://{probe}:{port}/api/health", timeout=timeout_s) as answer:
+            return answer.status == 200
+    except (OSError, ValueError):  # refused, timed out, or an HTTP error status
+        return False
 
 
 def start_button(ctx: EdgeContext, pin_factory):

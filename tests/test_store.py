@@ -648,3 +648,26 @@ def test_a_capture_killed_at_any_moment_is_stored_whole_or_not_at_all(data_dir):
             assert count(data_dir, "outbox") == 8 * len(captures)
             total = len(captures)
     assert total > 0, "no capture finished before the kills; the test proved nothing"
+
+
+def test_a_disk_that_refuses_writes_is_named_and_the_healthy_database_kept(data_dir):
+    """A full disk fails the same SQLite calls as a damaged file; the daemon must not tell
+    anyone to move a healthy database aside. The child process may not grow any file
+    (RLIMIT_FSIZE), as on a full disk."""
+    with Store.open(data_dir) as store:
+        store.add_goat("A12")
+    child = (
+        "import resource, signal\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "from edge.store import Store\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1))\n"
+        f"Store.open({str(data_dir)!r})\n"
+    )
+    for stale in data_dir.glob("goat.sqlite-*"):
+        stale.unlink()  # nothing left over from the clean close: the child must create them
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "The database file looks intact: free space on the disk" in done.stderr
+    assert "move it aside, or copy back" not in done.stderr
+    with Store.open(data_dir) as store:  # space back: nothing was lost
+        assert [g["tag"] for g in store.list_goats()] == ["A12"]

@@ -11,6 +11,7 @@ while the daemon writes, and busy_timeout makes writers queue instead of failing
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -32,6 +33,28 @@ BUSY_TIMEOUT_S = 10.0
 
 
 SYNCED_TABLES = ("goats", "captures", "images", "measurements", "scale_weights")
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _open_problem(db_path: Path, data_dir: Path, exc: sqlite3.DatabaseError) -> StoreError:
+    """Why the database could not be opened, said so that nobody moves a healthy one aside:
+    a full disk (or one that refuses writes) fails the same calls as a damaged file."""
+    with open(db_path, "rb") as fh:
+        intact = fh.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    damaged = any(words in str(exc) for words in ("malformed", "not a database"))
+    if intact and not damaged:
+        free_mb = shutil.disk_usage(data_dir).free / 1e6
+        return StoreError(
+            f"{db_path}: cannot write beside the database ({exc}); {free_mb:.0f} MB free on its disk. "
+            "The database file looks intact: free space on the disk (or fix the disk), then start again; "
+            "do not move it aside"
+        )
+    return StoreError(
+        f"{db_path}: not a usable SQLite database ({exc}); move it aside, "
+        f"or copy back the newest file from {data_dir / 'backups'}"
+    )
 
 
 class Store:
@@ -77,10 +100,7 @@ class Store:
             db.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise StoreError(
-                f"{db_path}: not a usable SQLite database ({exc}); move it aside, "
-                f"or copy back the newest file from {data_dir / 'backups'}"
-            ) from None
+            raise _open_problem(db_path, data_dir, exc) from None
         except BaseException:
             conn.close()
             raise

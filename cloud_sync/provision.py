@@ -58,7 +58,7 @@ ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 RULE_ID_PREFIX = "goatdev-"
 USER_PREFIX = "goatdev-pi-"
 POLICY_NAME = "goatdev-pi-upload"
-SECRETS_FILE = "/etc/goatdev/secrets.env"
+SECRETS_FILE = "/etc/goatdev/sync.env"  # goat-sync's alone; the daemon never reads it
 MAX_ACCESS_KEYS = 2  # IAM's limit per user
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")

@@ -154,6 +154,19 @@ install_config() {
         # Group-readable only: it may hold the API token.
         run install -m 0640 -o root -g "$SERVICE_USER" "$SRC/systemd/edge.example.toml" "$ETC_DIR/edge.toml"
     fi
+    # One secrets file per unit, read by systemd as root before it drops to $SERVICE_USER:
+    # root's alone (0600), so neither service, nor anyone on the Pi, can read the other's.
+    for secrets in edge.env sync.env; do
+        if [[ -e "$ETC_DIR/$secrets" ]]; then
+            run chmod 0600 "$ETC_DIR/$secrets"
+            run chown root:root "$ETC_DIR/$secrets"
+        else
+            run install -m 0600 -o root -g root /dev/null "$ETC_DIR/$secrets"
+        fi
+    done
+    if [[ -e "$ETC_DIR/secrets.env" ]]; then
+        say "$ETC_DIR/secrets.env is no longer read: move GOATDEV_API_TOKEN to edge.env and the cloud's to sync.env"
+    fi
     say "data: $DATA_DIR"
     run install -d -m 0750 -o "$SERVICE_USER" -g "$SERVICE_USER" "$DATA_DIR"
 }
@@ -209,7 +222,8 @@ main() {
     Edit $ETC_DIR/edge.toml (device id, camera ids, calibration), then:
         sudo systemctl restart goat-edge
         journalctl -u goat-edge -f
-    Secrets (GOATDEV_API_TOKEN, cloud credentials) go in $ETC_DIR/secrets.env, mode 0640, group $SERVICE_USER.
+    Secrets, mode 0600, root's: GOATDEV_API_TOKEN in $ETC_DIR/edge.env (needed when the API
+    listens beyond the Pi); the cloud's (GOATDEV_DATABASE_URL, AWS keys) in $ETC_DIR/sync.env.
     goat-sync is enabled but not started: once the cloud settings are in place,
         sudo systemctl start goat-sync
 EOF

@@ -10,7 +10,7 @@
 
 Runs with an admin's AWS credentials (--profile, or the standard AWS chain), never the
 Pi's. Safe to run again: what exists already is kept or brought up to date. Each new
-access key is printed once, to be stored in /etc/goatdev/secrets.env on the Pi.
+access key is printed once, to be stored in /etc/goatdev/sync.env on the Pi (goat-sync's secrets).
 """
 
 from __future__ import annotations

@@ -134,7 +134,7 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
             provision_aws.main([*FARM, "--region", "us-east-1", "--device-id", "barn-east", "--create-access-key"]) == 0
         )
         out = capsys.readouterr().out
-        assert "/etc/goatdev/secrets.env" in out
+        assert "/etc/goatdev/sync.env" in out
         printed = dict(re.findall(r"^(AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY)=(\S+)$", out, re.MULTILINE))
         pi = boto3.Session(
             aws_access_key_id=printed["AWS_ACCESS_KEY_ID"], aws_secret_access_key=printed["AWS_SECRET_ACCESS_KEY"]

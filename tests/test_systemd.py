@@ -153,6 +153,13 @@ def _installed_state() -> dict[str, bool]:
     return state
 
 
+def test_each_unit_reads_only_its_own_root_only_secrets():
+    """The daemon faces the farm's network: it must not hold the cloud's credentials."""
+    edge = unit_settings(UNITS / "goat-edge.service")["EnvironmentFile"]
+    sync = unit_settings(UNITS / "goat-sync.service")["EnvironmentFile"]
+    assert edge == ["-/etc/goatdev/edge.env"] and sync == ["-/etc/goatdev/sync.env"]
+
+
 def test_install_script_dry_run_prints_the_install_and_changes_nothing():
     before = _installed_state()
     result = subprocess.run(
@@ -165,6 +172,8 @@ def test_install_script_dry_run_prints_the_install_and_changes_nothing():
     assert "/etc/systemd/system/" in out
     if not before["/etc/goatdev"]:
         assert "edge.example.toml /etc/goatdev/edge.toml" in out
+        for secrets in ("edge.env", "sync.env"):  # root's alone, one per unit
+            assert f"+ install -m 0600 -o root -g root /dev/null /etc/goatdev/{secrets}" in out
     assert _installed_state() == before  # printed, not run
 
 

@@ -111,7 +111,7 @@ def training_yaml(view: str, args, run_dir: Path) -> Path:
     return path
 
 
-def budget(args) -> dict:
+def optional_settings(args) -> dict:
     """Optional Ultralytics settings: a time budget per view (it then fits the epochs and the
     learning-rate schedule to the hours given), image caching in RAM, which matters on a
     GPU, where decoding JPEGs for the augmentation is what limits the speed, and, for
@@ -167,7 +167,7 @@ def train_view(view: str, args) -> Path:
         model, pretrained = starting_model(view, args)
         # amp=False: Ultralytics' mixed-precision self-check downloads a model, which an
         # offline machine cannot, and a nano model at 320 px does not need it even on a GPU.
-        settings = {"fliplr": FLIP_LR[view], "mosaic": 1.0, **MODEL_SETTINGS.get(view, {}), **budget(args)}
+        settings = {"fliplr": FLIP_LR[view], "mosaic": 1.0, **MODEL_SETTINGS.get(view, {}), **optional_settings(args)}
         if pretrained is True:  # fine-tuning trained weights: three epochs of warm-up would mostly undo them
             settings["warmup_epochs"] = 1
         model.train(

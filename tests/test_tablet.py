@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -32,7 +33,24 @@ def replay(tmp_path_factory):
     return folder
 
 
-def open_tablet(tmp_path, replay, playwright, token: str | None = None):
+@contextmanager
+def tablet_page(url: str):
+    """Chromium at tablet size, open on `url`, closed on the way out."""
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page(viewport=TABLET_LANDSCAPE, accept_downloads=True)
+            page.requested = []  # every URL the page asks for, to show nothing comes from beyond the Pi
+            page.on("request", lambda request: page.requested.append(request.url))
+            page.goto(url)
+            yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
+def open_tablet(tmp_path, replay, token: str | None = None):
+    """The daemon as the farm runs it, with goat B7's history, and the page open on it."""
     data = tmp_path / "data"
     with Store.open(data) as store:  # goat B7 was measured twice before, 21 and 10 days ago
         store.add_goat("B7", name="Bramble")
@@ -42,35 +60,20 @@ def open_tablet(tmp_path, replay, playwright, token: str | None = None):
     config = write_config(tmp_path / "edge.toml", data, replay, free_port())
     if token:
         config.write_text(config.read_text().replace("[api]\n", f'[api]\ntoken = "{token}"\n'))
-    daemon = Daemon(config).__enter__()
-    browser = launch_chromium(playwright)
-    page = browser.new_page(viewport=TABLET_LANDSCAPE, accept_downloads=True)
-    page.requested = []  # every URL the page asks for, to show nothing comes from beyond the Pi
-    page.on("request", lambda request: page.requested.append(request.url))
-    page.goto(daemon.url)
-    return daemon, browser, page
+    with Daemon(config) as daemon, tablet_page(daemon.url) as page:
+        yield page, daemon
 
 
 @pytest.fixture
 def tablet(tmp_path, replay):
-    with sync_playwright() as playwright:
-        daemon, browser, page = open_tablet(tmp_path, replay, playwright)
-        try:
-            yield page, daemon
-        finally:
-            browser.close()
-            daemon.__exit__(None, None, None)
+    with open_tablet(tmp_path, replay) as opened:
+        yield opened
 
 
 @pytest.fixture
 def locked_tablet(tmp_path, replay):
-    with sync_playwright() as playwright:
-        daemon, browser, page = open_tablet(tmp_path, replay, playwright, token=TOKEN)
-        try:
-            yield page, daemon
-        finally:
-            browser.close()
-            daemon.__exit__(None, None, None)
+    with open_tablet(tmp_path, replay, token=TOKEN) as opened:
+        yield opened
 
 
 BUTTON_PIN = 17
@@ -103,14 +106,8 @@ def button_tablet(tmp_path, replay):
         while not server.started:
             assert thread.is_alive(), "the API did not start"
             time.sleep(0.05)
-        with sync_playwright() as playwright:
-            browser = launch_chromium(playwright)
-            try:
-                page = browser.new_page(viewport=TABLET_LANDSCAPE)
-                page.goto(f"http://127.0.0.1:{port}")
-                yield page, factory.pin(BUTTON_PIN)
-            finally:
-                browser.close()
+        with tablet_page(f"http://127.0.0.1:{port}") as page:
+            yield page, factory.pin(BUTTON_PIN)
     finally:
         server.should_exit = True
         thread.join(timeout=15)

@@ -3,6 +3,8 @@
 goat-sync run [--config edge.toml]          loop: pass, wait, pass ...
 goat-sync once [--config edge.toml] --json  one pass, then print what it did
 goat-sync migrate --database-url URL        create or update the cloud schema
+goat-sync add-device --database-url URL --login ROLE --device-id ID
+                                            let a Pi's login write as its device, and only that
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ class Backoff:
         self.rng = rng or random.Random()
 
     def after(self, report) -> float:
-        if report.offline:
+        if report.offline or report.refused:  # refused: retrying soon would not help either
             self.failures += 1
             return min(self.max_s, 2.0**self.failures) * self.rng.uniform(0.5, 1.0)
         self.failures = 0
@@ -74,7 +76,7 @@ def run_command(args) -> int:
         while not stop.is_set():
             report = worker.run_pass()
             systemd.watchdog_ping()
-            if report.uploaded or report.upserted or report.offline:
+            if report.uploaded or report.upserted or report.offline or report.refused:
                 log.info("pass: %s", json.dumps(report.to_dict()))
             wait_s = backoff.after(report)
             while wait_s > 0 and not stop.wait(min(wait_s, ping_s)):
@@ -98,7 +100,9 @@ def once_command(args) -> int:
     else:
         print(
             f"uploaded {report.uploaded}, upserted {report.upserted}, pending {report.pending}, "
-            f"parked {report.parked}" + (" (cloud unreachable)" if report.offline else "")
+            f"parked {report.parked}"
+            + (" (cloud unreachable)" if report.offline else "")
+            + (f" ({report.errors[-1]})" if report.refused else "")
         )
     return 0
 
@@ -111,6 +115,13 @@ def migrate_command(args) -> int:
         raise GoatEdgeError("give --database-url (or sync.database_url in the config)")
     applied = migrate(url)
     print("applied: " + ", ".join(applied) if applied else "schema up to date")
+    return 0
+
+
+def add_device_command(args) -> int:
+    from cloud_sync.devices import add_device_login
+
+    print(add_device_login(args.database_url, args.login, args.device_id))
     return 0
 
 
@@ -130,6 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--database-url", help="postgresql://... (default: sync.database_url)")
     p.add_argument("--config", type=Path)
     p.set_defaults(run=migrate_command)
+    p = sub.add_parser("add-device", help="let a Pi's PostgreSQL login write as its device id (and no other)")
+    p.add_argument("--database-url", required=True, help="the admin's postgresql://... (the schema's owner)")
+    p.add_argument("--login", required=True, help="the Pi's PostgreSQL role, e.g. pi_barn_east")
+    p.add_argument("--device-id", required=True, help="the Pi's [device] id, e.g. barn-east")
+    p.set_defaults(run=add_device_command)
     return parser
 
 

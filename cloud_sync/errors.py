@@ -23,6 +23,17 @@ _TRANSIENT_S3_CODES = {
 }
 
 
+class DeviceRefused(Exception):
+    """The database login may not write as this device (migration 006): a set-up problem,
+    so the rows stay pending instead of being parked one by one."""
+
+    def __init__(self, device_id: str, cause: BaseException):
+        super().__init__(
+            f"the database login may not write as device {device_id!r} ({cause}); "
+            f"run goat-sync add-device for it (docs/sync.md, Roles)"
+        )
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(
         exc,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg.types.json import Jsonb
 
-from cloud_sync.errors import retry_transient
+from cloud_sync.errors import DeviceRefused, retry_transient
 from edge.measurements import MEASUREMENTS
 
 UPSERT = {
@@ -107,7 +107,10 @@ class RowWriter:
         """All rows in one transaction, with the device row first (the others point to it)."""
 
         def work(cur):
-            cur.execute(ENSURE_DEVICE, [device_id])
+            try:
+                cur.execute(ENSURE_DEVICE, [device_id])
+            except psycopg.errors.InsufficientPrivilege as exc:
+                raise DeviceRefused(device_id, exc) from exc
             for table in TABLE_ORDER:
                 values = [r.values for r in rows if r.table == table]
                 if values:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cloud_sync.errors import describe, is_transient
+from cloud_sync.errors import DeviceRefused, describe, is_transient
 from cloud_sync.keys import capture_key, image_key, measurements_key
 from cloud_sync.rows import Row, RowWriter, jsonb
 from cloud_sync.s3 import Upload, Uploader
@@ -36,6 +36,7 @@ class PassReport:
     pending: int = 0
     parked: int = 0
     offline: bool = False
+    refused: bool = False  # the database will not take rows from this device at all
     errors: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -45,6 +46,7 @@ class PassReport:
             "pending": self.pending,
             "parked": self.parked,
             "offline": self.offline,
+            "refused": self.refused,
             "errors": self.errors[-10:],
         }
 
@@ -172,6 +174,11 @@ class SyncWorker:
             rows = [row for row, upload in made if row is not None and (upload is None or row.entry_id in sent)]
             try:
                 self.rows.write(self.device_id, rows)
+            except DeviceRefused as exc:
+                log.error("%s", exc)
+                report.refused = True
+                report.errors.append(str(exc))
+                return
             except Exception as exc:
                 if is_transient(exc):
                     report.offline = True
@@ -285,7 +292,7 @@ class SyncWorker:
     # -- heartbeat --------------------------------------------------------------------------
 
     def _heartbeat(self, report: PassReport) -> None:
-        if report.offline:
+        if report.offline or report.refused:
             return
         oldest = self.store.oldest_pending_at()
         age_s = None

@@ -146,30 +146,6 @@ def test_a_missing_bucket_parks_those_uploads_and_the_others_go_on(tmp_path, clo
     assert row_counts(cloud.database_url)["captures"] == 1
 
 
-def test_the_device_role_can_sync_but_not_delete_or_read_elsewhere(tmp_path, cloud, postgres, capsys):
-    with psycopg.connect(cloud.database_url, autocommit=True) as conn:
-        conn.execute(
-            "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'pi_barn_east') THEN "
-            "CREATE ROLE pi_barn_east LOGIN PASSWORD 'pi-secret' IN ROLE goat_device; END IF; END $$"
-        )
-    dbname = cloud.database_url.rsplit("/", 1)[1]
-    device_url = postgres.url(dbname, user="pi_barn_east", password="pi-secret")
-    data = tmp_path / "data"
-    with Store.open(data) as store:
-        record_captures(store, 2)
-    as_device = Cloud(device_url, cloud.endpoint_url, cloud.captures_bucket, cloud.processed_bucket, cloud.client)
-    report = once(write_config_file(tmp_path / "edge.toml", data, as_device), capsys)
-    assert report["pending"] == 0 and report["parked"] == 0
-    with psycopg.connect(device_url, autocommit=True) as conn:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DELETE FROM captures")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT * FROM goat_schema_migrations")
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("DROP TABLE captures")
-    assert row_counts(cloud.database_url)["captures"] == 2
-
-
 def test_migrate_is_idempotent_and_names_a_bad_url(postgres, capsys):
     url = postgres.create_database(f"m{uuid.uuid4().hex[:8]}")
     assert goat_sync(["migrate", "--database-url", url]) == 0

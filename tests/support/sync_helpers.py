@@ -50,7 +50,9 @@ def sample_keypoints(i: int) -> dict[str, dict[str, list[float]]]:
     }
 
 
-def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | None = None) -> list[str]:
+def record_captures(
+    store: Store, count: int, start: int = 0, goat_tag: str | None = None, device_id: str = DEVICE_ID
+) -> list[str]:
     """`count` whole captures as the daemon stores them: 3 raw + 3 annotated photos, measurements."""
     ids = []
     base = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -64,7 +66,7 @@ def record_captures(store: Store, count: int, start: int = 0, goat_tag: str | No
         rec = CaptureRecord(
             capture_id=new_id(at),
             captured_at=at,
-            device_id=DEVICE_ID,
+            device_id=device_id,
             status="ok" if ok else "retake",
             reason=None if ok else "top camera: goat not fully in view",
             trigger="button",
@@ -100,18 +102,18 @@ def sync_config(data_dir: Path, cloud: Cloud, **sync):
     )
 
 
-def write_config_file(path: Path, data_dir: Path, cloud: Cloud, **sync) -> Path:
-    lines = [f'[device]\nid = "{DEVICE_ID}"', f'[storage]\ndata_dir = "{data_dir}"', "[sync]"]
+def write_config_file(path: Path, data_dir: Path, cloud: Cloud, device_id: str = DEVICE_ID, **sync) -> Path:
+    lines = [f'[device]\nid = "{device_id}"', f'[storage]\ndata_dir = "{data_dir}"', "[sync]"]
     lines += [f"{k} = {v!r}".replace("'", '"') for k, v in sync_section(cloud, **sync).items()]
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def farm(data: Path, captures: int) -> None:
+def farm(data: Path, captures: int, device_id: str = DEVICE_ID) -> None:
     """A farm's store: goat A12, `captures` captures of it, and one scale weight."""
     with Store.open(data) as store:
         store.add_goat("A12", sex="female")
-        record_captures(store, captures, goat_tag="A12")
+        record_captures(store, captures, goat_tag="A12", device_id=device_id)
         store.add_scale_weight("A12", 41.5)
 
 

@@ -20,6 +20,7 @@ _TRANSIENT_S3_CODES = {
     "InternalError",
     "ServiceUnavailable",
     "BadDigest",
+    "ConditionalRequestConflict",  # another write to the same key was in flight
 }
 
 

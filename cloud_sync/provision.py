@@ -3,11 +3,15 @@
 Three buckets: captures (raw photos), processed (annotated photos and measurements.json),
 and web (the tablet's or office's static pages; created only, its access is left to how
 it is served). On the two data buckets: all public access blocked, default encryption
-SSE-S3 (AES256), and lifecycle rules: objects move to S3 Glacier Flexible Retrieval after
-GLACIER_AFTER_DAYS (the dashboards read recent captures; older ones are kept for the
-record), and multipart uploads left incomplete are aborted after
-ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, so that their parts stop costing storage. Our
-lifecycle rules are named `goatdev-*`; other rules on a bucket are kept.
+SSE-S3 (AES256), versioning (an overwrite or delete by anyone, an admin's mistake
+included, keeps the earlier version), and lifecycle rules: objects move to S3 Glacier
+Flexible Retrieval after GLACIER_AFTER_DAYS (the dashboards read recent captures; older
+ones are kept for the record); a version that was overwritten or deleted is kept
+NONCURRENT_VERSION_DAYS, long enough to notice and restore it, then expires, and the
+delete markers left with no versions behind them are removed; multipart uploads left
+incomplete are aborted after ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS, so that their parts
+stop costing storage. Our lifecycle rules are named `goatdev-*`; other rules on a bucket
+are kept.
 
 Everything is planned first (a list of Steps, each with the JSON it sends) and then
 executed, so --dry-run prints exactly what a real run would do and calls nothing. Each
@@ -18,11 +22,15 @@ The Pi's IAM policy, per device, and why it holds nothing more than s3:PutObject
 - the worker (cloud_sync/s3.py) sends each file in one PutObject with Content-MD5,
   Content-Type and metadata; S3 checks the MD5 itself, which needs no permission, and
   all of these ride on s3:PutObject (no ACL or tagging headers are sent).
-- no GetObject/HeadObject/ListBucket: it never reads back. Keys are fixed per capture
-  (cloud_sync/keys.py), so a repeated upload overwrites the same object with the same
-  bytes instead of checking first.
+- no GetObject/HeadObject/ListBucket: it never reads back.
+- only conditional writes: the policy allows PutObject only with `If-None-Match: *`
+  (condition key s3:if-none-match), which S3 honours only when the key is still free.
+  Objects are written once: keys are fixed per capture (cloud_sync/keys.py), and a
+  repeated upload after a lost answer gets 412, which the worker takes as "already
+  there". So a stolen Pi key can add objects under its prefix but cannot overwrite one,
+  and versioning keeps history against everyone else.
 - no DeleteObject: the Pi never deletes cloud data, so a stolen Pi cannot wipe the farm's
-  records. It can overwrite its own keys, which the retries require.
+  records.
 - no multipart permissions: photos are single PUTs; the lifecycle rule clears any
   abandoned upload anyway.
 - no KMS: SSE-S3 needs no key permissions (SSE-KMS would need kms:GenerateDataKey on
@@ -53,6 +61,8 @@ from edge.config import DEVICE_ID_PATTERN
 from edge.errors import GoatEdgeError
 
 GLACIER_AFTER_DAYS = 90
+# A quarter to notice that something was overwritten or deleted and restore it.
+NONCURRENT_VERSION_DAYS = 90
 # A week covers a Pi that lost its uplink mid-upload over a long weekend, and no more.
 ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7
 RULE_ID_PREFIX = "goatdev-"
@@ -191,6 +201,18 @@ def lifecycle_rules() -> list[dict]:
             "Transitions": [{"Days": GLACIER_AFTER_DAYS, "StorageClass": "GLACIER"}],
         },
         {
+            "ID": f"{RULE_ID_PREFIX}expire-old-versions-after-{NONCURRENT_VERSION_DAYS}-days",
+            "Status": "Enabled",
+            "Filter": everything,
+            "NoncurrentVersionExpiration": {"NoncurrentDays": NONCURRENT_VERSION_DAYS},
+        },
+        {
+            "ID": f"{RULE_ID_PREFIX}remove-expired-delete-markers",
+            "Status": "Enabled",
+            "Filter": everything,
+            "Expiration": {"ExpiredObjectDeleteMarker": True},
+        },
+        {
             "ID": f"{RULE_ID_PREFIX}abort-incomplete-uploads-after-{ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS}-days",
             "Status": "Enabled",
             "Filter": everything,
@@ -214,6 +236,9 @@ def pi_policy(buckets: Buckets, device_id: str, partition: str = "aws") -> dict:
     def own(bucket: str, folder: str) -> str:
         return f"arn:{partition}:s3:::{bucket}/{folder}/{device_id}_*"
 
+    # Allowed only when the request carries If-None-Match (a write that cannot overwrite).
+    write_once = {"Null": {"s3:if-none-match": "false"}}
+
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -222,12 +247,14 @@ def pi_policy(buckets: Buckets, device_id: str, partition: str = "aws") -> dict:
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
                 "Resource": own(buckets.captures, "captures"),
+                "Condition": write_once,
             },
             {
                 "Sid": "PutOwnResults",
                 "Effect": "Allow",
                 "Action": "s3:PutObject",
                 "Resource": own(buckets.processed, "results"),
+                "Condition": write_once,
             },
         ],
     }
@@ -290,6 +317,17 @@ def _encrypt(name: str) -> Step:
     return Step(f"default encryption SSE-S3 (AES256) on {name}", apply, ENCRYPTION)
 
 
+VERSIONING = {"Status": "Enabled"}
+
+
+def _versioning(name: str) -> Step:
+    def apply(clients: Clients) -> str:
+        clients.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration=VERSIONING)
+        return "enabled"
+
+    return Step(f"versioning on {name}", apply, VERSIONING)
+
+
 def _lifecycle(name: str) -> Step:
     ours = lifecycle_rules()
 
@@ -306,8 +344,9 @@ def _lifecycle(name: str) -> Step:
         return f"set ({len(others)} other rule(s) kept)" if others else "set"
 
     return Step(
-        f"lifecycle rules on {name}: Glacier after {GLACIER_AFTER_DAYS} days, abort incomplete "
-        f"multipart uploads after {ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS} days",
+        f"lifecycle rules on {name}: Glacier after {GLACIER_AFTER_DAYS} days, overwritten or deleted "
+        f"versions kept {NONCURRENT_VERSION_DAYS} days, abort incomplete multipart uploads after "
+        f"{ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS} days",
         apply,
         {"Rules": ours},
     )
@@ -361,7 +400,7 @@ def plan(request: Request) -> tuple[list[Step], list[str]]:
     b = request.buckets
     steps = [_create_bucket(name, request.region, on_aws) for name in (b.captures, b.processed, b.web)]
     for name in b.data:
-        steps += [_block_public_access(name), _encrypt(name), _lifecycle(name)]
+        steps += [_block_public_access(name), _encrypt(name), _versioning(name), _lifecycle(name)]
     notes = []
     if request.device_id is None:
         notes.append("no --device-id: no IAM user or policy; run again with --device-id ID for each Pi")

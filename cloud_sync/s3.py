@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 import boto3
+import botocore.exceptions
 from botocore.config import Config
 from botocore.handlers import add_expect_header
 
@@ -70,13 +71,27 @@ class Uploader:
         self.client, self.limit = client, limit
 
     @retry_transient
-    def put(self, upload: Upload) -> None:
+    def put(self, upload: Upload) -> bool:
+        """Write the object once: True when stored now, False when its key already holds one.
+
+        With If-None-Match: * S3 stores the object only while the key is free, and the Pi's
+        IAM policy allows no other PUT, so a stolen key cannot overwrite history. Keys are
+        fixed per capture and the file was checked against its recorded SHA-256 just
+        before, so an object already there is this one, sent by a try whose answer was lost.
+        """
         self.limit.take(len(upload.body))
-        self.client.put_object(
-            Bucket=upload.bucket,
-            Key=upload.key,
-            Body=upload.body,
-            ContentMD5=content_md5(upload.body),
-            ContentType=upload.content_type,
-            Metadata={"sha256": upload.sha256},
-        )
+        try:
+            self.client.put_object(
+                Bucket=upload.bucket,
+                Key=upload.key,
+                Body=upload.body,
+                ContentMD5=content_md5(upload.body),
+                ContentType=upload.content_type,
+                Metadata={"sha256": upload.sha256},
+                IfNoneMatch="*",
+            )
+        except botocore.exceptions.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                return False
+            raise
+        return True

@@ -308,7 +308,9 @@ class SyncWorker:
 
 
 def measurements_document(capture: dict, key: str) -> dict:
-    """The capture's results as one JSON file beside its annotated photos."""
+    """One measuring of a capture as a JSON file beside its annotated photos. Written once
+    (objects are never overwritten), so it holds nothing that changes later: which
+    measuring is current is the cloud row's `is_current`, or the newest `measured_at`."""
     return {
         "capture_id": capture["id"],
         "capture_key": key,
@@ -319,7 +321,6 @@ def measurements_document(capture: dict, key: str) -> dict:
         "measurements": capture["measurements"],
         "measurement_id": capture.get("measurement_id"),
         "measured_at": capture.get("measured_at"),
-        "is_current": capture.get("is_current", True),
         "reasons": capture["measurement_reasons"],
         "uncertainty": capture["measurement_uncertainty"],
         "uncertainty_coverage": UNCERTAINTY_COVERAGE if capture["measurement_uncertainty"] else None,

@@ -81,6 +81,12 @@ def test_provisioning_makes_three_buckets_with_archiving_privacy_and_encryption_
         assert glacier[0]["Transitions"] == [{"Days": 90, "StorageClass": "GLACIER"}]
         aborts = [r for r in rules.values() if "AbortIncompleteMultipartUpload" in r]
         assert [r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for r in aborts] == [7]
+        # History: versions kept, an overwritten or deleted one for 90 days, then expired.
+        assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        old_versions = [r["NoncurrentVersionExpiration"] for r in rules.values() if "NoncurrentVersionExpiration" in r]
+        assert old_versions == [{"NoncurrentDays": 90}]
+        markers = [r for r in rules.values() if r.get("Expiration", {}).get("ExpiredObjectDeleteMarker")]
+        assert len(markers) == 1 and markers[0]["Status"] == "Enabled"
         assert ("farm-expire-tmp" in rules) == (bucket == CAPTURES)
 
         block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
@@ -143,8 +149,8 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
         key = capture_key("barn-east", "2026-11-26T12:10:02.375+00:00")
         photo, measurements = image_key(key, "side", "raw"), measurements_key(key)
         uploader = Uploader(pi, BandwidthLimit(None))  # the sync worker's own upload path
-        uploader.put(Upload(CAPTURES, photo, b"jpeg bytes", "image/jpeg", "0" * 64))
-        uploader.put(Upload(PROCESSED, measurements, b"{}", "application/json", "0" * 64))
+        assert uploader.put(Upload(CAPTURES, photo, b"jpeg bytes", "image/jpeg", "0" * 64)) is True
+        assert uploader.put(Upload(PROCESSED, measurements, b"{}", "application/json", "0" * 64)) is True
 
         def refused(call, **kwargs):
             with pytest.raises(botocore.exceptions.ClientError) as denied:
@@ -159,11 +165,26 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
         assert refused(pi.put_object, Bucket=CAPTURES, Key=other, Body=b"x", ContentMD5=md5)
         assert refused(pi.put_object, Bucket=PROCESSED, Key=f"captures/{key}/x.jpg", Body=b"x", ContentMD5=md5)
         assert refused(pi.put_object, Bucket=WEB, Key="index.html", Body=b"x", ContentMD5=md5)
+        # A stolen key cannot overwrite what the Pi sent: a conditional PUT finds the key
+        # taken (the worker's own path: "already there"), and the policy allows no other
+        # PUT. moto does not evaluate IAM conditions, so that part is read from the policy.
+        admin_iam = boto3.Session(
+            aws_access_key_id=admin["AccessKeyId"], aws_secret_access_key=admin["SecretAccessKey"]
+        ).client("iam", region_name="us-east-1")
+        policy = admin_iam.get_user_policy(UserName="goatdev-pi-barn-east", PolicyName="goatdev-pi-upload")
+        conditions = [statement["Condition"] for statement in policy["PolicyDocument"]["Statement"]]
+        assert conditions == [{"Null": {"s3:if-none-match": "false"}}] * 2
+        with pytest.raises(botocore.exceptions.ClientError) as taken:
+            pi.put_object(Bucket=CAPTURES, Key=photo, Body=b"x", ContentMD5=md5, IfNoneMatch="*")
+        assert taken.value.response["Error"]["Code"] == "PreconditionFailed"
+        assert uploader.put(Upload(CAPTURES, photo, b"jpeg bytes", "image/jpeg", "0" * 64)) is False
         # ...while the admin sees exactly the two files the Pi sent.
         s3 = boto3.Session(
             aws_access_key_id=admin["AccessKeyId"], aws_secret_access_key=admin["SecretAccessKey"]
         ).client("s3", region_name="us-east-1")
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=CAPTURES)["Contents"]] == [photo]
+        assert s3.get_object(Bucket=CAPTURES, Key=photo)["Body"].read() == b"jpeg bytes"
+        assert len(s3.list_object_versions(Bucket=CAPTURES)["Versions"]) == 1
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=PROCESSED)["Contents"]] == [measurements]
 
     story()

@@ -14,6 +14,7 @@ import pytest
 
 from cloud_sync.cli import main as goat_sync
 from edge.store import Store
+from edge.store.db import DB_NAME
 from edge.store.outbox import LAST_SYNC_STATE
 from tests.support.services import free_ports
 from tests.support.sync_helpers import (
@@ -208,7 +209,8 @@ def test_a_capture_measured_again_reaches_the_cloud_beside_its_first_measuring(t
         assert store.get_capture(capture_id)["measurements"]["body_length_cm"] == 77.7
         assert [m["is_current"] for m in store.list_measurings(capture_id)] == [False, True]
     report = once(config, capsys)
-    # Both rows, and both documents: the first one's now says it is no longer current.
+    # Both rows, the first no longer current; both documents, the first one written once and
+    # left as it was (sending it again finds it there).
     assert report["upserted"] == 2 and report["uploaded"] == 2
     with psycopg.connect(cloud.database_url) as conn:
         rows = conn.execute(
@@ -226,3 +228,26 @@ def test_a_capture_measured_again_reaches_the_cloud_beside_its_first_measuring(t
     results = f"{cloud.processed_bucket}/results/{key}"
     documents = {k for k in s3_objects(cloud) if k.startswith(f"{results}/measurements")}
     assert documents == {f"{results}/measurements.json", f"{results}/measurements-{newer}.json"}
+
+
+def test_an_upload_sent_again_after_its_answer_was_lost_leaves_the_first_copy(tmp_path, cloud, capsys):
+    """Objects are written once (If-None-Match: *): the second PUT of a key finds it taken,
+    which the worker takes as sent, and a versioned bucket still holds one version."""
+    import sqlite3
+
+    for bucket in (cloud.captures_bucket, cloud.processed_bucket):
+        cloud.client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    data = tmp_path / "data"
+    farm(data, 1)
+    config = write_config_file(tmp_path / "edge.toml", data, cloud)
+    once(config, capsys)
+    first = s3_objects(cloud)
+    # As if every answer had been lost: the outbox says nothing was sent.
+    with sqlite3.connect(data / DB_NAME) as db:
+        resent = db.execute("UPDATE outbox SET state = 'pending', done_at = NULL").rowcount
+    report = once(config, capsys)
+    assert resent > 0 and report["pending"] == 0 and report["parked"] == 0 and report["errors"] == []
+    assert s3_objects(cloud) == first
+    for bucket in (cloud.captures_bucket, cloud.processed_bucket):
+        versions = cloud.client.list_object_versions(Bucket=bucket).get("Versions", [])
+        assert len(versions) == len({v["Key"] for v in versions}) > 0

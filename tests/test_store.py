@@ -639,11 +639,15 @@ def test_a_capture_killed_at_any_moment_is_stored_whole_or_not_at_all(data_dir):
         # What the daemon does at its next start: open, check, sweep.
         with Store.open(data_dir) as store:
             assert store.integrity_ok(), f"trial {trial}"
-            store.sweep_orphans()
+            before = set(image_files(data_dir))
+            folders = {p for p in (data_dir / "images").rglob("*") if p.is_dir()}
             captures = store.list_captures(limit=100_000)
+            referenced = {store.image_path(im) for c in captures for im in c["images"]}
+            removed = set(store.sweep_orphans())
+            # The sweep removes exactly the files no capture names (and folders left empty).
+            assert removed - folders == before - referenced, f"trial {trial}"
             for c in captures:
                 assert_capture_complete(store, c["id"])
-            referenced = {store.image_path(im) for c in captures for im in c["images"]}
             assert set(image_files(data_dir)) == referenced, f"trial {trial}: unreferenced files after sweep"
             assert count(data_dir, "outbox") == 8 * len(captures)
             total = len(captures)

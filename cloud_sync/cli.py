@@ -22,6 +22,7 @@ from edge.config import EdgeConfig, load_config
 from edge.errors import GoatEdgeError
 from edge.service import systemd
 from edge.service.logs import configure_logging
+from edge.store.errors import StorageUnavailableError
 
 log = logging.getLogger("goat-sync")
 
@@ -74,11 +75,15 @@ def run_command(args) -> int:
     ping_s = (systemd.watchdog_interval_s() or 60.0) / 2
     try:
         while not stop.is_set():
-            report = worker.run_pass()
+            try:
+                report = worker.run_pass()
+            except StorageUnavailableError as exc:  # the daemon or a shell holds the database
+                log.warning("pass stopped, will try again: %s", exc)
+                report = None
             systemd.watchdog_ping()
-            if report.uploaded or report.upserted or report.offline or report.refused:
+            if report and (report.uploaded or report.upserted or report.offline or report.refused):
                 log.info("pass: %s", json.dumps(report.to_dict()))
-            wait_s = backoff.after(report)
+            wait_s = backoff.after(report) if report else config.sync.interval_s
             while wait_s > 0 and not stop.wait(min(wait_s, ping_s)):
                 wait_s -= ping_s
                 systemd.watchdog_ping()

@@ -9,8 +9,8 @@ name, cross-site changes, body size) and adds the security headers.
 
 Errors come back as {"detail": "<what a person can act on>"} with a status that says who
 can fix it: 4xx for the request (unknown goat, duplicate tag, bad value, a capture
-already running), 503 when the chute cannot capture now (a camera not responding, the
-disk full).
+already running), 503 when the chute cannot capture or store now (a camera not
+responding, the disk full or refusing writes, the database held by another program).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from edge.errors import GoatEdgeError
 from edge.herd import growth_of
 from edge.pipeline.capture import CaptureBusyError
 from edge.pipeline.context import EdgeContext
-from edge.store.errors import DiskFullError, DuplicateTagError, NotFoundError
+from edge.store.errors import DatabaseBusyError, DuplicateTagError, NotFoundError, StorageUnavailableError
 from edge.store.outbox import LAST_SYNC_STATE
 
 STATIC = Path(__file__).parent / "static"
@@ -117,7 +117,9 @@ def _http_error(exc: GoatEdgeError) -> HTTPException:
         return HTTPException(404, str(exc))
     if isinstance(exc, (DuplicateTagError, CaptureBusyError)):
         return HTTPException(409, str(exc))
-    if isinstance(exc, (CameraError, DiskFullError)):
+    if isinstance(exc, DatabaseBusyError):
+        return HTTPException(503, str(exc), headers={"Retry-After": "5"})
+    if isinstance(exc, (CameraError, StorageUnavailableError)):
         return HTTPException(503, str(exc))
     return HTTPException(422, str(exc))
 

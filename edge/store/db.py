@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,20 +23,43 @@ from sqlite_utils import Database
 
 from edge.store import captures, goats, outbox
 from edge.store import labels as store_labels
-from edge.store.errors import DuplicateCaptureError, PhotoUnavailableError, StoreError
+from edge.store.errors import (
+    DatabaseBusyError,
+    DiskFullError,
+    DuplicateCaptureError,
+    PhotoUnavailableError,
+    StoreError,
+)
 from edge.store.files import TEMP_SUFFIX, ensure_dir, remove_tree, sha256_hex
 from edge.store.labels import ViewLabels
 from edge.store.migrations import migrate, schema_version
 from edge.store.records import CaptureRecord, Measuring, OutboxEntry, StoredCapture, check_capture, check_measuring
 
 DB_NAME = "goat.sqlite"
-BUSY_TIMEOUT_S = 10.0
+# Opening (and migrating) may wait for the sync worker's transaction to end; after that a
+# single try waits WRITE_TRY_S and a write gives up after WRITE_WAIT_S (Store._write).
+OPEN_BUSY_TIMEOUT_S = 10.0
+WRITE_TRY_S = 0.05
+WRITE_WAIT_S = 5.0
 
 
 SYNCED_TABLES = ("goats", "captures", "images", "measurements", "scale_weights")
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED") or "locked" in str(exc)
+
+
+def _write_problem(db_path: Path, what: str, exc: sqlite3.Error) -> StoreError:
+    """A failed write named for what the associate or technician can do about it."""
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_FULL":
+        return DiskFullError(f"{db_path}: {what} not saved: the data disk is full")
+    if _is_busy(exc):
+        return DatabaseBusyError(f"{db_path}: {what} not saved: the database is busy; try again")
+    return StoreError(f"{db_path}: {what} not saved: {exc}")
 
 
 def _open_problem(db_path: Path, data_dir: Path, exc: sqlite3.DatabaseError) -> StoreError:
@@ -79,7 +103,7 @@ class Store:
         db_path = data_dir / DB_NAME
         try:
             conn = sqlite3.connect(
-                db_path, timeout=BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
+                db_path, timeout=OPEN_BUSY_TIMEOUT_S, check_same_thread=False, isolation_level=None
             )  # no implicit transactions: only ours
         except sqlite3.Error as exc:
             raise StoreError(f"{db_path}: cannot open the database: {exc}") from None
@@ -98,6 +122,7 @@ class Store:
                     f"is the data folder on a network or read-only disk?"
                 )
             db.execute("PRAGMA foreign_keys=ON")
+            db.execute(f"PRAGMA busy_timeout={int(WRITE_TRY_S * 1000)}")
         except sqlite3.DatabaseError as exc:
             conn.close()
             raise _open_problem(db_path, data_dir, exc) from None
@@ -131,20 +156,38 @@ class Store:
         """One transaction, all or nothing.
 
         BEGIN IMMEDIATE rather than sqlite-utils' atomic() (a plain BEGIN): a transaction
-        that reads and then writes gets SQLITE_BUSY at once, without waiting, if the sync
-        worker committed in between; taking the write lock first lets busy_timeout apply.
+        that reads and then writes would get SQLITE_BUSY at once if the sync worker
+        committed in between; taking the write lock first avoids that. While another
+        program holds the write lock, each try waits WRITE_TRY_S and then lets go of this
+        store's thread lock, so the API's reads (health, the tablet's pages) go on between
+        tries instead of queueing behind the write; after WRITE_WAIT_S the write gives up
+        with DatabaseBusyError (503 to the tablet) and nothing is changed.
         """
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+        deadline_s = time.monotonic() + WRITE_WAIT_S
+        while True:
+            with self._lock:
                 try:
-                    yield self._db
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.rollback()
-                    raise
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.db_path}: {what} not saved: {exc}") from exc
+                    self._db.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise _write_problem(self.db_path, what, exc) from exc
+                    if time.monotonic() >= deadline_s:
+                        raise DatabaseBusyError(
+                            f"{self.db_path}: {what} not saved: another program has held the database "
+                            f"for {WRITE_WAIT_S:.0f} s; try again (is a backup or sqlite3 shell open on it?)"
+                        ) from exc
+                else:
+                    try:
+                        yield self._db
+                        self._db.execute("COMMIT")
+                    except sqlite3.Error as exc:
+                        self._db.rollback()
+                        raise _write_problem(self.db_path, what, exc) from exc
+                    except BaseException:
+                        self._db.rollback()
+                        raise
+                    return
+            time.sleep(WRITE_TRY_S)
 
     @property
     def schema_version(self) -> int:

@@ -17,12 +17,21 @@ class MigrationError(StoreError):
     """A schema migration failed; the database stays at its old version and a backup exists."""
 
 
-class DiskFullError(StoreError):
+class StorageUnavailableError(StoreError):
+    """The store cannot take a write now, though nothing is wrong with the request: the tablet
+    gets 503 and the associate may try again once the cause is fixed."""
+
+
+class DiskFullError(StorageUnavailableError):
     """Too little free space on the data disk to take a capture."""
 
 
-class FileWriteError(StoreError):
+class FileWriteError(StorageUnavailableError):
     """An image or backup file could not be written (full disk, read-only card, ...)."""
+
+
+class DatabaseBusyError(StorageUnavailableError):
+    """Another program held the database's write lock for longer than a write may wait."""
 
 
 class PhotoUnavailableError(StoreError):

@@ -70,7 +70,8 @@ def write_file_atomic(path: Path, data: bytes) -> None:
         fsync_dir(path.parent)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise FileWriteError(f"{path}: cannot write: {_reason(exc)}") from None
+        error = DiskFullError if exc.errno in (errno.ENOSPC, errno.EDQUOT) else FileWriteError
+        raise error(f"{path}: cannot write: {_reason(exc)}") from None
 
 
 def sha256_hex(data: bytes) -> str:

@@ -153,6 +153,15 @@ class ApiConfig(_Section):
         description="if set, changes need it (a bearer token, or the tablet's session after it is entered once); "
         "so do reads when the API listens beyond this computer",
     )
+    request_timeout_s: float = Field(
+        10.0, gt=0, le=300, description="a connection that has not sent a whole request by then is closed"
+    )
+    max_connections: int = Field(
+        256, ge=8, le=4096, description="open connections in all; more are closed at once (keep below LimitNOFILE)"
+    )
+    max_connections_per_client: int = Field(
+        32, ge=2, le=4096, description="open connections from one address, so one machine cannot crowd out the tablets"
+    )
 
 
 class SyncConfig(_Section):

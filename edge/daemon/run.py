@@ -124,8 +124,10 @@ def run_daemon(config: EdgeConfig) -> int:
     import uvicorn
 
     from edge.api.app import create_app
+    from edge.api.connections import check_file_limit, guarded_protocol
 
     tune_malloc()
+    check_file_limit(config.api)
     ctx = build_context(config)
     button = light = None
     stop = threading.Event()
@@ -139,6 +141,7 @@ def run_daemon(config: EdgeConfig) -> int:
                 access_log=False,
                 # A tablet's open event stream (/api/events) must not hold up a stop.
                 timeout_graceful_shutdown=5,
+                http=guarded_protocol(config.api),
             )
         )
         if config.button.enabled:

@@ -49,6 +49,15 @@ class StorageConfig(_Section):
     data_dir: Path = Field(Path("goat-data"), description="SQLite database and images")
     min_free_disk_mb: float = Field(500.0, ge=0, description="refuse a capture below this much free space")
     keep_synced_captures: int = Field(5000, ge=0, description="raw images of older synced captures are pruned")
+    keep_annotated_days: float | None = Field(
+        365.0, gt=0, description="annotated images of older captures are pruned once in the cloud; none: kept"
+    )
+    keep_synced_captures_days: float | None = Field(
+        None,
+        gt=0,
+        description="older captures are deleted from the Pi (rows and photos) once the cloud has them whole, "
+        "except labelled ones; none: kept",
+    )
 
 
 class CameraConfig(_Section):

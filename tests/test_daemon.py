@@ -276,6 +276,30 @@ def test_raw_photos_already_in_the_cloud_are_pruned_beyond_the_retention(tmp_pat
         ctx.close()
 
 
+def test_with_a_capture_retention_set_old_captures_in_the_cloud_leave_the_pi(tmp_path, replay):
+    # A retention of about a second, so that the first capture is "old" by the third.
+    storage = "keep_synced_captures_days = 0.00001\nkeep_annotated_days = 0.00001\n"
+    config_path = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), storage=storage)
+    ctx = build_context(load_config(config_path))
+    try:
+        first = ctx.pipeline.capture("cli")
+        second = ctx.pipeline.capture("cli")
+        synced = [  # the sync worker confirms the first capture only
+            e.id
+            for e in ctx.store.pending_outbox(100)
+            if e.row_id == first["id"] or e.image_id in {i["id"] for i in first["images"]}
+        ]
+        ctx.store.mark_done(synced)
+        time.sleep(1.0)
+        third = ctx.pipeline.capture("cli")
+        assert [c["id"] for c in ctx.store.list_captures()] == [third["id"], second["id"]]
+        for capture in (second, third):  # not in the cloud yet: kept whole
+            assert all(ctx.store.image_path(i).is_file() for i in capture["images"])
+        assert ctx.store.sweep_orphans() == []
+    finally:
+        ctx.close()
+
+
 def test_goat_records_weights_and_later_assignment_through_the_api_with_a_token(config_path):
     text = config_path.read_text().replace("[api]\n", '[api]\ntoken = "barn-secret"\n')
     config_path.write_text(text)

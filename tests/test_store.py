@@ -33,6 +33,7 @@ from edge.store import (
     ImageFile,
     InvalidIdError,
     InvalidRecordError,
+    Measuring,
     MigrationError,
     OutboxEntryNotFoundError,
     SchemaTooNewError,
@@ -45,6 +46,7 @@ from edge.store import (
     new_id,
     write_file_atomic,
 )
+from edge.store.labels import ViewLabels
 from edge.store.migrations import MIGRATIONS, migrate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -548,6 +550,67 @@ def test_pruning_deletes_only_synced_raw_images_of_older_captures(store, data_di
     assert store.prune_synced_raw_images(keep_captures=2) == 0
     assert store.prune_synced_raw_images(keep_captures=0) == 3  # capture 3 is synced; 2 and 4 are not
     assert store.sweep_orphans() == []
+
+
+def synced(store: Store, capture_ids: set[str]) -> None:
+    """Mark done every outbox entry of these captures, as the sync worker does once the cloud has them."""
+    entries = store.pending_outbox(10_000)
+    image_ids = {im["id"] for cid in capture_ids for im in store.get_capture(cid)["images"]}
+    measurement_ids = {m["measurement_id"] for cid in capture_ids for m in store.list_measurings(cid)}
+    store.mark_done(
+        [
+            e.id
+            for e in entries
+            if e.image_id in image_ids
+            or (e.table_name == "captures" and e.row_id in capture_ids)
+            or (e.table_name == "measurements" and e.row_id in measurement_ids)
+        ]
+    )
+
+
+def test_annotated_photos_of_old_captures_go_once_in_the_cloud_and_the_captures_stay(store, data_dir):
+    now = T0 + timedelta(days=400)
+    old, old_unsent, recent = (
+        store.record_capture(capture(when, seed=i)).capture_id
+        for i, when in enumerate((T0, T0 + timedelta(hours=1), now - timedelta(days=10)))
+    )
+    synced(store, {old, recent})
+
+    assert store.prune_synced_annotated_images(older_than_days=365, now=now) == 3
+
+    for capture_id in (old, old_unsent, recent):
+        for image in store.get_capture(capture_id)["images"]:
+            gone = capture_id == old and image["kind"] == "annotated"
+            assert store.image_path(image).exists() != gone
+            assert (image["pruned_at"] is not None) == gone
+    assert len(store.list_captures()) == 3
+    assert store.prune_synced_annotated_images(older_than_days=365, now=now) == 0
+    assert store.sweep_orphans() == []
+
+
+def test_old_captures_the_cloud_has_whole_are_forgotten_but_never_unsent_or_labelled_ones(store, data_dir):
+    now = T0 + timedelta(days=800)
+    store.add_goat("A12")
+    ids = [store.record_capture(capture(T0 + timedelta(hours=i), seed=i, goat_tag="A12")).capture_id for i in range(4)]
+    recent = store.record_capture(capture(now - timedelta(days=5), seed=9, goat_tag="A12")).capture_id
+    store.add_measuring(ids[3], Measuring({"weight_kg": 31.0}, {}, {"side": "v4"}, "c0ffee", None))
+    synced(store, {ids[0], ids[1], ids[2], recent})  # ids[3]'s new measuring is still to send
+    store.put_labels([ViewLabels(ids[1], "side", {"withers": [10.0, 12.0]}, "labels.json")])  # the farm's own work
+    files_of_first = {store.image_path(im) for im in store.get_capture(ids[0])["images"]}
+
+    assert store.forget_synced_captures(older_than_days=730, now=now) == 2  # ids[0] and ids[2]
+
+    kept = {c["id"] for c in store.list_captures(limit=100)}
+    assert kept == {ids[1], ids[3], recent}
+    assert not any(path.exists() for path in files_of_first)
+    for capture_id in kept - {ids[3]}:  # (ids[3] has two measurings, which the helper does not expect)
+        assert_capture_complete(store, capture_id)
+    assert all(store.image_path(im).exists() for im in store.get_capture(ids[3])["images"])
+    # The kept captures' entries, ids[3]'s new measuring and its first one (no longer current), the goat.
+    assert count(data_dir, "outbox") == 8 * 3 + 2 + 1 and count(data_dir, "measurements") == 4
+    assert store.get_goat("A12")["tag"] == "A12"  # the goat stays with its remaining captures
+    assert store.integrity_ok() and store.sweep_orphans() == []
+    assert store.forget_synced_captures(older_than_days=730, now=now) == 0
 
 
 # -- files, disk and ids -----------------------------------------------------------------------

@@ -38,6 +38,8 @@ class CaptureSettings:
     device_id: str
     min_free_disk_mb: float
     keep_synced_captures: int = 5000
+    keep_annotated_days: float | None = 365.0
+    keep_synced_captures_days: float | None = None
     measure: MeasureSettings = MeasureSettings()
     gate: GateSettings = GateSettings()
     weight_formula: WeightFormula = field(default_factory=WeightFormula)
@@ -87,11 +89,26 @@ class CapturePipeline:
         )
         record = self._record(new_id(captured_at), captured_at, trigger, goat_tag, frames, measured)
         self.store.record_capture(record)
-        pruned = self.store.prune_synced_raw_images(self.settings.keep_synced_captures)
-        if pruned:
-            log.info("pruned %d raw images already in the cloud", pruned)
+        self._apply_retention()
         log.info("capture %s: %s%s", record.capture_id, record.status, f" ({record.reason})" if record.reason else "")
         return self.store.get_capture(record.capture_id)
+
+    def _apply_retention(self) -> None:
+        """Make room for the next captures with what the cloud already has (edge/store/retention.py)."""
+        settings = self.settings
+        pruned = self.store.prune_synced_raw_images(settings.keep_synced_captures)
+        if settings.keep_annotated_days is not None:
+            pruned += self.store.prune_synced_annotated_images(settings.keep_annotated_days)
+        if pruned:
+            log.info("pruned %d images already in the cloud", pruned)
+        if settings.keep_synced_captures_days is not None:
+            forgotten = self.store.forget_synced_captures(settings.keep_synced_captures_days)
+            if forgotten:
+                log.info(
+                    "deleted %d captures older than %g days, all in the cloud",
+                    forgotten,
+                    settings.keep_synced_captures_days,
+                )
 
     def _record(
         self,

@@ -96,6 +96,8 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         device_id=config.device.id,
         min_free_disk_mb=config.storage.min_free_disk_mb,
         keep_synced_captures=config.storage.keep_synced_captures,
+        keep_annotated_days=config.storage.keep_annotated_days,
+        keep_synced_captures_days=config.storage.keep_synced_captures_days,
         measure=measure_settings(config, detector),
         gate=GateSettings(min_keypoint_confidence=config.measure.min_keypoint_confidence),
         weight_formula=formula,

@@ -16,12 +16,12 @@ import sqlite3
 import threading
 import time
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlite_utils import Database
 
-from edge.store import captures, goats, outbox
+from edge.store import captures, goats, outbox, retention
 from edge.store import labels as store_labels
 from edge.store.errors import (
     DatabaseBusyError,
@@ -33,7 +33,15 @@ from edge.store.errors import (
 from edge.store.files import TEMP_SUFFIX, ensure_dir, remove_tree, sha256_hex
 from edge.store.labels import ViewLabels
 from edge.store.migrations import migrate, schema_version
-from edge.store.records import CaptureRecord, Measuring, OutboxEntry, StoredCapture, check_capture, check_measuring
+from edge.store.records import (
+    CaptureRecord,
+    Measuring,
+    OutboxEntry,
+    StoredCapture,
+    check_capture,
+    check_measuring,
+    iso_utc,
+)
 
 DB_NAME = "goat.sqlite"
 # Opening (and migrating) may wait for the sync worker's transaction to end; after that a
@@ -330,6 +338,30 @@ class Store:
         for _, path in pruned:
             (self.data_dir / path).unlink(missing_ok=True)
         return len(pruned)
+
+    def prune_synced_annotated_images(self, older_than_days: float, now: datetime | None = None) -> int:
+        """Delete annotated JPEGs of captures older than `older_than_days`, once uploaded; the
+        rows stay (pruned_at set), so the tablet lists the capture and says the photo is in
+        the cloud. Returns how many files were pruned."""
+        before = iso_utc((now or datetime.now(UTC)) - timedelta(days=older_than_days))
+        with self._write("pruning of synced annotated images") as db:
+            pruned = retention.prune_synced_annotated_images(db, before)
+        for _, path in pruned:
+            (self.data_dir / path).unlink(missing_ok=True)
+        return len(pruned)
+
+    def forget_synced_captures(self, older_than_days: float, now: datetime | None = None) -> int:
+        """Delete, rows and files, the captures older than `older_than_days` that the cloud
+        has whole (never one with anything still to send, nor one the farm labelled).
+        Returns how many captures were forgotten."""
+        before = iso_utc((now or datetime.now(UTC)) - timedelta(days=older_than_days))
+        with self._write("forgetting synced captures") as db:
+            ids, paths = retention.forget_synced_captures(db, before)
+        for path in paths:
+            (self.data_dir / path).unlink(missing_ok=True)
+        for folder in {(self.data_dir / p).parent for p in paths}:
+            remove_tree(folder, self.images_dir)
+        return len(ids)
 
     # -- goats ------------------------------------------------------------------------------
 

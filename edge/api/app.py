@@ -66,6 +66,29 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class FieldProblem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorAnswer(BaseModel):
+    """Every 4xx and 503: a sentence a person can act on, or for a request that does not fit
+    its description, what is wrong with each field (never the value sent)."""
+
+    detail: str | list[FieldProblem]
+
+
+# Described once for every operation, in place of FastAPI's own 422 (which lists only the
+# field form): the store's refusal of a value ("goat tag ... holds a control character") is
+# a 422 with a sentence.
+ERROR_ANSWERS: dict[int | str, dict] = {
+    "4XX": {"model": ErrorAnswer, "description": "refused: the request, a value in it, or access"},
+    422: {"model": ErrorAnswer, "description": "a value that does not fit"},
+    503: {"model": ErrorAnswer, "description": "the chute cannot capture or store now"},
+}
+
+
 class CaptureRequest(_Body):
     goat_tag: str | None = Field(None, max_length=32)
 
@@ -139,7 +162,13 @@ def create_app(ctx: EdgeContext) -> FastAPI:
             f"api.host {settings.host} lets anyone on the farm's network in: set api.token "
             "(GOATDEV_API_TOKEN in the daemon's secrets file), or listen on 127.0.0.1"
         )
-    app = FastAPI(title="goat-edge", docs_url=None, redoc_url=None, openapi_url="/api/openapi.json")
+    app = FastAPI(
+        title="goat-edge",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        responses=ERROR_ANSWERS,
+    )
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_middleware(Guard, allowed_hosts=settings.allowed_hosts)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -357,7 +386,10 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     """422 naming each bad field and why, without echoing what was sent (it may be huge,
     binary, or a value JSON cannot write back, such as NaN)."""
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
-    problems = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:200]} for e in errors[:10]]
+    problems = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))[:200], "type": str(e.get("type", ""))[:60]}
+        for e in errors[:10]
+    ]
     return JSONResponse({"detail": problems}, status_code=422)
 
 

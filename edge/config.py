@@ -196,6 +196,15 @@ class HerdConfig(_Section):
     )
 
 
+class HealthConfig(_Section):
+    max_pending_age_h: float = Field(
+        24.0, gt=0, description="/api/health says sync is down (503) when, with sync set up, an entry waits longer"
+    )
+    camera_recheck_s: float = Field(
+        60.0, ge=5, le=3600, description="while idle, a camera that failed is tried again this often"
+    )
+
+
 class EdgeConfig(_Section):
     device: DeviceConfig = DeviceConfig()
     storage: StorageConfig = StorageConfig()
@@ -206,6 +215,7 @@ class EdgeConfig(_Section):
     api: ApiConfig = ApiConfig()
     sync: SyncConfig = SyncConfig()
     herd: HerdConfig = HerdConfig()
+    health: HealthConfig = HealthConfig()
 
 
 # (section, key) -> environment variable that overrides it, for values best kept out of files.

@@ -197,10 +197,10 @@ class _Server:
         self.config = type("Config", (), {"host": "0.0.0.0", "port": port})()
 
 
-def _health_server():
+def _health_server(status: int = 200):
     class Health(BaseHTTPRequestHandler):
         def do_GET(self):
-            self.send_response(200 if self.path == "/api/health" else 404)
+            self.send_response(status if self.path == "/api/health" else 404)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -243,6 +243,31 @@ def test_the_watchdog_is_fed_only_while_the_api_answers_its_health_probe(notify_
     finally:
         answering.shutdown()
         hung.close()
+
+
+def test_a_part_that_is_down_shows_in_systemds_status_line_and_the_api_is_still_fed(notify_socket, monkeypatch):
+    """A camera unplugged is not cured by a restart: health answers 503, the watchdog is still
+    fed, and `systemctl status goat-edge` shows the problem."""
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")
+    monkeypatch.setenv("WATCHDOG_PID", str(os.getpid()))
+    notify_socket.settimeout(0.5)
+    down = _health_server(503)
+    threading.Thread(target=down.serve_forever, daemon=True).start()
+    problems = ["side camera not responding (nothing within 5 s)"]
+    stop = threading.Event()
+    thread = threading.Thread(target=_watchdog, args=(_Server(down.server_address[1]), stop, lambda: problems))
+    try:
+        thread.start()
+        got = _messages(notify_socket, 1.2)
+        problems = []  # plugged back in
+        got += _messages(notify_socket, 1.0)
+    finally:
+        stop.set()
+        thread.join(5)
+        down.shutdown()
+    assert "WATCHDOG=1" in got
+    statuses = [m for m in got if m.startswith("STATUS=")]
+    assert statuses == ["STATUS=side camera not responding (nothing within 5 s)", "STATUS=all parts working"]
 
 
 # --- the units' sandbox (issue 19): scored by systemd-analyze, and the real programs fit in it ---

@@ -40,8 +40,9 @@ from edge.errors import GoatEdgeError
 from edge.herd import growth_of
 from edge.pipeline.capture import CaptureBusyError
 from edge.pipeline.context import EdgeContext
+from edge.service.health import health_report
+from edge.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.store.errors import DatabaseBusyError, DuplicateTagError, NotFoundError, StorageUnavailableError
-from edge.store.outbox import LAST_SYNC_STATE
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
@@ -181,19 +182,30 @@ def create_app(ctx: EdgeContext) -> FastAPI:
         bearer = secrets.compare_digest((authorization or "").encode(), f"Bearer {token}".encode())
         return bearer or secrets.compare_digest((session or "").encode(), session_value(token).encode())
 
-    def authorised(authorization: str | None = Header(None), goat_session: str | None = Cookie(None)) -> None:
+    def authorised(
+        request: Request, authorization: str | None = Header(None), goat_session: str | None = Cookie(None)
+    ) -> None:
         if not has_access(authorization, goat_session):
+            # Logged so a guessing client shows in the journal; the log's rate limit keeps a
+            # flood of them to a few lines (edge/service/logs.py).
+            client = request.client.host if request.client else "?"
+            log.warning("refused without the token: %s %s from %s", request.method, request.url.path[:100], client)
             raise HTTPException(401, "this needs the API token: enter it on the tablet, or send Authorization: Bearer")
 
-    def may_read(authorization: str | None = Header(None), goat_session: str | None = Cookie(None)) -> None:
+    def may_read(
+        request: Request, authorization: str | None = Header(None), goat_session: str | None = Cookie(None)
+    ) -> None:
         if reads_need_token:
-            authorised(authorization, goat_session)
+            authorised(request, authorization, goat_session)
 
     def call(fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except GoatEdgeError as exc:
-            raise _http_error(exc) from None
+            error = _http_error(exc)
+            if error.status_code < 500:  # the 5xx causes are logged where they happen
+                log.warning("refused (%d): %s", error.status_code, str(exc)[:300])
+            raise error from None
 
     def with_growth(capture: dict) -> dict:
         """The capture, with the change since the goat's previous capture and its trend. Never
@@ -211,20 +223,36 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     def tablet_page():
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/api/health")
-    def health():
-        return {
-            "device_id": ctx.config.device.id,
-            "busy": ctx.pipeline.busy,
-            "model_versions": ctx.detector.versions,
-            "calibration_hash": ctx.calibration.hash,
-            "outbox": store.outbox_counts(),
-            "sync": {
-                "configured": ctx.config.sync.database_url is not None,
-                "oldest_waiting_at": store.oldest_pending_at(),
-                "last_success_at": store.get_sync_state(LAST_SYNC_STATE),
+    @app.get("/api/health", responses={503: {"description": "a required part is down: see problems"}})
+    def health(authorization: str | None = Header(None), goat_session: str | None = Cookie(None)):
+        """Each part's state; 503 when a required one is down. Without access, where reads
+        need the token, only whether all is well (a probe for monitors)."""
+        report = health_report(ctx)
+        status = 200 if report.ok else 503
+        body: dict = {"status": "ok" if report.ok else "down", "device_id": ctx.config.device.id}
+        if reads_need_token and not has_access(authorization, goat_session):
+            return JSONResponse(body, status_code=status)
+        outbox = report.parts.get("outbox", {})
+        sync = report.parts.get("sync", {})
+        body.update(
+            problems=report.problems,
+            warnings=report.warnings,
+            busy=ctx.pipeline.busy,
+            model_versions=ctx.detector.versions,
+            calibration_hash=ctx.calibration.hash,
+            outbox={"pending": outbox.get("pending", 0), "parked": outbox.get("parked", 0)},
+            sync={
+                "configured": sync.get("configured", ctx.config.sync.database_url is not None),
+                "oldest_waiting_at": outbox.get("oldest_pending_at"),
+                "last_success_at": sync.get("last_success_at"),
             },
-        }
+            parts=report.parts,
+        )
+        return JSONResponse(body, status_code=status)
+
+    @app.get("/metrics", dependencies=[Depends(may_read)], include_in_schema=False)
+    def metrics():
+        return Response(ctx.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/api/captures", status_code=201, dependencies=[Depends(authorised)])
     def capture(request: CaptureRequest | None = None):

@@ -13,6 +13,8 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import cast
 
 from edge.camera.base import Camera, CameraError, Frame, check_size
@@ -29,6 +31,15 @@ class CaptureFailed(CameraError):
     def __init__(self, problems: Mapping[str, str]):
         self.problems = {v: problems[v] for v in VIEWS if v in problems}
         super().__init__("; ".join(self.problems.values()))
+
+
+@dataclass(frozen=True)
+class CameraState:
+    """What the rig last learned of one camera: whether it worked, and if not, why."""
+
+    ok: bool | None  # None: not tried yet
+    problem: str | None = None
+    checked_at: datetime | None = None  # UTC
 
 
 class _Outcome:
@@ -94,7 +105,13 @@ class CameraRig:
         self.sim_seed_base = random.SystemRandom().randrange(2**31) if sim_seed_base is None else sim_seed_base
         self._factory = factory
         self._cameras: dict[str, Camera | None] = dict.fromkeys(VIEWS)
+        self._states = {view: CameraState(ok=None) for view in VIEWS}
         self._lock = threading.Lock()  # one capture (or open, or close) at a time
+
+    def states(self) -> dict[str, CameraState]:
+        """Each camera's last outcome (opening or capturing), for /api/health; a camera that
+        failed stays failed until it works again."""
+        return dict(self._states)
 
     def open_all(self) -> None:
         """Open every camera now (at start-up) rather than on the first capture.
@@ -125,6 +142,7 @@ class CameraRig:
                     del frames[view]
             for view in problems:
                 self._discard(view)
+            self._note(problems, ok_views=frames)
             if problems:
                 raise CaptureFailed(problems)
             return frames
@@ -161,8 +179,16 @@ class CameraRig:
         for view in failed:
             _close_in_background(fresh[view])
         problems.update(failed)
+        self._note(problems, ok_views=opened)
         if problems:
             raise CaptureFailed(problems)
+
+    def _note(self, problems: Mapping[str, str], ok_views) -> None:
+        now = datetime.now(UTC)
+        for view, problem in problems.items():
+            self._states[view] = CameraState(ok=False, problem=problem, checked_at=now)
+        for view in ok_views:
+            self._states[view] = CameraState(ok=True, checked_at=now)
 
     def _in_parallel(self, jobs: Mapping[str, Callable], deadline: float) -> tuple[dict, dict[str, str]]:
         """Run one job per view in threads released together; (values, problems) by view."""

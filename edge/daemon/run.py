@@ -12,13 +12,17 @@ import logging
 import os
 import signal
 import threading
+import urllib.error
 import urllib.request
+from collections.abc import Callable
 
+from edge.camera.base import CameraError
 from edge.config import EdgeConfig
 from edge.errors import GoatEdgeError
 from edge.pipeline.capture import CaptureBusyError
 from edge.pipeline.context import EdgeContext, build_context
 from edge.service import systemd
+from edge.service.health import health_report
 
 log = logging.getLogger("goat-edge")
 # glibc's malloc.h
@@ -77,15 +81,18 @@ class ButtonCaptures:
         self.light.success() if stored["status"] == "ok" else self.light.problem()
 
 
-def _watchdog(server, stop: threading.Event) -> None:
+def _watchdog(server, stop: threading.Event, problems: Callable[[], list[str]] | None = None) -> None:
     """READY once the API listens, then keep-alives while the API answers its own health
     probe: an API stalled by a flood of connections or a stuck request is restarted by
-    systemd, even though this thread still runs."""
+    systemd, even though this thread still runs. A part that is down (a 503 from health)
+    is not cured by a restart: the API still answers, and systemd's status line
+    (systemctl status goat-edge) says what is wrong."""
     while not server.started and not stop.wait(0.05):
         pass
     log.info("ready: API on http://%s:%d/", server.config.host, server.config.port)
     systemd.ready()
     interval_s = systemd.watchdog_interval_s()
+    said = None
     while interval_s and not stop.wait(interval_s / 2):
         if server.should_exit:
             continue
@@ -93,16 +100,37 @@ def _watchdog(server, stop: threading.Event) -> None:
             systemd.watchdog_ping()
         else:
             log.warning("watchdog: the API did not answer its health probe; not telling systemd all is well")
+        now = "; ".join(problems()) if problems else ""
+        if now != said:
+            systemd.notify(f"STATUS={now[:400] or 'all parts working'}")
+            said = now
 
 
 def api_answers(host: str, port: int, timeout_s: float) -> bool:
-    """Whether GET /api/health answers 200 within timeout_s, asked the way a client would."""
+    """Whether GET /api/health answers within timeout_s, asked the way a client would: 200,
+    or 503 (the API works; a part it reports on does not)."""
     probe = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "::1": "[::1]", "localhost": "127.0.0.1"}.get(host, host)
     try:
         with urllib.request.urlopen(f"http://{probe}:{port}/api/health", timeout=timeout_s) as answer:
             return answer.status == 200
-    except (OSError, ValueError):  # refused, timed out, or an HTTP error status
+    except urllib.error.HTTPError as error:
+        return error.code == 503
+    except (OSError, ValueError):  # refused, timed out
         return False
+
+
+def _recheck_cameras(ctx: EdgeContext, stop: threading.Event) -> None:
+    """Open the cameras at start-up, and while idle retry any that failed, so /api/health
+    knows of a camera that is unplugged (or plugged back) before the next capture."""
+    wait_s = 0.0
+    while not stop.wait(wait_s):
+        wait_s = ctx.config.health.camera_recheck_s
+        if ctx.pipeline.busy or all(state.ok for state in ctx.rig.states().values()):
+            continue
+        try:
+            ctx.rig.open_all()
+        except CameraError as exc:
+            log.warning("cameras: %s", exc)
 
 
 def start_button(ctx: EdgeContext, pin_factory):
@@ -148,7 +176,12 @@ def run_daemon(config: EdgeConfig) -> int:
             from edge.trigger.pins import make_pin_factory
 
             button, light = start_button(ctx, make_pin_factory(config.button.pin_factory))
-        threading.Thread(target=_watchdog, args=(server, stop), name="watchdog", daemon=True).start()
+
+        def problems() -> list[str]:  # for the watchdog's status line
+            return health_report(ctx).problems
+
+        threading.Thread(target=_watchdog, args=(server, stop, problems), name="watchdog", daemon=True).start()
+        threading.Thread(target=_recheck_cameras, args=(ctx, stop), name="cameras", daemon=True).start()
         # uvicorn re-raises the stop signal once it has shut down; with the default handler
         # that would kill us before the running capture is stored and the parts closed.
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,6 +22,7 @@ from edge.measure.estimate import MeasureSettings
 from edge.measure.weight import WeightFormula
 from edge.pipeline.from_images import ImageMeasurement, measure_images, measuring_from
 from edge.pipeline.gate import GateSettings
+from edge.service.metrics import Metrics, TimedDetector
 from edge.store import Store, check_free_disk
 from edge.store.ids import new_id
 from edge.store.records import CaptureRecord, ImageFile
@@ -47,9 +49,17 @@ class CaptureSettings:
 
 class CapturePipeline:
     def __init__(
-        self, rig: CameraRig, detector: Detector, calibration: Calibration, store: Store, settings: CaptureSettings
+        self,
+        rig: CameraRig,
+        detector: Detector,
+        calibration: Calibration,
+        store: Store,
+        settings: CaptureSettings,
+        metrics: Metrics | None = None,
     ):
-        self.rig, self.detector, self.calibration, self.store = rig, detector, calibration, store
+        self.metrics = metrics or Metrics()
+        self.rig, self.calibration, self.store = rig, calibration, store
+        self.detector: Detector = TimedDetector(detector, self.metrics)
         self.settings = settings
         self._running = threading.Lock()
         self._shots = 0
@@ -75,22 +85,50 @@ class CapturePipeline:
     def _capture(self, trigger: str, goat_tag: str | None) -> dict:
         if goat_tag is not None:
             self.store.get_goat(goat_tag)  # an unknown tag is refused before the cameras fire
-        check_free_disk(self.store.data_dir, self.settings.min_free_disk_mb)
-        self._shots += 1
         captured_at = datetime.now(UTC)
-        frames = self.rig.capture_all(self._shots)
-        measured = measure_images(
-            {v: frames[v].image_bgr for v in VIEWS},
-            self.calibration,
-            self.detector,
-            self.settings.weight_formula,
-            self.settings.measure,
-            self.settings.gate,
+        capture_id = new_id(captured_at)
+        # Each line names the capture, so its whole life can be followed in the journal
+        # (journalctl -u goat-edge -u goat-sync | grep <id>).
+        log.info("capture %s: %s trigger, goat %s", capture_id, trigger, goat_tag or "not given")
+        start_s = time.perf_counter()
+        try:
+            with self.metrics.capture() as outcome:
+                check_free_disk(self.store.data_dir, self.settings.min_free_disk_mb)
+                self._shots += 1
+                frames = self.rig.capture_all(self._shots)
+                cameras_s = time.perf_counter() - start_s
+                measured = measure_images(
+                    {v: frames[v].image_bgr for v in VIEWS},
+                    self.calibration,
+                    self.detector,
+                    self.settings.weight_formula,
+                    self.settings.measure,
+                    self.settings.gate,
+                )
+                log.info(
+                    "capture %s: cameras %.2f s, models and gate %.2f s: %s",
+                    capture_id,
+                    cameras_s,
+                    time.perf_counter() - start_s - cameras_s,
+                    measured.gate.status,
+                )
+                record = self._record(capture_id, captured_at, trigger, goat_tag, frames, measured)
+                self.store.record_capture(record)
+                outcome.update(status=record.status, reason=record.reason)
+        except Exception as exc:
+            log.warning("capture %s: failed after %.2f s: %s", capture_id, time.perf_counter() - start_s, exc)
+            raise
+        weight_kg = record.measurements.get("weight_kg")
+        log.info(
+            "capture %s: stored, %s, goat %s, weight %s, %.2f s%s",
+            capture_id,
+            record.status,
+            goat_tag or "not given",
+            f"{weight_kg:.1f} kg" if weight_kg is not None else "none",
+            time.perf_counter() - start_s,
+            f" ({record.reason})" if record.reason else "",
         )
-        record = self._record(new_id(captured_at), captured_at, trigger, goat_tag, frames, measured)
-        self.store.record_capture(record)
         self._apply_retention()
-        log.info("capture %s: %s%s", record.capture_id, record.status, f" ({record.reason})" if record.reason else "")
         return self.store.get_capture(record.capture_id)
 
     def _apply_retention(self) -> None:

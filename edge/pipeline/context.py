@@ -22,6 +22,7 @@ from edge.measure.weight import WeightFormula
 from edge.pipeline.capture import CapturePipeline, CaptureSettings
 from edge.pipeline.gate import GateSettings
 from edge.registry import Registry
+from edge.service.metrics import Metrics
 from edge.store.db import Store
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class EdgeContext:
     detector: Detector
     rig: CameraRig
     pipeline: CapturePipeline
+    metrics: Metrics
 
     def close(self) -> None:
         """Finish a running capture, then stop the parts in the reverse of their start."""
@@ -102,5 +104,7 @@ def build_context(config: EdgeConfig) -> EdgeContext:
         gate=GateSettings(min_keypoint_confidence=config.measure.min_keypoint_confidence),
         weight_formula=formula,
     )
-    pipeline = CapturePipeline(rig, detector, calibration, store, settings)
-    return EdgeContext(config, calibration, store, detector, rig, pipeline)
+    metrics = Metrics()
+    metrics.watch(store, Path(config.storage.data_dir))
+    pipeline = CapturePipeline(rig, detector, calibration, store, settings, metrics)
+    return EdgeContext(config, calibration, store, detector, rig, pipeline, metrics)

@@ -451,6 +451,11 @@ class Store:
         with self._read() as db:
             return outbox.counts(db)
 
+    def outbox_errors(self) -> dict[tuple[str, str], int]:
+        """(state, kind of error) -> entries still to send whose last try failed."""
+        with self._read() as db:
+            return outbox.error_counts(db)
+
     def set_sync_state(self, key: str, value: str | None) -> None:
         with self._write(f"sync state {key}") as db:
             outbox.set_sync_state(db, key, value)

@@ -94,6 +94,23 @@ def counts(db: Database) -> dict[str, int]:
     return {state: found.get(state, 0) for state in STATES}
 
 
+def error_counts(db: Database) -> dict[tuple[str, str], int]:
+    """(state, kind of error) -> entries not yet done whose last try failed; the kind is the
+    error's first words (the sync worker's describe(): "S3 NoSuchBucket", "OperationalError")."""
+    found: dict[tuple[str, str], int] = {}
+    for state, error, n in db.execute(
+        "SELECT state, last_error, count(*) FROM outbox WHERE state != 'done' AND last_error IS NOT NULL "
+        "GROUP BY state, last_error"
+    ):
+        key = (state, error_kind(error))
+        found[key] = found.get(key, 0) + n
+    return found
+
+
+def error_kind(error: str) -> str:
+    return error.split(":", 1)[0].strip()[:40] or "unknown"
+
+
 # When the sync worker last reached the cloud (ISO UTC), for the tablet's status bar.
 LAST_SYNC_STATE = "last_success_at"
 

@@ -227,11 +227,33 @@ async function refreshRecent() {
   } catch (err) { /* the status badge says the Pi is not answering */ }
 }
 
+async function health() {
+  // 503 is an answer too: the Pi works, and says which of its parts does not.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 5000);
+  try {
+    const response = await fetch("/api/health", {signal: controller.signal, credentials: "same-origin"});
+    return await response.json();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function refreshStatus() {
   try {
-    const health = await api("/api/health", {}, 5000);
-    const waiting = health.outbox.pending || 0;
-    const sync = health.sync;
+    const state = await health();
+    if (state.problems && state.problems.length) {
+      $("status").className = "problem";
+      $("status").textContent = "Pi needs attention: " + state.problems.join("; ");
+      return;
+    }
+    if (!state.outbox) {  // not logged in yet: the Pi says only whether all is well
+      $("status").className = state.status === "ok" ? "" : "problem";
+      $("status").textContent = state.status === "ok" ? "Pi connected" : "Pi needs attention";
+      return;
+    }
+    const waiting = state.outbox.pending || 0;
+    const sync = state.sync;
     let text = "Pi connected · ";
     if (!sync.configured) text += "cloud sync not set up";
     else {

@@ -1,4 +1,5 @@
-"""`goat-edge run` (the daemon) and `goat-edge capture` (one capture from the command line)."""
+"""`goat-edge run` (the daemon), `goat-edge capture` (one capture from the command line) and
+`goat-edge self-check` (ready to measure? after install and every deploy)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,25 @@ def add_parsers(sub) -> None:
     cap.add_argument("--goat", metavar="TAG", help="the goat in the chute, by tag")
     cap.add_argument("--json", action="store_true", help="print the stored capture as JSON")
     cap.set_defaults(run=capture_command)
+
+    check = sub.add_parser("self-check", help="check cameras, models, database, config and clock; exit 1 if any fails")
+    check.add_argument("--config", type=Path, help="TOML config (default /etc/goatdev/edge.toml if present)")
+    check.set_defaults(run=self_check_command)
+
+
+def self_check_command(args) -> int:
+    from edge.service.self_check import Check, run_checks
+
+    try:
+        config = load_config(args.config)
+        checks = [Check("config", True, str(args.config or "defaults or /etc/goatdev/edge.toml")), *run_checks(config)]
+    except GoatEdgeError as exc:  # a config that cannot be read stops the other checks
+        checks = [Check("config", False, str(exc))]
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'}  {check.name}: {check.detail}")
+    failed = [c.name for c in checks if not c.ok]
+    print(f"self-check: {'all ' + str(len(checks)) + ' passed' if not failed else 'failed: ' + ', '.join(failed)}")
+    return 1 if failed else 0
 
 
 def run_command(args) -> int:

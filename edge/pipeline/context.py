@@ -53,10 +53,15 @@ def calibration_of(config: EdgeConfig) -> Calibration:
     return load_calibration(config.measure.calibration)
 
 
+def active_detector_dir(config: EdgeConfig) -> Path:
+    """The active model set's folder: a promoted version (goat-edge models promote), or the
+    installed release's models."""
+    return Registry(Path(config.storage.data_dir) / "models").active_dir(config.models.dir)
+
+
 def active_detector(config: EdgeConfig) -> NcnnDetector:
-    """The detector of the active model set: a promoted version (goat-edge models promote),
-    or the installed release's models."""
-    models_dir = Registry(Path(config.storage.data_dir) / "models").active_dir(config.models.dir)
+    """The detector of the active model set."""
+    models_dir = active_detector_dir(config)
     if models_dir != config.models.dir:
         log.info("models: version %s (promoted)", models_dir.name)
     return NcnnDetector(config.models.model_copy(update={"dir": models_dir}))

@@ -5,8 +5,11 @@
 #   sudo scripts/install_pi.sh             install, or update after a `git pull`
 #   scripts/install_pi.sh --dry-run        print each command instead of running it
 #
-# Safe to run again: it copies the code and reinstalls the package, but never overwrites
-# /etc/goatdev/edge.toml nor touches the data in /var/lib/goatdev.
+# Safe to run again: it copies the code into a release of its own under /opt/goatdev/releases/
+# (named by `git describe`), points /opt/goatdev/current at it (the units run current; the
+# release before stays as /opt/goatdev/previous), but never overwrites /etc/goatdev/edge.toml
+# nor touches the data in /var/lib/goatdev. Later versions can also come by
+# scripts/deploy_edge.py, which uses the same layout (docs/deploy.md).
 set -euo pipefail
 
 PREFIX=/opt/goatdev
@@ -18,6 +21,9 @@ SERVICE_GROUPS=(video gpio)   # cameras; /dev/gpiochip* for the button
 # --no-install-recommends on picamera2 keeps the desktop preview (Qt, OpenGL) off a headless Pi.
 APT_PACKAGES=(python3-venv python3-picamera2 python3-libcamera python3-lgpio rsync)
 SRC="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)"
+# The release's name: the checkout's `git describe`, else the time of this install.
+VERSION="$(git -C "$SRC" describe --tags --always --dirty 2>/dev/null || date -u +local-%Y%m%dT%H%M%SZ)"
+RELEASE="$PREFIX/releases/$VERSION"
 
 DRY_RUN=0
 
@@ -96,11 +102,12 @@ create_service_user() {
 }
 
 copy_code() {
-    if [[ "$SRC" == "$PREFIX" ]]; then
-        say "running from $PREFIX itself: code already in place"
+    if [[ "$SRC" == "$RELEASE" ]]; then
+        say "running from $RELEASE itself: code already in place"
         return
     fi
-    say "code: $SRC -> $PREFIX"
+    say "code: $SRC -> $RELEASE"
+    run install -d -m 0755 "$PREFIX" "$PREFIX/releases"
     # Not copied: the developer's venv, training data and runs, local captures, and .pt weights
     # (the Pi runs the exported NCNN models).
     local excludes=(/.venv /datasets /runs /build /goat-data .git .pytest_cache __pycache__ '*.egg-info' '/models/*/*.pt')
@@ -108,7 +115,7 @@ copy_code() {
         # root-owned and not writable by the service user, whatever the checkout's owner.
         # --delete leaves the excluded paths on the receiving side alone (its .venv).
         run rsync -a --delete --chown=root:root --chmod=go+rX,go-w \
-            "${excludes[@]/#/--exclude=}" "$SRC/" "$PREFIX/"
+            "${excludes[@]/#/--exclude=}" "$SRC/" "$RELEASE/"
     else
         # tar names members ./path: anchor the root-only patterns the same way.
         local tar_excludes=() pattern
@@ -116,14 +123,14 @@ copy_code() {
             [[ "$pattern" == /* ]] && pattern=".$pattern"
             tar_excludes+=("--exclude=$pattern")
         done
-        run mkdir -p "$PREFIX"
+        run mkdir -p "$RELEASE"
         run bash -c 'src=$1 dest=$2; shift 2; tar -C "$src" --owner=0 --group=0 "$@" -cf - . | tar -C "$dest" -xf -' \
-            copy "$SRC" "$PREFIX" "${tar_excludes[@]}"
+            copy "$SRC" "$RELEASE" "${tar_excludes[@]}"
     fi
 }
 
 create_venv() {
-    local venv="$PREFIX/.venv"
+    local venv="$RELEASE/.venv"
     if [[ -x "$venv/bin/python" ]]; then
         say "venv $venv exists; reinstalling the package into it"
     else
@@ -140,9 +147,9 @@ create_venv() {
     fi
     # Not the [pi] extra: picamera2 and lgpio come from apt here (seen through the system
     # site packages); pip would try to build them, and python-prctl, from source.
-    run "$venv/bin/python" -m pip install --quiet --editable "${PREFIX}" "${pins[@]}"
+    run "$venv/bin/python" -m pip install --quiet --editable "${RELEASE}" "${pins[@]}"
     # /opt is read-only to the services (ProtectSystem=strict): compile now, not on every start.
-    run "$venv/bin/python" -m compileall -q "$PREFIX/edge"
+    run "$venv/bin/python" -m compileall -q "$RELEASE/edge" "$RELEASE/cloud_sync"
 }
 
 install_config() {
@@ -175,7 +182,7 @@ check_config() {
     # The units let the services write only under $DATA_DIR; catch a config that points elsewhere
     # (or does not parse) now rather than as a crash loop in the journal.
     say "checking $ETC_DIR/edge.toml"
-    run "$PREFIX/.venv/bin/python" - "$ETC_DIR/edge.toml" "$DATA_DIR" <<'PY'
+    run "$RELEASE/.venv/bin/python" - "$ETC_DIR/edge.toml" "$DATA_DIR" <<'PY'
 import sys
 from pathlib import Path
 from edge.config import load_config
@@ -190,6 +197,32 @@ if not data_dir.is_absolute() or not data_dir.resolve().is_relative_to(allowed):
     print(f"install_pi.sh: warning: storage.data_dir is {data_dir}; the services may only write "
           f"under {allowed} (ReadWritePaths=)", file=sys.stderr)
 PY
+}
+
+switch_current() {
+    # What the units run. The release it replaces stays as previous, for deploy_edge.py's
+    # roll-back; each link is replaced in one rename, so current is never missing.
+    local old
+    old="$(readlink "$PREFIX/current" 2>/dev/null || true)"
+    if [[ -n "$old" && "$old" != "releases/$VERSION" ]]; then
+        run ln -sfn "$old" "$PREFIX/previous.tmp"
+        run mv -T "$PREFIX/previous.tmp" "$PREFIX/previous"
+    fi
+    say "current -> releases/$VERSION"
+    run ln -sfn "releases/$VERSION" "$PREFIX/current.tmp"
+    run mv -T "$PREFIX/current.tmp" "$PREFIX/current"
+    # deploy_edge.py deploys and rolls back only to releases marked installed.
+    run bash -c 'echo "$1 installed by install_pi.sh" > "$2"' mark "$VERSION" "$RELEASE/.installed"
+    if [[ -e "$PREFIX/.venv" ]]; then
+        say "the copy in $PREFIX itself (before releases/) is no longer run; remove it when all is well"
+    fi
+}
+
+self_check() {
+    say "self-check"
+    if ! run runuser -u "$SERVICE_USER" -- "$PREFIX/current/.venv/bin/goat-edge" self-check --config "$ETC_DIR/edge.toml"; then
+        warn "self-check failed: see the list above (expected before the cameras are calibrated and connected)"
+    fi
 }
 
 install_units() {
@@ -216,7 +249,9 @@ main() {
     create_venv
     install_config
     check_config
+    switch_current
     install_units
+    self_check
     cat <<EOF
 ==> done.
     Edit $ETC_DIR/edge.toml (device id, camera ids, calibration), then:

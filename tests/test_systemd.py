@@ -179,8 +179,12 @@ def test_install_script_dry_run_prints_the_install_and_changes_nothing():
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "+ python3 -m venv --system-site-packages /opt/goatdev/.venv" in out or "exists; reinstalling" in out
-    assert "-m pip install --quiet --editable /opt/goatdev\n" in out  # apt brings picamera2, not pip
+    # A release of its own, which current then points at (the layout deploy_edge.py uses).
+    release = re.search(r"==> code: \S+ -> (/opt/goatdev/releases/\S+)\n", out).group(1)
+    assert f"+ python3 -m venv --system-site-packages {release}/.venv" in out or "exists; reinstalling" in out
+    assert f"-m pip install --quiet --editable {release}\n" in out  # apt brings picamera2, not pip
+    assert "+ mv -T /opt/goatdev/current.tmp /opt/goatdev/current" in out
+    assert "self-check --config /etc/goatdev/edge.toml" in out
     assert "/etc/systemd/system/" in out
     if not before["/etc/goatdev"]:
         assert "edge.example.toml /etc/goatdev/edge.toml" in out

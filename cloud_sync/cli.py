@@ -18,13 +18,15 @@ import sys
 import threading
 from pathlib import Path
 
-from edge.config import EdgeConfig, load_config
+from edge.config import DEFAULT_CONFIG_PATH, EdgeConfig, load_config
 from edge.errors import GoatEdgeError
 from edge.service import systemd
 from edge.service.logs import configure_logging
 from edge.store.errors import StorageUnavailableError
+from edge.store.outbox import SYNC_CONFIGURED_STATE
 
 log = logging.getLogger("goat-sync")
+SECRETS_FILE = "/etc/goatdev/sync.env"  # goat-sync.service's EnvironmentFile
 
 
 class Backoff:
@@ -45,6 +47,7 @@ class Backoff:
 
 
 def make_worker(config: EdgeConfig):
+    from cloud_sync.metrics import make_publisher
     from cloud_sync.rows import RowWriter
     from cloud_sync.s3 import BandwidthLimit, Uploader, make_client
     from cloud_sync.worker import SyncWorker
@@ -55,7 +58,8 @@ def make_worker(config: EdgeConfig):
         raise GoatEdgeError("no database: set sync.database_url in the config or GOATDEV_DATABASE_URL")
     store = Store.open(Path(config.storage.data_dir))
     uploader = Uploader(make_client(sync), BandwidthLimit(sync.bandwidth_limit_kbps))
-    return SyncWorker(store, uploader, RowWriter(sync.database_url, sync.timeout_s), sync, config.device.id)
+    rows = RowWriter(sync.database_url, sync.timeout_s)
+    return SyncWorker(store, uploader, rows, sync, config.device.id, make_publisher(sync, config.device.id))
 
 
 def close_worker(worker) -> None:
@@ -63,13 +67,44 @@ def close_worker(worker) -> None:
     worker.store.close()
 
 
+def record_configured(config: EdgeConfig, configured: bool) -> None:
+    """Tell the daemon's /api/health whether sync is set up (it cannot read sync.env)."""
+    from edge.store import Store
+
+    with Store.open(Path(config.storage.data_dir)) as store:
+        store.set_sync_state(SYNC_CONFIGURED_STATE, "yes" if configured else "no")
+
+
+def _idle(stop: threading.Event, config_path: Path | None) -> int:
+    """No database yet (a Pi with no cloud): say so once and stay up, so that systemd does
+    not restart the service every RestartSec; `systemctl restart goat-sync` once it is set."""
+    log.warning(
+        "sync not configured: set sync.database_url in %s or GOATDEV_DATABASE_URL in %s; idling",
+        config_path or DEFAULT_CONFIG_PATH,
+        SECRETS_FILE,
+    )
+    systemd.ready()
+    systemd.notify("STATUS=sync not configured (no database URL); idling")
+    ping_s = (systemd.watchdog_interval_s() or 60.0) / 2
+    try:
+        while not stop.wait(ping_s):
+            systemd.watchdog_ping()
+    finally:
+        systemd.stopping()
+    return 0
+
+
 def run_command(args) -> int:
     config = load_config(args.config)
     configure_logging()
-    worker = make_worker(config)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
+    if not config.sync.database_url:
+        record_configured(config, False)
+        return _idle(stop, args.config)
+    worker = make_worker(config)
+    worker.store.set_sync_state(SYNC_CONFIGURED_STATE, "yes")
     backoff = Backoff(config.sync.interval_s, config.sync.max_backoff_s)
     systemd.ready()
     ping_s = (systemd.watchdog_interval_s() or 60.0) / 2

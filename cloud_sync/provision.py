@@ -37,12 +37,24 @@ The Pi's IAM policy, per device, and why it holds nothing more than s3:PutObject
   every Pi, which is why the buckets use SSE-S3).
 - only its own prefixes, `captures/<device_id>_*` and `results/<device_id>_*`: a Pi
   cannot write under another Pi's keys, nor to the web bucket.
+- besides S3, cloudwatch:PutMetricData for its health metrics (cloud_sync/metrics.py), and
+  only into the project's namespace (condition key cloudwatch:namespace). PutMetricData has
+  no resource-level permissions (Resource "*") and IAM has no condition key for a metric's
+  dimensions, so a stolen Pi key could publish numbers under another Pi's DeviceId (hide or
+  raise that Pi's alarms); it cannot read, change or delete alarms, nor read any metric.
 Because `_` ends the device id in a key, a device id containing `_` would let `barn` write
 `barn_east`'s keys (`captures/barn_*` matches them); such ids are refused here. There is
 no fleet-wide policy: the IAM steps need --device-id, one user per Pi, so one Pi's
 credentials can be revoked alone. The policy is inline on the user: it belongs to that
 one user, and putting it again replaces it (idempotent, no policy versions to manage).
 The Pi's PostgreSQL login is separate (docs/sync.md, Roles).
+
+Monitoring (AWS only; CloudWatch and SNS have no S3-compatible stand-in): one SNS topic for
+the farm, TOPIC_NAME, which --alarm-email subscribes an address to (AWS mails a confirmation
+link first), and with --device-id that Pi's four CloudWatch alarms (alarm_definitions), each
+notifying the topic. Creating the topic again returns the same one, an address already
+subscribed (or waiting for its confirmation) is left as it is, and putting an alarm again
+under its name replaces it.
 """
 
 from __future__ import annotations
@@ -53,10 +65,18 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlparse
 
 import botocore.exceptions
 
+from cloud_sync.metrics import (
+    CAPTURE_FAILURES,
+    DIMENSION,
+    DISK_FREE,
+    HEARTBEAT,
+    NAMESPACE,
+    OLDEST_PENDING_AGE,
+)
+from cloud_sync.s3 import is_aws_endpoint
 from edge.config import DEVICE_ID_PATTERN
 from edge.errors import GoatEdgeError
 
@@ -70,6 +90,16 @@ USER_PREFIX = "goatdev-pi-"
 POLICY_NAME = "goatdev-pi-upload"
 SECRETS_FILE = "/etc/goatdev/sync.env"  # goat-sync's alone; the daemon never reads it
 MAX_ACCESS_KEYS = 2  # IAM's limit per user
+TOPIC_NAME = "goatdev-alarms"
+ALARM_PREFIX = "goatdev-"
+# The alarms' thresholds (docs/sync.md, Monitoring). The worker sends a Heartbeat about
+# once a minute while it reaches the cloud.
+HEARTBEAT_PERIOD_S = 300
+HEARTBEAT_MISSING_PERIODS = 3  # 3 x 5 minutes without one: the Pi or its uplink is down
+BACKLOG_AGE_S = 24 * 3600  # something has waited on the Pi for more than a day
+CAPTURE_FAILURES_PER_HOUR = 10  # retakes in an hour: a busy hour sees a few; 10 means look at the rig
+DISK_FREE_MIN_PERCENT = 10.0
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 _BUCKET_CHARS = re.compile(r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
@@ -108,6 +138,7 @@ class Request:
     device_id: str | None = None
     create_access_key: bool = False
     endpoint_url: str | None = None
+    alarm_email: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +153,9 @@ class Step:
 class Clients:
     s3: Any  # boto3 clients are untyped
     iam: Any = None  # set by provision() when a step needs IAM
+    sns: Any = None  # ... SNS
+    cloudwatch: Any = None  # ... CloudWatch
+    topic_arn: str | None = None  # the alarm topic's, once its step has run
 
 
 def check_bucket_name(name: str) -> None:
@@ -174,6 +208,8 @@ def check_request(request: Request) -> None:
         check_device_id(request.device_id)
     if request.create_access_key and request.device_id is None:
         raise ProvisionError("--create-access-key needs --device-id: access keys belong to one Pi's user")
+    if request.alarm_email is not None and not _EMAIL.match(request.alarm_email):
+        raise ProvisionError(f"--alarm-email '{request.alarm_email}' is not an e-mail address")
 
 
 def partition_for(region: str) -> str:
@@ -182,13 +218,6 @@ def partition_for(region: str) -> str:
     if region.startswith("us-gov-"):
         return "aws-us-gov"
     return "aws"
-
-
-def is_aws_endpoint(endpoint_url: str | None) -> bool:
-    if not endpoint_url:
-        return True
-    host = urlparse(endpoint_url).hostname or ""
-    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 def lifecycle_rules() -> list[dict]:
@@ -256,8 +285,81 @@ def pi_policy(buckets: Buckets, device_id: str, partition: str = "aws") -> dict:
                 "Resource": own(buckets.processed, "results"),
                 "Condition": write_once,
             },
+            {
+                # PutMetricData has no resource-level permissions: the namespace is the limit.
+                "Sid": "PutHealthMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": NAMESPACE}},
+            },
         ],
     }
+
+
+TOPIC_ARN_IN_PLAN = f"<the ARN of SNS topic {TOPIC_NAME}>"
+
+
+def alarm_definitions(device_id: str, topic_arn: str = TOPIC_ARN_IN_PLAN) -> list[dict]:
+    """The Pi's CloudWatch alarms, as put_metric_alarm takes them, each notifying the topic."""
+    common = {
+        "Namespace": NAMESPACE,
+        "Dimensions": [{"Name": DIMENSION, "Value": device_id}],
+        "ActionsEnabled": True,
+        "AlarmActions": [topic_arn],
+    }
+    minutes = HEARTBEAT_PERIOD_S * HEARTBEAT_MISSING_PERIODS // 60
+    alarms = [
+        {
+            "AlarmName": f"{ALARM_PREFIX}{device_id}-no-heartbeat",
+            "AlarmDescription": f"{device_id}: no heartbeat from goat-sync for {minutes} minutes "
+            f"(the Pi, its uplink or goat-sync is down)",
+            "MetricName": HEARTBEAT,
+            "Statistic": "Sum",
+            "Period": HEARTBEAT_PERIOD_S,
+            "EvaluationPeriods": HEARTBEAT_MISSING_PERIODS,
+            "DatapointsToAlarm": HEARTBEAT_MISSING_PERIODS,
+            "Threshold": 1.0,
+            "ComparisonOperator": "LessThanThreshold",
+            "TreatMissingData": "breaching",  # no data is exactly what this alarm is about
+        },
+        {
+            "AlarmName": f"{ALARM_PREFIX}{device_id}-sync-backlog",
+            "AlarmDescription": f"{device_id}: a capture has waited more than {BACKLOG_AGE_S // 3600} h "
+            f"on the Pi to reach the cloud",
+            "MetricName": OLDEST_PENDING_AGE,
+            "Statistic": "Maximum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": float(BACKLOG_AGE_S),
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "missing",  # offline: the heartbeat alarm says so
+        },
+        {
+            "AlarmName": f"{ALARM_PREFIX}{device_id}-capture-failures",
+            "AlarmDescription": f"{device_id}: {CAPTURE_FAILURES_PER_HOUR} or more captures marked retake "
+            f"within an hour (camera moved, dirty lens, light?)",
+            "MetricName": CAPTURE_FAILURES,
+            "Statistic": "Sum",
+            "Period": 3600,
+            "EvaluationPeriods": 1,
+            "Threshold": float(CAPTURE_FAILURES_PER_HOUR),
+            "ComparisonOperator": "GreaterThanOrEqualToThreshold",
+            "TreatMissingData": "notBreaching",
+        },
+        {
+            "AlarmName": f"{ALARM_PREFIX}{device_id}-disk-low",
+            "AlarmDescription": f"{device_id}: less than {DISK_FREE_MIN_PERCENT:g} % of the data disk free",
+            "MetricName": DISK_FREE,
+            "Statistic": "Minimum",
+            "Period": 300,
+            "EvaluationPeriods": 1,
+            "Threshold": DISK_FREE_MIN_PERCENT,
+            "ComparisonOperator": "LessThanThreshold",
+            "TreatMissingData": "missing",
+        },
+    ]
+    return [{**alarm, **common} for alarm in alarms]
 
 
 def user_name(device_id: str) -> str:
@@ -393,6 +495,67 @@ def _create_access_key(user: str) -> Step:
     return Step(f"create an access key for {user}", apply, service="iam")
 
 
+def _alarm_topic(clients: Clients) -> str:
+    if clients.topic_arn is None:  # create_topic returns the topic there is, if any
+        clients.topic_arn = clients.sns.create_topic(Name=TOPIC_NAME)["TopicArn"]
+    return clients.topic_arn
+
+
+def _create_topic(region: str) -> Step:
+    def apply(clients: Clients) -> str:
+        clients.topic_arn = None
+        return f"ready: {_alarm_topic(clients)}"
+
+    return Step(f"SNS topic {TOPIC_NAME} in {region}, for the alarms", apply, service="sns")
+
+
+def _subscribe_email(email: str) -> Step:
+    def apply(clients: Clients) -> str:
+        topic = _alarm_topic(clients)
+        for page in clients.sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic):
+            for sub in page["Subscriptions"]:
+                if sub["Protocol"] == "email" and sub["Endpoint"].lower() == email.lower():
+                    if sub["SubscriptionArn"] == "PendingConfirmation":
+                        return "already subscribed, waiting for the link in AWS's confirmation e-mail to be clicked"
+                    return "already subscribed"
+        clients.sns.subscribe(TopicArn=topic, Protocol="email", Endpoint=email)
+        return f"subscribed: AWS has sent {email} a confirmation e-mail; alarms reach it once the link in it is clicked"
+
+    return Step(f"e-mail {email} the alarms (subscribe it to {TOPIC_NAME})", apply, service="sns")
+
+
+def _put_alarm(alarm: dict) -> Step:
+    def apply(clients: Clients) -> str:
+        clients.cloudwatch.put_metric_alarm(**{**alarm, "AlarmActions": [_alarm_topic(clients)]})
+        return "set"
+
+    return Step(f"CloudWatch alarm {alarm['AlarmName']}", apply, alarm, service="cloudwatch")
+
+
+def _monitoring(request: Request, on_aws: bool) -> tuple[list[Step], list[str]]:
+    if not on_aws:
+        if request.alarm_email or request.device_id:
+            return [], [
+                f"endpoint {request.endpoint_url} is not AWS: no CloudWatch alarms or e-mail "
+                f"(goat-sync sends no metrics there either)"
+            ]
+        return [], []
+    if not (request.device_id or request.alarm_email):
+        return [], []
+    steps = [_create_topic(request.region)]
+    notes = []
+    if request.alarm_email:
+        steps.append(_subscribe_email(request.alarm_email))
+    else:
+        notes.append(
+            f"no --alarm-email: the alarms notify SNS topic {TOPIC_NAME}; subscribe the farm's "
+            f"address once with --alarm-email ADDRESS"
+        )
+    if request.device_id:
+        steps += [_put_alarm(alarm) for alarm in alarm_definitions(request.device_id)]
+    return steps, notes
+
+
 def plan(request: Request) -> tuple[list[Step], list[str]]:
     """The steps a run takes, in order, and notes on what it leaves out."""
     check_request(request)
@@ -403,7 +566,7 @@ def plan(request: Request) -> tuple[list[Step], list[str]]:
         steps += [_block_public_access(name), _encrypt(name), _versioning(name), _lifecycle(name)]
     notes = []
     if request.device_id is None:
-        notes.append("no --device-id: no IAM user or policy; run again with --device-id ID for each Pi")
+        notes.append("no --device-id: no IAM user, policy or alarms; run again with --device-id ID for each Pi")
     elif not on_aws:
         notes.append(
             f"endpoint {request.endpoint_url} is not AWS: IAM steps skipped; give the Pi "
@@ -417,7 +580,8 @@ def plan(request: Request) -> tuple[list[Step], list[str]]:
         ]
         if request.create_access_key:
             steps.append(_create_access_key(user))
-    return steps, notes
+    monitoring, more = _monitoring(request, on_aws)
+    return steps + monitoring, notes + more
 
 
 def render_plan(steps: list[Step], notes: list[str]) -> str:
@@ -464,8 +628,13 @@ def provision(request: Request, session, echo: Callable[[str], None] = print) ->
     steps, notes = plan(request)
     on_aws = is_aws_endpoint(request.endpoint_url)
     clients = Clients(s3=session.client("s3", region_name=request.region, endpoint_url=request.endpoint_url))
-    if any(step.service == "iam" for step in steps):
+    services = {step.service for step in steps}
+    if "iam" in services:
         clients.iam = session.client("iam", region_name=request.region)
+    if "sns" in services:
+        clients.sns = session.client("sns", region_name=request.region)
+    if "cloudwatch" in services:
+        clients.cloudwatch = session.client("cloudwatch", region_name=request.region)
     execute(steps, clients, echo, on_aws)
     for note in notes:
         echo(f"note: {note}")

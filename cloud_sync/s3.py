@@ -8,6 +8,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
 import boto3
 import botocore.exceptions
@@ -42,6 +43,14 @@ class Upload:
     body: bytes
     content_type: str
     sha256: str
+
+
+def is_aws_endpoint(endpoint_url: str | None) -> bool:
+    """No endpoint (AWS itself) or one of AWS's own hosts: not an S3-compatible store."""
+    if not endpoint_url:
+        return True
+    host = urlparse(endpoint_url).hostname or ""
+    return host.endswith((".amazonaws.com", ".amazonaws.com.cn"))
 
 
 def make_client(config: SyncConfig):

@@ -17,6 +17,7 @@ from typing import Any
 
 from cloud_sync.errors import DeviceRefused, describe, is_transient
 from cloud_sync.keys import capture_key, image_key, measurements_key
+from cloud_sync.metrics import MetricsPublisher
 from cloud_sync.rows import Row, RowWriter, jsonb
 from cloud_sync.s3 import Upload, Uploader
 from edge.config import SyncConfig
@@ -52,20 +53,37 @@ class PassReport:
 
 
 class SyncWorker:
-    def __init__(self, store: Store, uploader: Uploader, rows: RowWriter, config: SyncConfig, device_id: str):
+    def __init__(
+        self,
+        store: Store,
+        uploader: Uploader,
+        rows: RowWriter,
+        config: SyncConfig,
+        device_id: str,
+        metrics: MetricsPublisher | None = None,
+    ):
         self.store, self.uploader, self.rows = store, uploader, rows
         self.config, self.device_id = config, device_id
+        self.metrics = metrics  # CloudWatch, when on (cloud_sync/metrics.py)
 
     # -- the pass ---------------------------------------------------------------------------
 
     def run_pass(self) -> PassReport:
         report = PassReport()
+        if self.metrics is not None:
+            self.metrics.begin_pass()
         self._send_files(report)
         self._send_rows(report)
         counts = self.store.outbox_counts()
         report.pending, report.parked = counts["pending"], counts["parked"]
         self._heartbeat(report)
+        self._publish_metrics(report)
         return report
+
+    def _publish_metrics(self, report: PassReport, during_pass: bool = False) -> None:
+        """CloudWatch, when on: never raises, skipped while offline, at most once a minute."""
+        if self.metrics is not None:
+            self.metrics.publish(self.store, offline=report.offline, during_pass=during_pass)
 
     def _park(self, report: PassReport, entry_id: int, reason: str) -> None:
         log.error("outbox entry %d parked: %s", entry_id, reason)
@@ -93,6 +111,7 @@ class SyncWorker:
             done = self._settle(uploads, self._put_all([u for _, u in uploads]), report)
             self.store.mark_done(done)
             report.uploaded += len(done)
+            self._publish_metrics(report, during_pass=True)
 
     def _put_all(self, uploads: list[Upload]) -> list:
         """Each upload's error (None when acknowledged), `upload_concurrency` at a time; once
@@ -188,6 +207,7 @@ class SyncWorker:
                 continue
             self.store.mark_done([r.entry_id for r in rows])
             report.upserted += len(rows)
+            self._publish_metrics(report, during_pass=True)
 
     def _ready(self, entries) -> list[tuple]:
         """Entries up to the first capture whose photos are still on their way, each with

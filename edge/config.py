@@ -188,6 +188,11 @@ class SyncConfig(_Section):
     interval_s: float = Field(15.0, gt=0, le=3600, description="pause between passes when nothing is pending")
     max_backoff_s: float = Field(300.0, gt=0, le=86400, description="longest wait between tries while offline")
     timeout_s: float = Field(30.0, gt=0, le=600, description="per request to S3 or PostgreSQL")
+    cloudwatch_metrics: bool = Field(
+        True,
+        description="send the Pi's health metrics to CloudWatch (namespace Goatdev/Edge) when the buckets are "
+        "on AWS; false: never",
+    )
 
 
 class HerdConfig(_Section):

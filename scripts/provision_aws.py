@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Create the farm's S3 buckets and each Pi's upload-only IAM user (cloud_sync/provision.py).
+"""Create the farm's S3 buckets, each Pi's upload-only IAM user and its alarms (cloud_sync/provision.py).
 
     # once per farm: the buckets, with lifecycle rules, encryption, public access blocked
     .venv/bin/python scripts/provision_aws.py --prefix greenfarm --region eu-west-1 --dry-run
@@ -7,6 +7,9 @@
     # once per Pi: its user, limited to PutObject on its own keys, and its access key
     .venv/bin/python scripts/provision_aws.py --prefix greenfarm --region eu-west-1 \\
         --device-id barn-east --create-access-key
+    # its alarms (no heartbeat, backlog, retakes, disk) e-mailed to the farm (AWS only)
+    .venv/bin/python scripts/provision_aws.py --prefix greenfarm --region eu-west-1 \\
+        --device-id barn-east --alarm-email office@greenfarm.example
 
 Runs with an admin's AWS credentials (--profile, or the standard AWS chain), never the
 Pi's. Safe to run again: what exists already is kept or brought up to date. Each new
@@ -39,7 +42,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--create-access-key", action="store_true", help="also create an access key for the Pi's user and print it once"
     )
-    parser.add_argument("--endpoint-url", help="an S3-compatible store instead of AWS S3 (IAM steps skipped)")
+    parser.add_argument(
+        "--alarm-email",
+        help="subscribe this address to the alarm topic goatdev-alarms (AWS e-mails a confirmation link first)",
+    )
+    parser.add_argument("--endpoint-url", help="an S3-compatible store instead of AWS S3 (IAM and alarm steps skipped)")
     parser.add_argument("--profile", help="the AWS profile to provision with (an admin's)")
     parser.add_argument("--dry-run", action="store_true", help="print every step and its JSON; call nothing")
     args = parser.parse_args(argv)
@@ -63,6 +70,7 @@ def request_from(args: argparse.Namespace) -> Request:
         device_id=args.device_id,
         create_access_key=args.create_access_key,
         endpoint_url=args.endpoint_url,
+        alarm_email=args.alarm_email,
     )
 
 

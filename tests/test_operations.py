@@ -13,6 +13,8 @@ import time
 import pytest
 
 from edge.cli import main as goat_edge
+from edge.store import Store
+from edge.store.outbox import SYNC_CONFIGURED_STATE
 from tests.support.daemon_helpers import Daemon, free_port, simulate_captures, write_config
 
 VIEWS = ("side", "top", "front")
@@ -117,6 +119,15 @@ def test_a_low_disk_or_a_stalled_sync_turns_health_503(tmp_path, replay, setting
         answer = daemon.get("/api/health")
     assert answer.status_code == 503 and any(problem in p for p in answer.json()["problems"])
     assert answer.json()["parts"]["disk"]["ok"] is False
+
+
+def test_health_knows_sync_is_set_up_from_goat_sync_whose_secrets_it_cannot_read(tmp_path, replay):
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
+    with Daemon(config) as daemon:
+        assert daemon.get("/api/health").json()["sync"]["configured"] is False
+        with Store.open(tmp_path / "data") as store:  # as goat-sync does at its start
+            store.set_sync_state(SYNC_CONFIGURED_STATE, "yes")
+        assert daemon.get("/api/health").json()["sync"]["configured"] is True
 
 
 def test_without_the_token_health_says_only_whether_all_is_well(tmp_path, replay):

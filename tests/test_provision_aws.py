@@ -172,7 +172,11 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
             aws_access_key_id=admin["AccessKeyId"], aws_secret_access_key=admin["SecretAccessKey"]
         ).client("iam", region_name="us-east-1")
         policy = admin_iam.get_user_policy(UserName="goatdev-pi-barn-east", PolicyName="goatdev-pi-upload")
-        conditions = [statement["Condition"] for statement in policy["PolicyDocument"]["Statement"]]
+        conditions = [
+            statement["Condition"]
+            for statement in policy["PolicyDocument"]["Statement"]
+            if statement["Action"] == "s3:PutObject"
+        ]
         assert conditions == [{"Null": {"s3:if-none-match": "false"}}] * 2
         with pytest.raises(botocore.exceptions.ClientError) as taken:
             pi.put_object(Bucket=CAPTURES, Key=photo, Body=b"x", ContentMD5=md5, IfNoneMatch="*")
@@ -186,6 +190,10 @@ def test_the_pis_credentials_upload_its_own_capture_and_nothing_else(aws, monkey
         assert s3.get_object(Bucket=CAPTURES, Key=photo)["Body"].read() == b"jpeg bytes"
         assert len(s3.list_object_versions(Bucket=CAPTURES)["Versions"]) == 1
         assert [o["Key"] for o in s3.list_objects_v2(Bucket=PROCESSED)["Contents"]] == [measurements]
+
+        # Its CloudWatch permission (PutMetricData into one namespace) is read from the policy
+        # in the alarm test below: moto checks CloudWatch calls as "monitoring:..." actions
+        # (the API's signing name), not IAM's "cloudwatch:...", so it cannot judge them.
 
     story()
 
@@ -213,3 +221,113 @@ def test_a_bucket_name_another_account_holds_is_named_as_taken(aws, monkeypatch,
     assert provision_aws.main([*FARM, "--region", "eu-west-1"]) == 1
     err = capsys.readouterr().err
     assert f"bucket name '{PROCESSED}' is taken by another AWS account" in err
+
+
+ALARMS = {
+    # name: (metric, statistic, comparison, threshold, period s, evaluation periods, missing data)
+    "goatdev-barn-east-no-heartbeat": ("Heartbeat", "Sum", "LessThanThreshold", 1.0, 300, 3, "breaching"),
+    "goatdev-barn-east-sync-backlog": (
+        "OldestPendingAgeSeconds",
+        "Maximum",
+        "GreaterThanThreshold",
+        86400.0,
+        300,
+        1,
+        "missing",
+    ),
+    "goatdev-barn-east-capture-failures": (
+        "CaptureFailures",
+        "Sum",
+        "GreaterThanOrEqualToThreshold",
+        10.0,
+        3600,
+        1,
+        "notBreaching",
+    ),
+    "goatdev-barn-east-disk-low": ("DiskFreePercent", "Minimum", "LessThanThreshold", 10.0, 300, 1, "missing"),
+}
+EMAIL = "office@greenfarm.example"
+
+
+def test_a_pis_alarms_e_mail_the_farm_and_running_again_duplicates_nothing(aws, capsys):
+    args = [*FARM, "--region", "eu-west-1", "--device-id", "barn-east", "--alarm-email", EMAIL]
+    assert provision_aws.main(args) == 0
+    assert "AWS has sent office@greenfarm.example a confirmation e-mail" in capsys.readouterr().out
+    assert provision_aws.main(args) == 0
+    assert "already subscribed" in capsys.readouterr().out
+
+    sns = boto3.client("sns", region_name="eu-west-1")
+    [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    assert topic.endswith(":goatdev-alarms") and ":eu-west-1:" in topic
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert [(s["Protocol"], s["Endpoint"]) for s in subscriptions] == [("email", EMAIL)]
+
+    alarms = boto3.client("cloudwatch", region_name="eu-west-1").describe_alarms()["MetricAlarms"]
+    assert sorted(a["AlarmName"] for a in alarms) == sorted(ALARMS)
+    for alarm in alarms:
+        metric, statistic, comparison, threshold, period, periods, missing = ALARMS[alarm["AlarmName"]]
+        assert (alarm["MetricName"], alarm["Namespace"]) == (metric, "Goatdev/Edge")
+        assert alarm["Dimensions"] == [{"Name": "DeviceId", "Value": "barn-east"}]
+        assert (alarm["Statistic"], alarm["ComparisonOperator"], alarm["Threshold"]) == (
+            statistic,
+            comparison,
+            threshold,
+        )
+        assert (alarm["Period"], alarm["EvaluationPeriods"], alarm["TreatMissingData"]) == (period, periods, missing)
+        assert alarm["AlarmActions"] == [topic] and alarm["ActionsEnabled"]
+    heartbeat = next(a for a in alarms if a["MetricName"] == "Heartbeat")
+    assert heartbeat["Period"] * heartbeat["DatapointsToAlarm"] == 15 * 60  # 15 minutes without one
+
+    # The Pi may send metrics into the project's namespace only (PutMetricData has no
+    # resources to name). moto does not evaluate conditions: AWS enforces this one.
+    policy = boto3.client("iam").get_user_policy(UserName="goatdev-pi-barn-east", PolicyName="goatdev-pi-upload")
+    [metrics] = [s for s in policy["PolicyDocument"]["Statement"] if s["Action"].startswith("cloudwatch:")]
+    assert metrics == {
+        "Sid": "PutHealthMetrics",
+        "Effect": "Allow",
+        "Action": "cloudwatch:PutMetricData",
+        "Resource": "*",
+        "Condition": {"StringEquals": {"cloudwatch:namespace": "Goatdev/Edge"}},
+    }
+
+
+def test_a_second_pi_shares_the_topic_and_gets_its_own_alarms(aws, capsys):
+    assert provision_aws.main([*FARM, "--region", "eu-west-1", "--alarm-email", EMAIL]) == 0
+    out = capsys.readouterr().out
+    assert "no --device-id: no IAM user, policy or alarms" in out
+    assert boto3.client("cloudwatch", region_name="eu-west-1").describe_alarms()["MetricAlarms"] == []
+    for device in ("barn-east", "barn-west"):
+        assert provision_aws.main([*FARM, "--region", "eu-west-1", "--device-id", device]) == 0
+    assert "no --alarm-email: the alarms notify SNS topic goatdev-alarms" in capsys.readouterr().out
+    sns = boto3.client("sns", region_name="eu-west-1")
+    [topic] = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
+    assert len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) == 1
+    alarms = boto3.client("cloudwatch", region_name="eu-west-1").describe_alarms()["MetricAlarms"]
+    assert len(alarms) == 8 and {a["AlarmActions"][0] for a in alarms} == {topic}
+    assert sorted(a["Dimensions"][0]["Value"] for a in alarms) == ["barn-east"] * 4 + ["barn-west"] * 4
+
+
+def test_a_dry_run_shows_the_alarms_and_the_e_mail_and_creates_neither(aws, capsys):
+    args = [*FARM, "--region", "eu-west-1", "--device-id", "barn-east", "--alarm-email", EMAIL, "--dry-run"]
+    assert provision_aws.main(args) == 0
+    out = capsys.readouterr().out
+    assert "SNS topic goatdev-alarms in eu-west-1" in out
+    assert f"e-mail {EMAIL} the alarms" in out
+    for name in ALARMS:
+        assert f"CloudWatch alarm {name}" in out
+    assert '"TreatMissingData": "breaching"' in out and '"Threshold": 86400.0' in out
+    assert '"cloudwatch:namespace": "Goatdev/Edge"' in out
+    assert boto3.client("sns", region_name="eu-west-1").list_topics()["Topics"] == []
+    assert boto3.client("cloudwatch", region_name="eu-west-1").describe_alarms()["MetricAlarms"] == []
+
+
+def test_alarms_need_aws_and_a_real_e_mail_address(aws, capsys):
+    other_store = ["--endpoint-url", "http://127.0.0.1:8333", "--dry-run"]
+    args = [*FARM, "--region", "eu-west-1", "--device-id", "barn-east", "--alarm-email", EMAIL, *other_store]
+    assert provision_aws.main(args) == 0
+    out = capsys.readouterr().out
+    assert "is not AWS: no CloudWatch alarms or e-mail" in out
+    assert "SNS topic" not in out and "CloudWatch alarm goatdev-" not in out
+    assert provision_aws.main([*FARM, "--region", "eu-west-1", "--alarm-email", "office"]) == 1
+    assert "--alarm-email 'office' is not an e-mail address" in capsys.readouterr().err
+    assert _bucket_names() == []

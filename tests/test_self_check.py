@@ -10,7 +10,7 @@ import pytest
 
 from edge.cli import main as goat_edge
 from edge.config import ROOT, load_config
-from edge.service.self_check import check_clock
+from edge.daemon.self_check import check_clock
 from edge.store import Store
 from tests.support.daemon_helpers import Daemon, free_port, simulate_captures, write_config
 

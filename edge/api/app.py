@@ -40,8 +40,8 @@ from edge.errors import GoatEdgeError
 from edge.herd import growth_of
 from edge.pipeline.capture import CaptureBusyError
 from edge.pipeline.context import EdgeContext
-from edge.service.health import health_report
-from edge.service.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from edge.pipeline.health import health_report
+from edge.pipeline.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from edge.store.errors import DatabaseBusyError, DuplicateTagError, NotFoundError, StorageUnavailableError
 
 STATIC = Path(__file__).parent / "static"

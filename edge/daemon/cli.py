@@ -30,7 +30,7 @@ def add_parsers(sub) -> None:
 
 
 def self_check_command(args) -> int:
-    from edge.service.self_check import Check, run_checks
+    from edge.daemon.self_check import Check, run_checks
 
     try:
         config = load_config(args.config)

@@ -21,8 +21,8 @@ from edge.config import EdgeConfig
 from edge.errors import GoatEdgeError
 from edge.pipeline.capture import CaptureBusyError
 from edge.pipeline.context import EdgeContext, build_context
+from edge.pipeline.health import health_report
 from edge.service import systemd
-from edge.service.health import health_report
 
 log = logging.getLogger("goat-edge")
 # glibc's malloc.h

@@ -22,7 +22,7 @@ from edge.measure.estimate import MeasureSettings
 from edge.measure.weight import WeightFormula
 from edge.pipeline.from_images import ImageMeasurement, measure_images, measuring_from
 from edge.pipeline.gate import GateSettings
-from edge.service.metrics import Metrics, TimedDetector
+from edge.pipeline.metrics import Metrics, TimedDetector
 from edge.store import Store, check_free_disk
 from edge.store.ids import new_id
 from edge.store.records import CaptureRecord, ImageFile

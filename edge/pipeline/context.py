@@ -21,8 +21,8 @@ from edge.measure.uncertainty import uncertainty_for
 from edge.measure.weight import WeightFormula
 from edge.pipeline.capture import CapturePipeline, CaptureSettings
 from edge.pipeline.gate import GateSettings
+from edge.pipeline.metrics import Metrics
 from edge.registry import Registry
-from edge.service.metrics import Metrics
 from edge.store.db import Store
 
 log = logging.getLogger(__name__)

@@ -113,6 +113,9 @@ def error_kind(error: str) -> str:
 
 # When the sync worker last reached the cloud (ISO UTC), for the tablet's status bar.
 LAST_SYNC_STATE = "last_success_at"
+# Whether goat-sync has a database to send to ("yes"/"no", written at its start): the
+# daemon cannot tell by itself, as the URL is in goat-sync's own secrets file.
+SYNC_CONFIGURED_STATE = "worker_configured"
 
 
 def set_sync_state(db: Database, key: str, value: str | None) -> None:

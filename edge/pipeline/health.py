@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from edge.store.outbox import LAST_SYNC_STATE
+from edge.store.outbox import LAST_SYNC_STATE, SYNC_CONFIGURED_STATE
 
 
 @dataclass
@@ -76,7 +76,10 @@ def check_disk(ctx, report: HealthReport) -> None:
 def check_outbox(ctx, counts: dict, report: HealthReport, now: datetime) -> None:
     oldest = ctx.store.oldest_pending_at()
     age_s = _age_s(oldest, now)
-    configured = ctx.config.sync.database_url is not None
+    # The URL is usually in goat-sync's own secrets file, out of the daemon's sight: goat-sync
+    # says at its start whether it has one.
+    worker_says = ctx.store.get_sync_state(SYNC_CONFIGURED_STATE)
+    configured = worker_says == "yes" or (worker_says is None and ctx.config.sync.database_url is not None)
     limit_s = ctx.config.health.max_pending_age_h * 3600
     stalled = configured and age_s is not None and age_s > limit_s
     report.parts["outbox"] = {

@@ -206,6 +206,7 @@ class SyncWorker:
                 self._write_one_by_one(rows, report)  # find the row PostgreSQL refuses
                 continue
             self.store.mark_done([r.entry_id for r in rows])
+            log_synced(rows)
             report.upserted += len(rows)
             self._publish_metrics(report, during_pass=True)
 
@@ -239,6 +240,7 @@ class SyncWorker:
                     return
                 continue
             self.store.mark_done([row.entry_id])
+            log_synced([row])
             report.upserted += 1
 
     def _row(self, entry, report: PassReport, fetched) -> tuple[Row | None, Upload | None]:
@@ -325,6 +327,17 @@ class SyncWorker:
             report.errors.append(describe(exc))
             return
         self.store.set_sync_state(LAST_SYNC_STATE, datetime.now(UTC).isoformat())
+
+
+def log_synced(rows: list[Row]) -> None:
+    """One line per capture whose row reached the cloud, named by its id like the daemon's
+    lines, so a capture can be followed from the trigger to the cloud in the journal."""
+    for row in rows:
+        if row.table == "captures":
+            sent = sum(1 for image in row.values["images"].obj if "key" in image)
+            log.info("capture %s: in the cloud (row and %d photos)", row.values["id"], sent)
+        elif row.table == "measurements":
+            log.info("capture %s: measuring %s in the cloud", row.values["capture_id"], row.values["id"])
 
 
 def measurements_document(capture: dict, key: str) -> dict:

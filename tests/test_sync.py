@@ -251,3 +251,16 @@ def test_an_upload_sent_again_after_its_answer_was_lost_leaves_the_first_copy(tm
     for bucket in (cloud.captures_bucket, cloud.processed_bucket):
         versions = cloud.client.list_object_versions(Bucket=bucket).get("Versions", [])
         assert len(versions) == len({v["Key"] for v in versions}) > 0
+
+
+def test_each_capture_reaching_the_cloud_is_logged_by_its_id(tmp_path, cloud, capsys, caplog):
+    data = tmp_path / "data"
+    with Store.open(data) as store:
+        [capture_id] = record_captures(store, 1)
+    caplog.set_level("INFO", logger="goat-sync")
+    once(write_config_file(tmp_path / "edge.toml", data, cloud), capsys)
+    lines = [r.getMessage() for r in caplog.records if capture_id in r.getMessage()]
+    assert lines == [
+        f"capture {capture_id}: in the cloud (row and 6 photos)",
+        f"capture {capture_id}: measuring {capture_id} in the cloud",
+    ]

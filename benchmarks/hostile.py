@@ -38,6 +38,7 @@ from tests.support.daemon_helpers import ROOT, free_port, simulate_captures, wri
 
 TOKEN = "hostile-bench-token"
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
+CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
 FILE_LIMIT = 1024  # the units' LimitNOFILE
 REQUEST_TIMEOUT_S = 10.0
 
@@ -171,8 +172,18 @@ def json_cases() -> list[tuple[str, str, str, dict]]:
         ("forged session cookie", "POST", "/api/goats", {"cookies": {"goat_session": "0" * 64}, "json": {"tag": "C3"}}),
         ("read without token", "GET", "/api/goats", {}),
         ("raw photo without token", "GET", "/api/captures/x/images/side", {}),
-        ("cross-site POST (Origin)", "POST", "/api/captures", {"headers": {**BEARER, "Origin": "https://evil.example"}}),
-        ("cross-site POST (Sec-Fetch-Site)", "POST", "/api/captures", {"headers": {**BEARER, "Sec-Fetch-Site": "cross-site"}}),
+        (
+            "cross-site POST (Origin)",
+            "POST",
+            "/api/captures",
+            {"headers": {**BEARER, "Origin": "https://evil.example"}},
+        ),
+        (
+            "cross-site POST (Sec-Fetch-Site)",
+            "POST",
+            "/api/captures",
+            {"headers": {**BEARER, "Sec-Fetch-Site": "cross-site"}},
+        ),
         ("DNS rebinding (Host)", "GET", "/api/health", {"headers": {"Host": "evil.example"}}),
         ("capture id not a UUID", "GET", "/api/captures/not-a-uuid", {"headers": BEARER}),
         ("path traversal in view", "GET", "/api/captures/x/images/..%2F..%2Fetc%2Fpasswd", {"headers": BEARER}),
@@ -186,6 +197,9 @@ def json_cases() -> list[tuple[str, str, str, dict]]:
     ]
     cases += [(f"wrong access code {i}", "POST", "/api/session", {"json": {"token": f"guess{i}"}}) for i in range(1, 7)]
     return cases
+
+
+CHUNKED_BODY = "2\r\n{}\r\n0\r\n\r\n"
 
 
 def hostile_inputs(server: Server) -> tuple[list[tuple[str, int, str]], int]:
@@ -202,7 +216,7 @@ def hostile_inputs(server: Server) -> tuple[list[tuple[str, int, str]], int]:
     for case, request in (
         ("header line 200 KB", f"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {'a' * 200_000}\r\n\r\n"),
         ("not HTTP at all", "HELLO THERE\r\n\r\n"),
-        ("chunked body", f"POST /api/goats HTTP/1.1\r\n{headers}Transfer-Encoding: chunked\r\n\r\n5\r\n{{}}  \r\n0\r\n\r\n"),
+        ("chunked body", f"POST /api/goats HTTP/1.1\r\n{headers}Transfer-Encoding: chunked\r\n\r\n{CHUNKED_BODY}"),
     ):
         status = raw_request(server.port, request.encode())
         results.append((case, status, "(raw request)" if status else "(closed without an answer)"))
@@ -261,8 +275,9 @@ def open_idle(port: int, count: int, first_host: int = 2, per_address: int = 32)
 def health_from_elsewhere(server: Server) -> str:
     start = time.monotonic()
     try:
-        status = raw_request(server.port, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                             source="127.0.9.9")
+        status = raw_request(
+            server.port, b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", source="127.0.9.9"
+        )
     except OSError as exc:
         return f"no ({type(exc).__name__})"
     took_ms = (time.monotonic() - start) * 1000
@@ -339,7 +354,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             stock.stop()
 
-    print(f"## Hostile inputs: {len(results)} cases, {server_errors} answered 5xx; store intact: {intact}; goats: {goats}")
+    print(
+        f"## Hostile inputs: {len(results)} cases, {server_errors} answered 5xx; store intact: {intact}; goats: {goats}"
+    )
     print("| case | status | message (start) |\n|---|---|---|")
     for case, status, detail in results:
         print(f"| {case} | {status} | {detail.replace('|', '/')} |")
@@ -352,8 +369,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{title}\n\n| | goat-edge | stock uvicorn |\n|---|---|---|")
         for key in floods["goat-edge"][index]:
             print(f"| {key} | {floods['goat-edge'][index][key]} | {floods['stock uvicorn'][index][key]} |")
-    print(f"\n300 requests that are not HTTP, log written (KB): goat-edge {bad_logs['goat-edge']}, "
-          f"stock uvicorn {bad_logs['stock uvicorn']}")
+    print(
+        f"\n300 requests that are not HTTP, log written (KB): goat-edge {bad_logs['goat-edge']}, "
+        f"stock uvicorn {bad_logs['stock uvicorn']}"
+    )
     return 0 if server_errors == 0 and intact else 1
 
 

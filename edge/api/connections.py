@@ -4,15 +4,19 @@ uvicorn waits forever for a request that never finishes arriving, and accepts ev
 connection: a few hundred idle sockets from one machine on the farm Wi-Fi used up the
 daemon's file descriptors and stopped the API. GuardedH11Protocol closes a connection
 that has not sent a whole request (headers and body) within request_timeout_s, and
-closes at once a connection beyond max_connections in all or max_connections_per_client
-from one address. A response being written (a capture, a tablet's event stream) is never
-cut: the deadline only runs while the server waits for the client.
+closes at once a connection beyond max_connections_per_client from one address. When
+max_connections are open, a new one closes the one that has waited longest without
+sending a request, so that a tablet still gets in during a flood of idle connections;
+only when every connection is busy with a request is the new one refused. A response
+being written (a capture, a tablet's event stream) is never cut: the deadline only runs
+while the server waits for the client.
 """
 
 from __future__ import annotations
 
 import logging
 import resource
+import time
 from collections import Counter
 
 import h11
@@ -39,6 +43,20 @@ def check_file_limit(settings: ApiConfig) -> None:
         )
 
 
+def _waiting_for_request(connection) -> bool:
+    """An HTTP connection (uvicorn's server state also lists websockets) that has sent no
+    request yet, or none since its last answer."""
+    conn, transport = getattr(connection, "conn", None), getattr(connection, "transport", None)
+    cycle = getattr(connection, "cycle", None)
+    return (
+        isinstance(conn, h11.Connection)
+        and conn.their_state is h11.IDLE
+        and (cycle is None or cycle.response_complete)
+        and transport is not None
+        and not transport.is_closing()
+    )
+
+
 def guarded_protocol(settings: ApiConfig) -> type[H11Protocol]:
     """The protocol class for uvicorn.Config(http=...), with this config's limits."""
     per_client: Counter[str] = Counter()  # open connections by client address, this server's
@@ -46,18 +64,33 @@ def guarded_protocol(settings: ApiConfig) -> type[H11Protocol]:
     class GuardedH11Protocol(H11Protocol):
         _deadline = None
         _address: str | None = None
+        _opened_s = 0.0
 
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
             peer = transport.get_extra_info("peername")
             self._address = peer[0] if peer else None
             per_client[self._address or ""] += 1
-            if len(self.connections) > settings.max_connections:
-                self._refuse(f"{len(self.connections) - 1} connections open (api.max_connections)")
-            elif per_client[self._address or ""] > settings.max_connections_per_client:
+            self._opened_s = time.monotonic()
+            if per_client[self._address or ""] > settings.max_connections_per_client:
                 self._refuse(f"{settings.max_connections_per_client} connections open from {self._address}")
+            elif len(self.connections) > settings.max_connections and not self._make_room():
+                self._refuse(f"{len(self.connections) - 1} connections open, all busy (api.max_connections)")
             else:
                 self._watch()
+
+        def _make_room(self) -> bool:
+            """Close the connection that has waited longest without sending a whole request: a
+            tablet's request arrives within milliseconds of connecting, so a flood of idle
+            connections pushes out its own oldest, not the tablets'."""
+            waiting = [c for c in self.connections if c is not self and _waiting_for_request(c)]
+            if not waiting:
+                return False
+            oldest = min(waiting, key=lambda c: getattr(c, "_opened_s", 0.0))
+            address = getattr(oldest, "_address", "?")
+            log.warning("connection from %s closed to make room (api.max_connections)", address)
+            oldest.transport.abort()
+            return True
 
         def connection_lost(self, exc) -> None:
             self._stop_watching()

@@ -31,9 +31,8 @@ def replay(tmp_path_factory):
 
 @pytest.fixture
 def daemon(tmp_path, replay):
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
-    limits = f"[api]\nrequest_timeout_s = {TIMEOUT_S}\nmax_connections = 16\nmax_connections_per_client = 8\n"
-    config.write_text(config.read_text().replace("[api]\n", limits))
+    limits = f"request_timeout_s = {TIMEOUT_S}\nmax_connections = 16\nmax_connections_per_client = 8\n"
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), api=limits)
     with Daemon(config) as running:
         yield running
 

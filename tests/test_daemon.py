@@ -30,6 +30,7 @@ from tests.support.daemon_helpers import (
     free_port,
     simulate_captures,
     stored_files,
+    wait_for,
     write_config,
 )
 
@@ -50,16 +51,6 @@ def config_path(tmp_path, replay):
         free_port(),
         extra=f'[button]\nenabled = true\npin = {BUTTON_PIN}\npin_factory = "mock"\n',
     )
-
-
-def wait_for(condition, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError("timed out")
 
 
 @pytest.fixture

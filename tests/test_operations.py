@@ -15,7 +15,7 @@ import pytest
 from edge.cli import main as goat_edge
 from edge.store import Store
 from edge.store.outbox import SYNC_CONFIGURED_STATE
-from tests.support.daemon_helpers import Daemon, free_port, simulate_captures, write_config
+from tests.support.daemon_helpers import Daemon, free_port, simulate_captures, wait_for, write_config
 
 VIEWS = ("side", "top", "front")
 
@@ -41,16 +41,6 @@ def own_folders(tmp_path, replay, config):
     return config
 
 
-def wait_until(condition, timeout_s: float = 30.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 def metric(text: str, name: str, labels: str = "") -> float:
     """One sample's value from Prometheus text, e.g. metric(t, "goat_captures_total", 'outcome="ok"')."""
     pattern = rf"^{re.escape(name)}{re.escape('{' + labels + '}') if labels else ''} (\S+)$"
@@ -63,7 +53,7 @@ def test_an_unplugged_camera_turns_health_503_naming_it_until_it_is_back(tmp_pat
     config = own_folders(tmp_path, replay, write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port()))
     with Daemon(config) as daemon:
         # At start-up the cameras are opened, and each part is reported.
-        health = wait_until(lambda: (h := daemon.get("/api/health")).json()["parts"]["cameras"]["side"]["ok"] and h)
+        health = wait_for(lambda: (h := daemon.get("/api/health")).json()["parts"]["cameras"]["side"]["ok"] and h)
         assert health.status_code == 200 and health.json()["status"] == "ok" and health.json()["problems"] == []
         assert set(health.json()["parts"]) == {
             "cameras",
@@ -87,7 +77,7 @@ def test_an_unplugged_camera_turns_health_503_naming_it_until_it_is_back(tmp_pat
 
         (tmp_path / "side-camera-unplugged").rename(tmp_path / "side-camera")
         # Noticed while idle (health.camera_recheck_s), before anyone captures again.
-        wait_until(lambda: daemon.get("/api/health").status_code == 200, timeout_s=20)
+        wait_for(lambda: daemon.get("/api/health").status_code == 200, timeout_s=20)
         assert daemon.post("/api/captures").status_code == 201
 
 
@@ -131,8 +121,8 @@ def test_health_knows_sync_is_set_up_from_goat_sync_whose_secrets_it_cannot_read
 
 
 def test_without_the_token_health_says_only_whether_all_is_well(tmp_path, replay):
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
-    config.write_text(config.read_text().replace("[api]\n", '[api]\nhost = "0.0.0.0"\ntoken = "barn-secret"\n'))
+    api = 'host = "0.0.0.0"\ntoken = "barn-secret"\n'
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), api=api)
     with Daemon(config) as daemon:
         bare = daemon.get("/api/health").json()
         full = daemon.get("/api/health", headers={"Authorization": "Bearer barn-secret"}).json()
@@ -185,8 +175,7 @@ def test_a_captures_whole_life_can_be_followed_in_the_journal_by_its_id(tmp_path
 
 
 def test_refusals_are_logged_but_a_flood_of_them_writes_only_a_few_lines(tmp_path, replay):
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
-    config.write_text(config.read_text().replace("[api]\n", '[api]\ntoken = "barn-secret"\n'))
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), api='token = "barn-secret"\n')
     daemon = Daemon(config).wait_ready()
     try:
         for i in range(40):

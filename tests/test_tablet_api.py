@@ -25,8 +25,7 @@ def replay(tmp_path_factory):
 
 @pytest.fixture
 def daemon(tmp_path, replay):
-    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port())
-    config.write_text(config.read_text().replace("[api]\n", f'[api]\ntoken = "{TOKEN}"\n'))
+    config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, free_port(), api=f'token = "{TOKEN}"\n')
     with Daemon(config) as running:
         yield running
 

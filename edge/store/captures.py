@@ -1,4 +1,4 @@
-"""Captures on disk and in the database: their files, their rows, reading them back, sweeping, pruning.
+"""Captures on disk and in the database: their files, their rows, reading them back, sweeping.
 
 Writing a capture is two steps the Store runs in order: `write_images` puts the JPEGs on
 disk (durably), then `insert_capture` adds every row in one transaction. A crash between
@@ -305,24 +305,3 @@ def sweep_orphans(db: Database, data_dir: Path, keep_folders: set[Path]) -> list
             folder.rmdir()
             removed.append(folder)
     return removed
-
-
-def prune_synced_raw_images(db: Database, keep_captures: int) -> list[tuple[str, str]]:
-    """Mark pruned the raw images of captures older than the newest `keep_captures`, if uploaded.
-
-    Returns (image id, relative path) of each; the caller deletes the files after the
-    commit, so a crash leaves a file too many (swept later), never a row without its file.
-    """
-    rows = db.execute(
-        """SELECT i.id, i.path FROM images i
-           JOIN captures c ON c.id = i.capture_id
-           WHERE i.kind = 'raw' AND i.pruned_at IS NULL
-             AND c.id NOT IN (SELECT id FROM captures ORDER BY captured_at DESC, id DESC LIMIT ?)
-             AND EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state = 'done')
-             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state != 'done')""",
-        [keep_captures],
-    ).fetchall()
-    now = iso_utc()
-    for image_id, _ in rows:
-        db.execute("UPDATE images SET pruned_at = ? WHERE id = ?", [now, image_id])
-    return rows

@@ -334,7 +334,7 @@ class Store:
         captures. Returns how many files were pruned.
         """
         with self._write("pruning of synced images") as db:
-            pruned = captures.prune_synced_raw_images(db, max(0, keep_captures))
+            pruned = retention.prune_synced_raw_images(db, max(0, keep_captures))
         for _, path in pruned:
             (self.data_dir / path).unlink(missing_ok=True)
         return len(pruned)

@@ -1,4 +1,5 @@
-"""What the Pi may forget once the cloud has it: old annotated photos, and whole old captures.
+"""What the Pi may forget once the cloud has it: old raw and annotated photos, and whole old
+captures.
 
 Nothing is removed before every outbox entry it has is done (uploaded or upserted), and a
 capture with the farm's own labels stays whatever its age (they are for retraining, and
@@ -23,20 +24,31 @@ _ALL_SENT = """
     AND EXISTS (SELECT 1 FROM outbox o WHERE o.table_name = 'captures' AND o.row_id = c.id AND o.state = 'done')"""
 
 
-def prune_synced_annotated_images(db: Database, before: str) -> list[tuple[str, str]]:
-    """Mark pruned the annotated images of captures taken before `before` (ISO, UTC) whose
-    upload is done; returns (image id, relative path) of each, for the caller to delete."""
+def _prune_uploaded(db: Database, which: str, params: list) -> list[tuple[str, str]]:
+    """Mark pruned the images `which` selects (SQL over images i and captures c) whose upload
+    is done; returns (image id, relative path) of each, for the caller to delete."""
     rows = db.execute(
-        """SELECT i.id, i.path FROM images i JOIN captures c ON c.id = i.capture_id
-           WHERE i.kind = 'annotated' AND i.pruned_at IS NULL AND c.captured_at < ?
-             AND EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state = 'done')
-             AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state != 'done')""",
-        [before],
+        f"""SELECT i.id, i.path FROM images i JOIN captures c ON c.id = i.capture_id
+            WHERE i.pruned_at IS NULL AND {which}
+              AND EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state = 'done')
+              AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.image_id = i.id AND o.state != 'done')""",
+        params,
     ).fetchall()
     now = iso_utc()
     for image_id, _ in rows:
         db.execute("UPDATE images SET pruned_at = ? WHERE id = ?", [now, image_id])
     return rows
+
+
+def prune_synced_raw_images(db: Database, keep_captures: int) -> list[tuple[str, str]]:
+    """The raw images of captures older than the newest `keep_captures`, once uploaded."""
+    newest = "SELECT id FROM captures ORDER BY captured_at DESC, id DESC LIMIT ?"
+    return _prune_uploaded(db, f"i.kind = 'raw' AND c.id NOT IN ({newest})", [keep_captures])
+
+
+def prune_synced_annotated_images(db: Database, before: str) -> list[tuple[str, str]]:
+    """The annotated images of captures taken before `before` (ISO, UTC), once uploaded."""
+    return _prune_uploaded(db, "i.kind = 'annotated' AND c.captured_at < ?", [before])
 
 
 def forget_synced_captures(db: Database, before: str) -> tuple[list[str], list[str]]:

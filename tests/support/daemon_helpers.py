@@ -43,14 +43,27 @@ def write_config(
     *,
     min_free_disk_mb: float = 10,
     storage: str = "",
+    api: str = "",
 ) -> Path:
-    """edge.toml for replay cameras; `storage`: more [storage] lines, `extra`: more sections."""
+    """edge.toml for replay cameras; `storage` and `api`: more lines of those sections,
+    `extra`: more sections."""
     cameras = "".join(f'[cameras.{v}]\nbackend = "replay"\nfolder = "{replay}"\n' for v in VIEWS)
     path.write_text(
         f'[storage]\ndata_dir = "{data_dir}"\nmin_free_disk_mb = {min_free_disk_mb:g}\n{storage}'
-        f"[api]\nport = {port}\n{cameras}{extra}"
+        f"[api]\nport = {port}\n{api}{cameras}{extra}"
     )
     return path
+
+
+def wait_for(condition, timeout_s: float = 60.0, every_s: float = 0.05):
+    """The condition's first true value, asked every `every_s`; fails after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(every_s)
+    raise AssertionError("timed out")
 
 
 def assert_complete(store: Store, capture: dict) -> None:

@@ -6,8 +6,13 @@ by taking its replay folder away, and plugged back by returning it.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -15,7 +20,7 @@ import pytest
 from edge.cli import main as goat_edge
 from edge.store import Store
 from edge.store.outbox import SYNC_CONFIGURED_STATE
-from tests.support.daemon_helpers import Daemon, free_port, simulate_captures, wait_for, write_config
+from tests.support.daemon_helpers import ROOT, Daemon, free_port, simulate_captures, wait_for, write_config
 
 VIEWS = ("side", "top", "front")
 
@@ -185,3 +190,33 @@ def test_refusals_are_logged_but_a_flood_of_them_writes_only_a_few_lines(tmp_pat
         code, log = daemon.terminate()
     refused = [line for line in log.splitlines() if "refused without the token" in line]
     assert code == 0 and 1 <= len(refused) <= 10, log[-3000:]
+
+
+def test_a_port_already_taken_stops_the_daemon_with_the_reason_and_never_says_ready(tmp_path, replay):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(1)
+    port = taken.getsockname()[1]
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify.sock"))
+    notify.settimeout(0.5)
+    try:
+        config = write_config(tmp_path / "edge.toml", tmp_path / "data", replay, port)
+        done = subprocess.run(
+            [sys.executable, "-m", "edge.cli", "run", "--config", str(config)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock")},
+        )
+        sent = []
+        with contextlib.suppress(TimeoutError):
+            while True:
+                sent.append(notify.recv(256).decode())
+    finally:
+        taken.close()
+        notify.close()
+    assert done.returncode == 2
+    assert f"cannot serve the API on 127.0.0.1:{port} (is another goat-edge running?)" in done.stderr
+    assert "READY=1" not in sent  # systemd is never told a daemon without its API is ready

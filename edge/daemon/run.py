@@ -89,6 +89,8 @@ def _watchdog(server, stop: threading.Event, problems: Callable[[], list[str]] |
     (systemctl status goat-edge) says what is wrong."""
     while not server.started and not stop.wait(0.05):
         pass
+    if stop.is_set():  # the API never started (its port taken, say): not ready, never was
+        return
     log.info("ready: API on http://%s:%d/", server.config.host, server.config.port)
     systemd.ready()
     interval_s = systemd.watchdog_interval_s()
@@ -187,7 +189,10 @@ def run_daemon(config: EdgeConfig) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda signum, frame: None)
         log.info("device %s: starting the API", config.device.id)
-        server.run()
+        try:
+            server.run()
+        except SystemExit:  # uvicorn's way of saying it could not start (its log says why)
+            pass
         if not server.started:
             raise GoatEdgeError(
                 f"cannot serve the API on {config.api.host}:{config.api.port} (is another goat-edge running?)"

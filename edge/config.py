@@ -119,6 +119,9 @@ class ModelsConfig(_Section):
         "chest width, chest depth)",
     )
     conf_threshold: float = Field(0.25, gt=0, lt=1, description="a weaker detection is not a goat")
+    reload_check_s: float = Field(
+        10.0, ge=1, le=3600, description="how often the daemon looks for a promoted model set, loaded between captures"
+    )
 
 
 class MeasureConfig(_Section):

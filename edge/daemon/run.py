@@ -121,6 +121,12 @@ def api_answers(host: str, port: int, timeout_s: float) -> bool:
         return False
 
 
+def _watch_models(ctx: EdgeContext, stop: threading.Event) -> None:
+    """Load a promoted (or rolled back) model set between captures, without a restart."""
+    while not stop.wait(ctx.config.models.reload_check_s):
+        ctx.reload_models()
+
+
 def _recheck_cameras(ctx: EdgeContext, stop: threading.Event) -> None:
     """Open the cameras at start-up, and while idle retry any that failed, so /api/health
     knows of a camera that is unplugged (or plugged back) before the next capture."""
@@ -184,6 +190,7 @@ def run_daemon(config: EdgeConfig) -> int:
 
         threading.Thread(target=_watchdog, args=(server, stop, problems), name="watchdog", daemon=True).start()
         threading.Thread(target=_recheck_cameras, args=(ctx, stop), name="cameras", daemon=True).start()
+        threading.Thread(target=_watch_models, args=(ctx, stop), name="models", daemon=True).start()
         # uvicorn re-raises the stop signal once it has shut down; with the default handler
         # that would kill us before the running capture is stored and the parts closed.
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,10 +1,11 @@
 """`goat-edge models`: the model versions on this Pi; promotion only when better; roll-back.
 
 A promotion is judged on the farm's held-out goats (`goat-edge labels compare`) and refused
-when the new set is not better, unless forced. The switch takes effect when the daemon
-next starts (`systemctl restart goat-edge`: a running capture finishes first, then the
-new set loads). Before the first promotion, the installed release's models are kept as a
-version too, so that a roll-back can return to them.
+when the new set is not better, unless forced. The running daemon loads the new set
+within models.reload_check_s and switches to it between captures (a running capture
+finishes with the set it started with); a set that will not load is named in
+/api/health and the old one runs on. Before the first promotion, the installed release's
+models are kept as a version too, so that a roll-back can return to them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from edge.config import load_config
 from edge.registry import Registry, RegistryError
 
-RESTART = "restart the daemon to load it (systemctl restart goat-edge); a running capture finishes first"
+RESTART = "the running daemon switches to it between captures within models.reload_check_s (see /api/health)"
 
 
 def add_parser(sub) -> None:

@@ -7,6 +7,7 @@ goat twice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -74,6 +75,18 @@ class CapturePipeline:
             raise CaptureBusyError()
         try:
             return self._capture(trigger, goat_tag)
+        finally:
+            self._running.release()
+
+    def swap_models(self, detector: Detector, measure: MeasureSettings) -> bool:
+        """Use these models from the next capture on; False (nothing changed) while a capture
+        runs, so that no capture is measured half with one set and half with another."""
+        if not self._running.acquire(blocking=False):
+            return False
+        try:
+            self.detector = TimedDetector(detector, self.metrics)
+            self.settings = dataclasses.replace(self.settings, measure=measure)
+            return True
         finally:
             self._running.release()
 

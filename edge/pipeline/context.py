@@ -7,6 +7,7 @@ missing or corrupt model file, a store that cannot be opened or migrated.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,34 @@ class EdgeContext:
     rig: CameraRig
     pipeline: CapturePipeline
     metrics: Metrics
+    model_problem: str | None = None  # a promoted set that would not load (the old one runs on)
+
+    def reload_models(self) -> bool:
+        """Load the active model set if it is not the one running, and switch to it between
+        captures (goat-edge models promote / rollback). True when it switched. A set that
+        will not load is named in model_problem, and the running set stays."""
+        wanted = active_detector_dir(self.config)
+        running = getattr(self.detector, "models_dir", None)
+        if running is None:
+            return False
+        if Path(running) == wanted:
+            self.model_problem = None  # rolled back to the running set: nothing is wrong any more
+            return False
+        try:
+            detector = active_detector(self.config)
+            measure = measure_settings(self.config, detector)
+        except Exception as exc:  # whatever a bad model set raises, the running one stays
+            problem = f"models in {wanted} did not load, still running {running}: {exc}"
+            if problem != self.model_problem:
+                log.error("%s", problem)
+            self.model_problem = problem
+            return False
+        while not self.pipeline.swap_models(detector, measure):
+            time.sleep(0.2)  # a capture is running: switch right after it
+        old, self.detector, self.model_problem = self.detector, detector, None
+        old.close()
+        log.info("models: now %s (%s)", wanted.name, ", ".join(f"{k} {v}" for k, v in detector.versions.items()))
+        return True
 
     def close(self) -> None:
         """Finish a running capture, then stop the parts in the reverse of their start."""

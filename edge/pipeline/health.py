@@ -115,7 +115,14 @@ def health_report(ctx, now: datetime | None = None) -> HealthReport:
     now = now or datetime.now(UTC)
     report = HealthReport()
     check_cameras(ctx, report)
-    report.parts["models"] = {"ok": True, "versions": ctx.detector.versions}
+    report.parts["models"] = {
+        "ok": ctx.model_problem is None,
+        "dir": str(getattr(ctx.detector, "models_dir", "")),
+        "versions": ctx.detector.versions,
+        "problem": ctx.model_problem,
+    }
+    if ctx.model_problem:  # captures go on with the running set: a person must look, not a restart
+        report.warnings.append(ctx.model_problem)
     counts = check_database(ctx, report)
     check_disk(ctx, report)
     if counts is not None:

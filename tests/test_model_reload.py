@@ -48,7 +48,8 @@ def test_a_promoted_set_is_used_from_the_next_capture_and_a_rollback_returns(tmp
         running = threading.Thread(target=lambda: answer.update(r=daemon.post("/api/captures")))
         running.start()
         wait_for(lambda: daemon.get("/api/health").json()["busy"], timeout_s=30)
-        assert goat_edge(["models", "promote", "--config", str(config), "--force", str(retrained(tmp_path / "v2", "v2"))]) == 0
+        v2 = retrained(tmp_path / "v2", "v2")
+        assert goat_edge(["models", "promote", "--config", str(config), "--force", str(v2)]) == 0
         assert "switches to it between captures" in capsys.readouterr().out
         running.join(60)
         # The capture under way finished, measured wholly with the set it started with.

@@ -124,7 +124,7 @@ def test_a_better_set_is_promoted_the_daemon_loads_it_and_a_rollback_restores_th
     config = config_file(tmp_path, installed)
     assert main(["models", "promote", "--config", str(config), str(SHIPPED), "--datasets", str(sets)]) == 0
     out = capsys.readouterr().out
-    assert "promoted" in out and "systemctl restart goat-edge" in out
+    assert "promoted" in out and "switches to it between captures" in out
     registry = Registry(tmp_path / "data" / "models")
     promoted = registry.active()
     assert (registry.root / "reports" / f"{promoted}.md").read_text().count("Verdict: **new is better**") == 1
@@ -142,3 +142,20 @@ def test_a_better_set_is_promoted_the_daemon_loads_it_and_a_rollback_restores_th
     assert not (registry.path(registry.active()) / "closeup").exists()  # the installed set again
     assert main(["models", "list", "--config", str(config)]) == 0
     assert f"  {promoted}" in capsys.readouterr().out
+
+
+def test_a_few_held_out_photos_that_disagree_cannot_make_a_set_better():
+    """Lower on average, but better on two photos and worse on two: noise, not an improvement."""
+    from edge.labels.compare import ViewComparison
+
+    noisy = ViewComparison("top", photos=4, found={"old": 4, "new": 4})
+    noisy.photo_px = {"old": [5.0, 5.0, 5.0, 5.0], "new": [2.0, 6.0, 3.0, 6.5]}
+    noisy.errors_px = {"old": {"hip": noisy.photo_px["old"]}, "new": {"hip": noisy.photo_px["new"]}}
+    better, why = verdict([noisy])
+    assert not better
+    assert "too close to tell on 4 held-out photos" in why and "label more goats" in why
+    # The same gain on every photo is an improvement, however few.
+    steady = ViewComparison("top", photos=4, found={"old": 4, "new": 4})
+    steady.photo_px = {"old": [5.0, 5.0, 5.0, 5.0], "new": [4.0, 4.2, 3.9, 4.1]}
+    steady.errors_px = {"old": {"hip": steady.photo_px["old"]}, "new": {"hip": steady.photo_px["new"]}}
+    assert verdict([steady])[0]

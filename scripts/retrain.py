@@ -46,8 +46,7 @@ from edge.argtypes import non_negative_int, positive_float, positive_int, views 
 from edge.config import load_config  # noqa: E402
 from edge.errors import GoatEdgeError  # noqa: E402
 from edge.keypoints import MODELS, VIEWS  # noqa: E402
-from edge.labels.compare import compare_models, plot, report_markdown, verdict  # noqa: E402
-from edge.pipeline.context import calibration_of  # noqa: E402
+from edge.labels.compare import judge, plot, report_markdown, verdict  # noqa: E402
 from edge.registry import Registry  # noqa: E402
 
 EXTRAS = ("uncertainty.yaml",)
@@ -174,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
             start = starting_weights(view, current, work)
             retrained[view] = fine_tune(view, start, args, work, device, input_px(current / view))
         assemble(current, args.out, retrained)
-        comparisons = compare_models(current, args.out, args.datasets, calibration_of(config), config.models.threads)
+        comparisons, taped = judge(current, args.out, args.datasets, config)
     except (
         GoatEdgeError,
         train_models.TrainingError,
@@ -186,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # The run is complete: the next one (more labels, other settings) starts afresh.
     shutil.rmtree(work, ignore_errors=True)
-    (args.out / "comparison.md").write_text(report_markdown(comparisons, current, args.out))
+    (args.out / "comparison.md").write_text(report_markdown(comparisons, current, args.out, taped))
     plot(comparisons, args.out / "comparison.png")
     better, why = verdict(comparisons)
     print(f"{'new is better' if better else 'new is not better'}: {why}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ from edge.cli import main
 from edge.config import ModelsConfig, load_config
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEW_KEYPOINTS, VIEWS
-from edge.labels.compare import compare_models, verdict
+from edge.labels.compare import compare_models, compare_taped, held_out_capture_ids, report_markdown, verdict
 from edge.labels.dataset import write_label_datasets
 from edge.measurements import MEASUREMENTS
 from edge.pipeline.context import build_context
@@ -22,6 +23,7 @@ from edge.store import Store
 from edge.store.ids import new_id
 from edge.store.labels import ViewLabels
 from edge.store.records import CaptureRecord, ImageFile
+from edge.store.tape import TAPED
 
 pytestmark = pytest.mark.slow
 SHIPPED = ModelsConfig().dir
@@ -69,6 +71,8 @@ def farm_sets(tmp_path_factory):
                     for view in ("top",)
                 ]
             )
+            if g != 5:  # the farm taped every goat on the day but one
+                store.add_taped(f"G{g}", {n: capture.truth[0][n] for n in TAPED}, measured_at=at + timedelta(hours=2))
         write_label_datasets(store, root / "sets", val_fraction=0.0, test_fraction=0.5)
     without_closeup = root / "without-closeup"
     for view in ("side", "top", "front"):
@@ -86,6 +90,24 @@ def test_the_shipped_models_beat_the_same_without_their_close_up_reading(farm_se
     better, why = verdict(comparisons)
     assert better and why.startswith("top: mean miss")
     assert verdict(compare_models(SHIPPED, without_closeup, sets, default_calibration()))[0] is False
+
+
+def test_where_the_farm_taped_its_held_out_goats_each_set_is_judged_by_mape(farm_sets):
+    sets, without_closeup = farm_sets
+    with Store.open(sets.parent / "data") as store:
+        held_out = [store.get_capture(c)["goat_tag"] for c in held_out_capture_ids(sets)]
+        taped = compare_taped(without_closeup, SHIPPED, sets, store, default_calibration())
+    assert len(held_out) == 3 and taped.captures == len([g for g in held_out if g != "G5"])
+    for name in TAPED:
+        for which in ("old", "new"):
+            assert len(taped.errors_pct[which].get(name, [])) <= taped.captures
+    # The shipped models measure the simulator's goats within a few % (benchmarks/RESULTS.md).
+    assert taped.mape("new", "heart_girth_cm") < 5 and taped.mape("new", "withers_height_cm") < 3
+    report = report_markdown(
+        compare_models(without_closeup, SHIPPED, sets, default_calibration()), Path("a"), Path("b"), taped
+    )
+    assert f"## Against the tape: {taped.captures} held-out captures taped within 3 days" in report
+    assert "| heart_girth_cm |" in report
 
 
 def test_the_command_line_writes_the_report_and_the_plot(farm_sets, tmp_path, capsys):

@@ -25,6 +25,7 @@ def farm(tmp_path):
         store.add_goat("B7")
         ids = record_captures(store, 4, goat_tag="B7") + record_captures(store, 6, start=4)
         store.add_scale_weight("B7", 31.5)
+        store.add_taped("B7", {"heart_girth_cm": 78.0})
     return data, ids
 
 
@@ -79,7 +80,7 @@ def test_label_studio_gets_a_project_config_and_tasks_with_the_models_points_to_
     assert point["original_width"] == 160 and point["original_height"] == 120
 
 
-def test_the_manifest_names_each_capture_its_goat_and_the_goats_scale_weights(farm, tmp_path):
+def test_the_manifest_names_each_capture_its_goat_and_the_goats_scale_weights_and_tape(farm, tmp_path):
     data, ids = farm
     with Store.open(data) as store:
         export_labels(store, tmp_path / "out", Selection(goat_tag=" B7 "))
@@ -88,6 +89,7 @@ def test_the_manifest_names_each_capture_its_goat_and_the_goats_scale_weights(fa
     assert [c["capture_id"] for c in manifest["captures"]] == ids[:4]  # oldest first
     first = manifest["captures"][0]
     assert first["goat_tag"] == "B7" and [w["weight_kg"] for w in first["scale_weights"]] == [31.5]
+    assert [(t["name"], t["value_cm"]) for t in first["taped"]] == [("heart_girth_cm", 78.0)]
     assert set(first["images"]) == set(VIEWS)
 
 

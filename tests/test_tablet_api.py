@@ -161,3 +161,28 @@ def test_tags_are_stored_in_one_unicode_form_and_a_huge_value_is_not_echoed(daem
     assert made["tag"] == "Am\u00e9lie" and daemon.get("/api/goats/Am%C3%A9lie").status_code == 200
     long_name = daemon.post("/api/goats", json={"tag": "F6", "name": "x" * 50_000}, headers=bearer())
     assert long_name.status_code == 422 and len(long_name.content) < 1_000
+
+
+def test_measurements_taped_by_hand_are_kept_with_the_goat_and_impossible_ones_refused(daemon):
+    assert daemon.post("/api/goats", json={"tag": "T7"}, headers=bearer()).status_code == 201
+    taped = {"heart_girth_cm": 81.5, "withers_height_cm": 63.0}
+    answer = daemon.post(
+        "/api/goats/T7/tape", json={"measurements": taped, "measured_at": "2026-12-01T09:00:00Z"}, headers=bearer()
+    )
+    assert answer.status_code == 201 and {r["name"]: r["value_cm"] for r in answer.json()} == taped
+    assert daemon.post("/api/goats/T7/tape", json={"measurements": taped}).status_code == 401  # changes need the token
+    for body, named in (
+        ({"measurements": {"weight_kg": 40.0}}, "measurements"),  # a scale weight, not a tape
+        ({"measurements": {"heart_girth_cm": -3}}, "heart_girth_cm"),
+        ({"measurements": {"heart_girth_cm": "80"}}, "heart_girth_cm"),
+        ({"measurements": {}}, "measurements"),
+        ({"measurements": taped, "measured_at": "2099-01-01T00:00:00Z"}, "measured_at"),
+    ):
+        refused = daemon.post("/api/goats/T7/tape", json=body, headers=bearer())
+        assert refused.status_code == 422 and named in json.dumps(refused.json()["detail"]), (body, refused.text)
+    assert daemon.post("/api/goats/Z404/tape", json={"measurements": taped}, headers=bearer()).status_code == 404
+    kept = daemon.get("/api/goats/T7/tape", headers=bearer()).json()
+    assert [(r["name"], r["value_cm"], r["measured_at"]) for r in kept] == [
+        ("heart_girth_cm", 81.5, "2026-12-01T09:00:00.000+00:00"),
+        ("withers_height_cm", 63.0, "2026-12-01T09:00:00.000+00:00"),
+    ]

@@ -24,7 +24,7 @@ import secrets
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import Cookie, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -114,6 +114,20 @@ class Login(_Body):
     token: str = Field(min_length=1, max_length=200)
 
 
+def _sane_moment(value: datetime | None, what: str) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError("give the time zone, e.g. 2026-12-01T08:00:00Z")
+    # Checked before converting: year 1 or 9999 with an offset cannot be converted.
+    if not EARLIEST_WEIGHING <= value.replace(tzinfo=None) <= LATEST_WEIGHING:
+        raise ValueError(f"{what} {value.isoformat()[:40]}: give a time since 2000")
+    utc = value.astimezone(UTC)
+    if utc > datetime.now(UTC) + timedelta(days=1):
+        raise ValueError(f"{what} {value.isoformat()[:40]} is in the future")
+    return utc
+
+
 class ScaleWeightIn(_Body):
     # strict: `true` or "40" is not a weight; finite: NaN and Infinity are not either.
     weight_kg: float = Field(gt=0, lt=300, strict=True, allow_inf_nan=False)
@@ -123,17 +137,32 @@ class ScaleWeightIn(_Body):
     @field_validator("weighed_at")
     @classmethod
     def _sane_time(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("give the time zone, e.g. 2026-12-01T08:00:00Z")
-        # Checked before converting: year 1 or 9999 with an offset cannot be converted.
-        if not EARLIEST_WEIGHING <= value.replace(tzinfo=None) <= LATEST_WEIGHING:
-            raise ValueError(f"weighed at {value.isoformat()[:40]}: give a time since 2000")
-        utc = value.astimezone(UTC)
-        if utc > datetime.now(UTC) + timedelta(days=1):
-            raise ValueError(f"weighed at {value.isoformat()[:40]} is in the future")
-        return utc
+        return _sane_moment(value, "weighed at")
+
+
+Taped = Literal[
+    "body_length_cm",
+    "withers_height_cm",
+    "rump_height_cm",
+    "chest_depth_cm",
+    "chest_width_cm",
+    "hip_width_cm",
+    "heart_girth_cm",
+]
+Centimetres = Annotated[float, Field(gt=0, lt=400, strict=True, allow_inf_nan=False)]
+
+
+class TapeIn(_Body):
+    """Measurements taken by hand, the farm's truth for the camera's (edge/store/tape.py)."""
+
+    measurements: dict[Taped, Centimetres] = Field(min_length=1)
+    measured_at: datetime | None = None
+    notes: str | None = Field(None, max_length=2000)
+
+    @field_validator("measured_at")
+    @classmethod
+    def _sane_time(cls, value: datetime | None) -> datetime | None:
+        return _sane_moment(value, "measured at")
 
 
 def _http_error(exc: GoatEdgeError) -> HTTPException:
@@ -303,6 +332,14 @@ def create_app(ctx: EdgeContext) -> FastAPI:
     @app.post("/api/goats/{tag}/weights", status_code=201, dependencies=[Depends(authorised)])
     def add_weight(tag: str, body: ScaleWeightIn):
         return call(store.add_scale_weight, tag, body.weight_kg, weighed_at=body.weighed_at, notes=body.notes)
+
+    @app.post("/api/goats/{tag}/tape", status_code=201, dependencies=[Depends(authorised)])
+    def add_taped(tag: str, body: TapeIn):
+        return call(store.add_taped, tag, dict(body.measurements), measured_at=body.measured_at, notes=body.notes)
+
+    @app.get("/api/goats/{tag}/tape", dependencies=[Depends(may_read)])
+    def taped(tag: str):
+        return call(lambda: store.taped(store.get_goat(tag)["id"]))
 
     @app.get("/api/session")
     def session(authorization: str | None = Header(None), goat_session: str | None = Cookie(None)):

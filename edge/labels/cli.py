@@ -94,12 +94,11 @@ def run_dataset(args) -> int:
 
 
 def run_compare(args) -> int:
-    from edge.labels.compare import compare_models, plot, report_markdown, verdict
-    from edge.pipeline.context import calibration_of
+    from edge.labels.compare import judge, plot, report_markdown, verdict
 
     config = load_config(args.config)
-    comparisons = compare_models(args.old, args.new, args.datasets, calibration_of(config), config.models.threads)
-    args.report.write_text(report_markdown(comparisons, args.old, args.new))
+    comparisons, taped = judge(args.old, args.new, args.datasets, config)
+    args.report.write_text(report_markdown(comparisons, args.old, args.new, taped))
     if args.plot is not None and not plot(comparisons, args.plot):
         print(f"no plot: matplotlib is not installed (the train extra has it); {args.plot} not written")
     better, why = verdict(comparisons)

@@ -10,8 +10,9 @@ by more on average, and on at least one it surely misses them by less: the 95 % 
 of the mean difference per photo (a paired bootstrap over the held-out photos) lies below
 zero. A handful of held-out goats seldom tells two sets apart; the report then says so,
 with the interval, rather than calling noise an improvement. The misses are counted on
-the photos where both sets found the goat. Taped measurements are not stored yet, so no
-MAPE is reported.
+the photos where both sets found the goat. Where the farm taped a held-out goat within
+TAPE_WITHIN_DAYS of its capture (edge/store/tape.py), each set also measures that capture
+from its three raw photos, and the report gives each set's MAPE against the tape.
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ from edge.errors import GoatEdgeError
 from edge.geometry.calibration import Calibration
 from edge.jpeg import decode_jpeg
 from edge.keypoints import VIEW_KEYPOINTS, VIEWS
+from edge.pipeline.from_images import measure_images
+from edge.store.errors import CaptureNotFoundError, PhotoUnavailableError
+from edge.store.tape import TAPED
 
 SETS = ("old", "new")
 BOOTSTRAP = 2000
+TAPE_WITHIN_DAYS = 3.0  # a goat grows little in three days
 
 
 class CompareError(GoatEdgeError):
@@ -143,6 +148,74 @@ def read_held_out(models_dir: Path, photos: dict, calibration: Calibration, thre
     return out
 
 
+@dataclass
+class TapedComparison:
+    """Each set's measurements of the held-out captures against the farm's tape."""
+
+    captures: int = 0  # held-out captures with a tape near them, raw photos still on the Pi
+    errors_pct: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # set -> name -> |error| %
+
+    def mape(self, which: str, name: str) -> float:
+        errors = self.errors_pct.get(which, {}).get(name, [])
+        return float(np.mean(errors)) if errors else float("nan")
+
+    def names(self) -> list[str]:
+        return [n for n in TAPED if any(self.errors_pct.get(w, {}).get(n) for w in SETS)]
+
+
+def held_out_capture_ids(datasets: Path) -> list[str]:
+    """The captures whose photos are in a view's held-out split (files are <capture id>_<view>.jpg)."""
+    ids = {image.stem.rsplit("_", 1)[0] for view in VIEWS for image, _ in held_out_photos(datasets, view)}
+    return sorted(ids)
+
+
+def compare_taped(
+    old_dir: Path, new_dir: Path, datasets: Path, store, calibration: Calibration, threads: int = 2
+) -> TapedComparison:
+    """Both sets measure each held-out capture the farm taped near its day; MAPE per measurement."""
+    cases = []
+    for capture_id in held_out_capture_ids(datasets):
+        try:
+            capture = store.get_capture(capture_id)
+        except CaptureNotFoundError:
+            continue  # a dataset written from another Pi's store
+        if not capture["goat_tag"]:
+            continue
+        taped = store.taped_near(store.get_goat(capture["goat_tag"])["id"], capture["captured_at"], TAPE_WITHIN_DAYS)
+        if not taped:
+            continue
+        try:
+            photos = {view: decode_jpeg(store.raw_photo(capture, view)) for view in VIEWS}
+        except PhotoUnavailableError:
+            continue  # pruned after reaching the cloud: nothing to measure again
+        cases.append((photos, taped))
+    result = TapedComparison(captures=len(cases))
+    for which, models_dir in zip(SETS, (old_dir, new_dir)):
+        settings = ModelsConfig(dir=models_dir, threads=threads, closeups=(Path(models_dir) / "closeup").is_dir())
+        errors = result.errors_pct.setdefault(which, {})
+        with NcnnDetector(settings) as detector:
+            for photos, taped in cases:
+                measured = measure_images(photos, calibration, detector)
+                values = measured.result.measurements if measured.result else {}
+                for name, truth_cm in taped.items():
+                    if values.get(name) is not None:
+                        errors.setdefault(name, []).append(100 * abs(values[name] - truth_cm) / truth_cm)
+    return result
+
+
+def judge(old_dir: Path, new_dir: Path, datasets: Path, config) -> tuple[list[ViewComparison], TapedComparison]:
+    """Both comparisons for one daemon's config: keypoints on the held-out photos, and
+    measurements against the tape from its store."""
+    from edge.pipeline.context import calibration_of
+    from edge.store.db import Store
+
+    calibration = calibration_of(config)
+    comparisons = compare_models(old_dir, new_dir, datasets, calibration, config.models.threads)
+    with Store.open(config.storage.data_dir) as store:
+        taped = compare_taped(old_dir, new_dir, datasets, store, calibration, config.models.threads)
+    return comparisons, taped
+
+
 def verdict(comparisons: list[ViewComparison]) -> tuple[bool, str]:
     """Whether the new set is better, and why (or why not): worse on no view (the goat found
     as often, the placed keypoints not surely missed by more) and surely better on at least
@@ -177,7 +250,9 @@ def verdict(comparisons: list[ViewComparison]) -> tuple[bool, str]:
     return not worse and gained, "; ".join(reasons)
 
 
-def report_markdown(comparisons: list[ViewComparison], old_dir: Path, new_dir: Path) -> str:
+def report_markdown(
+    comparisons: list[ViewComparison], old_dir: Path, new_dir: Path, taped: TapedComparison | None = None
+) -> str:
     better, why = verdict(comparisons)
     lines = [
         "# Models compared on the farm's held-out goats",
@@ -205,7 +280,25 @@ def report_markdown(comparisons: list[ViewComparison], old_dir: Path, new_dir: P
             f"New minus old, mean miss per photo: {diff:+.1f} px (95 % interval {low:+.1f} to {high:+.1f}, "
             f"paired bootstrap over the {len(c.photo_px.get('new', []))} photos both sets read).",
         ]
+    lines += _taped_lines(taped)
     return "\n".join(lines) + "\n"
+
+
+def _taped_lines(taped: TapedComparison | None) -> list[str]:
+    if taped is None or not taped.captures:
+        return ["", "No held-out goat was taped within 3 days of its capture, so no MAPE against the tape."]
+    lines = [
+        "",
+        f"## Against the tape: {taped.captures} held-out captures taped within {TAPE_WITHIN_DAYS:g} days",
+        "",
+        "| measurement | old: measured | old MAPE % | new: measured | new MAPE % |",
+        "|---|---|---|---|---|",
+    ]
+    for name in taped.names():
+        old, new = (taped.errors_pct.get(which, {}).get(name, []) for which in SETS)
+        old_mape, new_mape = taped.mape("old", name), taped.mape("new", name)
+        lines.append(f"| {name} | {len(old)} | {old_mape:.2f} | {len(new)} | {new_mape:.2f} |")
+    return lines
 
 
 def _stat(errors: list[float], percentile: float) -> str:

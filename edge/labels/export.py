@@ -8,7 +8,8 @@ file comes back with `goat-edge labels import`. The export folder holds:
     <view>.label-studio.json         Label Studio tasks with the models' points as predictions
     <view>.label-studio.xml          the Label Studio labelling interface for the view
     manifest.json                    which capture each photo is, its sha256, the goat's
-                                     scale weights, and the keypoint schema
+                                     scale weights and taped measurements, and the
+                                     keypoint schema
 
 A folder that already holds an export is refused; the export is written beside it and
 renamed when complete, so a stopped export leaves nothing under the real name.
@@ -217,6 +218,7 @@ def _manifest_entry(store: Store, capture: dict, photos: dict[str, dict]) -> dic
         "measurements": capture["measurements"],
         "images": photos,
         "scale_weights": store.scale_weights(capture["goat_id"]) if capture["goat_id"] else [],
+        "taped": store.taped(capture["goat_id"]) if capture["goat_id"] else [],
     }
 
 

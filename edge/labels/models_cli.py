@@ -53,8 +53,7 @@ def run_list(args) -> int:
 
 
 def run_promote(args) -> int:
-    from edge.labels.compare import compare_models, report_markdown, verdict
-    from edge.pipeline.context import calibration_of
+    from edge.labels.compare import judge, report_markdown, verdict
 
     config = load_config(args.config)
     registry = _registry(config)
@@ -67,12 +66,10 @@ def run_promote(args) -> int:
         return 0
     why = "forced, not compared"
     if args.datasets is not None:
-        comparisons = compare_models(
-            current_dir, candidate_dir, args.datasets, calibration_of(config), config.models.threads
-        )
+        comparisons, taped = judge(current_dir, candidate_dir, args.datasets, config)
         report = registry.root / "reports" / f"{version}.md"
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(report_markdown(comparisons, current_dir, candidate_dir))
+        report.write_text(report_markdown(comparisons, current_dir, candidate_dir, taped))
         better, why = verdict(comparisons)
         print(f"report: {report}")
         if not better and not args.force:

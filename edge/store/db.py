@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from edge.store import captures, goats, outbox, retention
+from edge.store import captures, goats, outbox, retention, tape
 from edge.store import labels as store_labels
 from edge.store.errors import (
     DatabaseBusyError,
@@ -399,6 +399,22 @@ class Store:
     ) -> dict:
         with self._write(f"scale weight of goat '{tag}'") as db:
             return goats.add_scale_weight(db, tag, weight_kg, weighed_at, notes)
+
+    def add_taped(
+        self, tag: str, values: dict[str, float], measured_at: datetime | None = None, notes: str | None = None
+    ) -> list[dict]:
+        """Measurements taken by hand on a goat (edge/store/tape.py), one row each."""
+        with self._write(f"taped measurements of goat '{tag}'") as db:
+            return tape.add_taped(db, tag, values, measured_at, notes)
+
+    def taped(self, goat_id: str) -> list[dict]:
+        with self._read() as db:
+            return tape.taped_of(db, goat_id)
+
+    def taped_near(self, goat_id: str, at: str, within_days: float = 3.0) -> dict[str, float]:
+        """Each measurement taped on the goat nearest to `at`, within_days either side."""
+        with self._read() as db:
+            return tape.taped_near(db, goat_id, at, within_days)
 
     # -- outbox, for the sync worker ----------------------------------------------------------
 

@@ -168,12 +168,30 @@ def _5_measurement_versions(db: Database) -> None:
     db.execute("CREATE INDEX measurements_by_capture ON measurements(capture_id, measured_at)")
 
 
+def _6_tape_measurements(db: Database) -> None:
+    """Measurements taken by hand on a goat (edge/store/tape.py): the farm's truth for the
+    camera's centimetres."""
+    db.execute(
+        """CREATE TABLE tape_measurements (
+            id TEXT PRIMARY KEY,
+            goat_id TEXT NOT NULL REFERENCES goats(id),
+            measured_at TEXT NOT NULL,
+            name TEXT NOT NULL CHECK (name IN ('body_length_cm', 'withers_height_cm', 'rump_height_cm',
+                'chest_depth_cm', 'chest_width_cm', 'hip_width_cm', 'heart_girth_cm')),
+            value_cm REAL NOT NULL CHECK (value_cm > 0 AND value_cm < 400),
+            notes TEXT,
+            created_at TEXT NOT NULL)"""
+    )
+    db.execute("CREATE INDEX tape_by_goat ON tape_measurements(goat_id, measured_at)")
+
+
 MIGRATIONS: list[Callable[[Database], None]] = [
     _1_create_schema,
     _2_measurement_uncertainty,
     _3_keypoints,
     _4_labels,
     _5_measurement_versions,
+    _6_tape_measurements,
 ]
 
 

@@ -6,7 +6,7 @@ look judges the shipped models in benchmarks/unseen_look.py, and the models this
 trains are thrown away with its temporary folder.)
 
 A person corrects the models' points in the exported COCO file (here: moves each to where
-it truly is), the labels come back, the top model is fine-tuned on the CPU for a few
+it truly is), the farm tapes its goats, the labels come back, the top model is fine-tuned on the CPU for a few
 minutes, judged on goats it never trained on, promoted (forced where the report says it
 is not better, after promotion refused it), and the farm's captures are measured again;
 both measurings reach PostgreSQL and S3, the newest current; a roll-back restores the
@@ -37,6 +37,7 @@ from edge.registry import Registry
 from edge.sim.capture import simulate_capture
 from edge.sim.truth import NOT_IN_IMAGE
 from edge.store import Store
+from edge.store.tape import TAPED
 from tests.support.captures import measured_record
 from tests.support.sync_helpers import assert_cloud_matches, once, sync_section
 
@@ -65,6 +66,8 @@ def farm(tmp_path, cloud):
             )
             store.add_goat(f"G{g:02d}")
             store.record_capture(rec)
+            # The farm taped each goat the same day: its truth for the camera's centimetres.
+            store.add_taped(f"G{g:02d}", {n: capture.truth[0][n] for n in TAPED}, measured_at=at + timedelta(hours=1))
             truth[rec.capture_id] = {
                 view: {
                     name: (float(x), float(y))
@@ -138,6 +141,9 @@ def test_the_farms_labels_retrain_its_models_and_its_captures_are_measured_again
     assert done.returncode == 0, done.stderr[-3000:]
     report = (candidate / "comparison.md").read_text()
     assert f"## {RETRAINED}: {GOATS // 5} photos" in report  # the held-out goats alone judge
+    # ... by their keypoints, and by each set's MAPE against the farm's tape.
+    assert f"## Against the tape: {GOATS // 5} held-out captures taped within 3 days" in report
+    assert "| measurement | old: measured | old MAPE % | new: measured | new MAPE % |" in report
     assert (candidate / "comparison.png").is_file()
     better = "Verdict: **new is better**" in report
     assert ("new is better:" if better else "new is not better:") in done.stdout

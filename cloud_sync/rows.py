@@ -45,6 +45,11 @@ UPSERT = {
         VALUES (%(id)s, %(goat_id)s, %(weight_kg)s, %(weighed_at)s, %(notes)s, %(created_at)s)
         ON CONFLICT (id) DO UPDATE SET weight_kg = excluded.weight_kg, weighed_at = excluded.weighed_at,
             notes = excluded.notes""",
+    "tape_measurements": """
+        INSERT INTO tape_measurements (id, goat_id, measured_at, name, value_cm, notes, created_at)
+        VALUES (%(id)s, %(goat_id)s, %(measured_at)s, %(name)s, %(value_cm)s, %(notes)s, %(created_at)s)
+        ON CONFLICT (id) DO UPDATE SET value_cm = excluded.value_cm, measured_at = excluded.measured_at,
+            notes = excluded.notes""",
 }
 TABLE_ORDER = tuple(UPSERT)
 ENSURE_DEVICE = "INSERT INTO devices (id) VALUES (%s) ON CONFLICT (id) DO NOTHING"

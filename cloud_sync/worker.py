@@ -250,7 +250,7 @@ class SyncWorker:
             return Row(entry.id, "captures", self._capture_values(*fetched)), None
         if entry.table_name == "measurements":
             return self._measurements_row(entry, fetched)
-        if entry.table_name in ("goats", "scale_weights"):
+        if entry.table_name in ("goats", "scale_weights", "tape_measurements"):
             found = self.store.rows_by_id(entry.table_name, [entry.row_id]).get(entry.row_id)
             if found is None:
                 self._park(report, entry.id, f"{entry.table_name} {entry.row_id} is not in the store")

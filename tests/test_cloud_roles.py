@@ -16,7 +16,7 @@ from edge.store import Store
 from tests.support.sync_helpers import Cloud, farm, once, row_counts, write_config_file
 
 EAST, WEST = "barn-east", "barn-west"
-TABLES = ("devices", "goats", "captures", "measurements", "scale_weights")
+TABLES = ("devices", "goats", "captures", "measurements", "scale_weights", "tape_measurements")
 
 
 def add_device(cloud: Cloud, login: str, device_id: str) -> int:
@@ -69,14 +69,28 @@ def two_farms(tmp_path, cloud, postgres, capsys):
 def test_each_pi_syncs_through_its_own_login_and_sees_only_its_own_rows(cloud, two_farms):
     east_url, _, _ = two_farms
     counts = row_counts(cloud.database_url)
-    assert counts == {"devices": 2, "goats": 2, "captures": 4, "measurements": 4, "scale_weights": 2}
+    assert counts == {
+        "devices": 2,
+        "goats": 2,
+        "captures": 4,
+        "measurements": 4,
+        "scale_weights": 2,
+        "tape_measurements": 2,
+    }
     with psycopg.connect(east_url) as conn:
         seen = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}
         devices = {r[0] for r in conn.execute("SELECT DISTINCT device_id FROM captures")}
         # SET ROLE to the group does not make the login someone else.
         conn.execute("SET ROLE goat_device")
         after_set_role = conn.execute("SELECT id FROM devices").fetchall()
-    assert seen == {"devices": 1, "goats": 1, "captures": 2, "measurements": 2, "scale_weights": 1}
+    assert seen == {
+        "devices": 1,
+        "goats": 1,
+        "captures": 2,
+        "measurements": 2,
+        "scale_weights": 1,
+        "tape_measurements": 1,
+    }
     assert devices == {EAST} and after_set_role == [(EAST,)]
 
 
@@ -90,6 +104,7 @@ def test_a_stolen_pi_login_cannot_change_forge_or_delete_another_farms_rows(clou
             ("UPDATE measurements SET weight_kg = NULL WHERE capture_id = %s", [west_capture]),
             ("UPDATE captures SET images = '[]' WHERE id = %s", [west_capture]),
             ("UPDATE scale_weights SET weight_kg = 1 WHERE goat_id = %s", [west_goat]),
+            ("UPDATE tape_measurements SET value_cm = 1 WHERE goat_id = %s", [west_goat]),
             ("UPDATE devices SET last_seen = now(), pending_count = 0 WHERE id = %s", [WEST]),
         ):
             assert conn.execute(statement, args).rowcount == 0, statement
@@ -128,6 +143,11 @@ def test_a_stolen_pi_login_cannot_change_forge_or_delete_another_farms_rows(clou
             (
                 "INSERT INTO scale_weights (id, goat_id, weight_kg, weighed_at, created_at) "
                 "VALUES (%s, %s, 99, now(), now())",
+                [uuid.uuid4(), west_goat],
+            ),
+            (
+                "INSERT INTO tape_measurements (id, goat_id, measured_at, name, value_cm, created_at) "
+                "VALUES (%s, %s, now(), 'heart_girth_cm', 99, now())",
                 [uuid.uuid4(), west_goat],
             ),
             ("DELETE FROM captures", []),

@@ -66,6 +66,7 @@ def test_captures_stored_offline_arrive_exactly_once_when_the_cloud_comes_back(t
         "captures": 5,
         "measurements": 5,
         "scale_weights": 1,
+        "tape_measurements": 1,
     }
     again = once(online, capsys)  # nothing left, nothing sent twice
     assert again["uploaded"] == again["upserted"] == 0

@@ -169,6 +169,7 @@ def assert_synced_exactly_once(data: Path, cloud, captures: int) -> None:
         "captures": captures,
         "measurements": captures,
         "scale_weights": 1,
+        "tape_measurements": 1,
     }
     with psycopg.connect(cloud.database_url) as conn:
         # Every photo of every capture row points at its object: none was given up on.
@@ -332,7 +333,8 @@ def test_postgres_restarted_mid_batch_everything_arrives_once(tmp_path, cloud, p
         wait_for("the worker's batch to wait mid-transaction", worker_waiting, timeout_s=60, every_s=0.2)
         assert row_counts(cloud.database_url)["captures"] == 0  # written in its transaction, not committed
         with Store.open(data) as store:
-            assert store.outbox_counts()["pending"] == 2 * 6 + 2  # every photo is up; no row yet
+            # Every photo is up; no row yet: the goat, 6 captures, 6 measurings, the weight, the tape.
+            assert store.outbox_counts()["pending"] == 2 * 6 + 3
         if how == "immediate":
             postgres.stop("immediate")
         else:

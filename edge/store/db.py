@@ -51,7 +51,7 @@ WRITE_TRY_S = 0.05
 WRITE_WAIT_S = 5.0
 
 
-SYNCED_TABLES = ("goats", "captures", "images", "measurements", "scale_weights")
+SYNCED_TABLES = ("goats", "captures", "images", "measurements", "scale_weights", "tape_measurements")
 
 
 SQLITE_HEADER = b"SQLite format 3\x00"

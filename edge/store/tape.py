@@ -2,7 +2,7 @@
 truth for the camera's centimetres. `goat-edge labels compare` and scripts/retrain.py report
 the models' MAPE against them for the held-out goats photographed within a few days.
 
-Kept on the Pi only: they are the farm's check of its models, not records the cloud needs.
+Synced to the cloud like scale weights, so the farm's truth is kept with its records.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlite_utils import Database
 
 from edge.measurements import LENGTHS
+from edge.store import outbox
 from edge.store.errors import InvalidRecordError
 from edge.store.goats import get_goat
 from edge.store.ids import new_id
@@ -54,6 +55,8 @@ def add_taped(
         for name, value_cm in values.items()
     ]
     db.table("tape_measurements").insert_all(rows)
+    for row in rows:
+        outbox.enqueue(db, "row", "tape_measurements", row["id"])
     return rows
 
 

@@ -110,11 +110,13 @@ def write_config_file(path: Path, data_dir: Path, cloud: Cloud, device_id: str =
 
 
 def farm(data: Path, captures: int, device_id: str = DEVICE_ID) -> None:
-    """A farm's store: goat A12, `captures` captures of it, and one scale weight."""
+    """A farm's store: goat A12, `captures` captures of it, one scale weight and its girth
+    taped by hand."""
     with Store.open(data) as store:
         store.add_goat("A12", sex="female")
         record_captures(store, captures, goat_tag="A12", device_id=device_id)
         store.add_scale_weight("A12", 41.5)
+        store.add_taped("A12", {"heart_girth_cm": 79.5})
 
 
 def once(config: Path, capsys) -> dict:
@@ -171,6 +173,8 @@ def assert_cloud_matches(store: Store, cloud: Cloud) -> None:
     counts = row_counts(cloud.database_url)
     measurings = sum(len(store.list_measurings(c["id"])) for c in captures)
     assert counts["captures"] == len(captures) and counts["measurements"] == measurings
+    goats = {c["goat_tag"] for c in captures if c["goat_tag"]}
+    assert counts["tape_measurements"] == sum(len(store.taped(store.get_goat(g)["id"])) for g in goats)
     assert store.outbox_counts()["pending"] == 0
 
 
@@ -178,7 +182,7 @@ def row_counts(database_url: str) -> dict[str, int]:
     with psycopg.connect(database_url) as conn:
         return {
             t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("devices", "goats", "captures", "measurements", "scale_weights")
+            for t in ("devices", "goats", "captures", "measurements", "scale_weights", "tape_measurements")
         }
 
 

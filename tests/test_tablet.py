@@ -232,6 +232,17 @@ def test_the_farmer_finds_a_goat_its_growth_chart_and_the_herds_alerts(tablet):
     assert "⚠ off trend" in page.locator("#history tbody tr").first.inner_text()
     assert page.locator("#weights").inner_text().startswith(day_ago(10))
 
+    # The farmer tapes the goat's girth: it is kept, and a slip of the thumb is refused by name.
+    page.get_by_label("Taped measurement").select_option("heart_girth_cm")
+    page.get_by_label("Centimetres").fill("0")
+    page.get_by_role("button", name="Save tape").click()
+    page.wait_for_function("() => document.getElementById('banner').className === 'error'")
+    assert "heart_girth_cm" in page.locator("#banner").inner_text()
+    page.get_by_label("Centimetres").fill("81.5")
+    page.get_by_role("button", name="Save tape").click()
+    page.wait_for_function("() => document.getElementById('taped').innerText.includes('81.5 cm')")
+    assert "heart girth" in page.locator("#taped").inner_text()
+
     # One goat's captures for the vet: the export filtered by goat.
     page.get_by_role("button", name="Goats").click()
     page.get_by_label("Export goat").fill("b7")

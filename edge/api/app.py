@@ -395,6 +395,7 @@ def create_app(ctx: EdgeContext) -> FastAPI:
             **goat_summary(goat, history, ctx.config.herd.trend_flag_pct),
             "notes": goat["notes"],
             "scale_weights": store.scale_weights(goat["id"]),
+            "taped": store.taped(goat["id"]),
         }
 
     @app.get("/api/events", dependencies=[Depends(may_read)])

@@ -354,7 +354,10 @@ $("export").addEventListener("submit", () => {
   setTimeout(() => { for (const input of $("export").querySelectorAll("input")) input.disabled = false; }, 0);
 });
 
+let openedGoat = null;  // the goat page's tag, for the tape form
+
 async function openGoat(tag) {
+  openedGoat = tag;
   let goatPage, captures;
   try {
     [goatPage, captures] = await Promise.all([api(`/api/goats/${encodeURIComponent(tag)}/summary`),
@@ -390,7 +393,27 @@ async function openGoat(tag) {
     row.insertCell().textContent = kg(w.weight_kg);
     row.insertCell().textContent = w.notes || "";
   }
+  $("taped").innerHTML = goatPage.taped.length ? "" : "<tr><td>None recorded.</td></tr>";
+  for (const t of goatPage.taped) {
+    const row = $("taped").insertRow();
+    row.insertCell().textContent = day(t.measured_at);
+    row.insertCell().textContent = t.name.replace(/_cm$/, "").replace(/_/g, " ");
+    row.insertCell().textContent = t.value_cm.toFixed(1) + " cm";
+  }
 }
+
+$("tape-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const form = $("tape-form");
+  const value = Number(form.elements.value_cm.value);
+  try {
+    await api(`/api/goats/${encodeURIComponent(openedGoat)}/tape`, {method: "POST",
+      body: JSON.stringify({measurements: {[form.elements.name.value]: value}})});
+  } catch (err) { banner("error", esc(err.message)); return; }
+  form.elements.value_cm.value = "";
+  banner("", "");
+  openGoat(openedGoat);
+});
 
 function chart(svg, points, squares) {
   // Drawn here, not by a charting library from a CDN: the farm may have no internet.

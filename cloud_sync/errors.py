@@ -59,10 +59,11 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def describe(exc: BaseException) -> str:
+def describe(exc: BaseException, service: str = "S3") -> str:
+    """One line for the log and the pass report; `service`: whose error code a ClientError carries."""
     if isinstance(exc, botocore.exceptions.ClientError):
         err = exc.response.get("Error", {})
-        return f"S3 {err.get('Code', '?')}: {err.get('Message', '')}".strip()
+        return f"{service} {err.get('Code', '?')}: {err.get('Message', '')}".strip()
     return f"{type(exc).__name__}: {exc}".strip()
 
 

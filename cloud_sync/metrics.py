@@ -34,9 +34,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
-import botocore.exceptions
 from botocore.config import Config
 
+from cloud_sync.errors import describe
 from cloud_sync.s3 import is_aws_endpoint
 from edge.config import SyncConfig
 from edge.store import Store
@@ -95,13 +95,6 @@ def make_publisher(config: SyncConfig, device_id: str) -> MetricsPublisher | Non
     return MetricsPublisher(make_client(config), device_id)
 
 
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, botocore.exceptions.ClientError):
-        err = exc.response.get("Error", {})
-        return f"CloudWatch {err.get('Code', '?')}: {err.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}".strip()
-
-
 class MetricsPublisher:
     def __init__(
         self,
@@ -138,12 +131,12 @@ class MetricsPublisher:
             self.client.put_metric_data(Namespace=NAMESPACE, MetricData=data)
         except Exception as exc:  # monitoring never stops sync: logged, dropped
             if self._failing:
-                log.debug("CloudWatch metrics not sent: %s", _describe(exc))
+                log.debug("CloudWatch metrics not sent: %s", describe(exc, "CloudWatch"))
             else:
                 log.warning(
                     "CloudWatch metrics not sent, dropped (next try in %.0f s; logged once until they go through): %s",
                     PUBLISH_EVERY_S,
-                    _describe(exc),
+                    describe(exc, "CloudWatch"),
                 )
                 self._failing = True
             return False

@@ -281,7 +281,7 @@ def create_app(ctx: EdgeContext) -> FastAPI:
 
     @app.get("/metrics", dependencies=[Depends(may_read)], include_in_schema=False)
     def metrics():
-        return Response(ctx.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
+        return Response(ctx.pipeline.metrics.exposition(), media_type=METRICS_CONTENT_TYPE)
 
     @app.post("/api/captures", status_code=201, dependencies=[Depends(authorised)])
     def capture(request: CaptureRequest | None = None):

@@ -37,7 +37,6 @@ class EdgeContext:
     detector: Detector
     rig: CameraRig
     pipeline: CapturePipeline
-    metrics: Metrics
     model_problem: str | None = None  # a promoted set that would not load (the old one runs on)
 
     def reload_models(self) -> bool:
@@ -141,4 +140,4 @@ def build_context(config: EdgeConfig) -> EdgeContext:
     metrics = Metrics()
     metrics.watch(store, Path(config.storage.data_dir))
     pipeline = CapturePipeline(rig, detector, calibration, store, settings, metrics)
-    return EdgeContext(config, calibration, store, detector, rig, pipeline, metrics)
+    return EdgeContext(config, calibration, store, detector, rig, pipeline)

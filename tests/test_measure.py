@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -121,6 +123,30 @@ def test_views_that_saw_different_things_are_refused_rather_than_averaged():
     assert result.measurements["withers_height_cm"] is None
     assert "view disagrees with the others" in result.reasons["withers_height_cm"]
     assert result.measurements["rump_height_cm"] is not None
+
+
+def test_a_refused_landmark_lets_the_capture_go_as_soon_as_it_is_measured():
+    """A landmark the views disagree about must not keep the capture's photos alive after
+    measuring (an exception kept for its reason once held them, through its traceback,
+    until Python's cycle collector happened to run: the daemon grew by a capture's photos
+    every few captures). Checked with that collector off."""
+    _, keypoints = simulated(15)
+    w = keypoints["top"]["withers"]
+    keypoints["top"]["withers"] = Keypoint(w.x_px + 150, w.y_px)
+    photo = np.zeros((960, 1280, 3), np.uint8)
+    photo_alive = weakref.ref(photo)
+
+    def measure_capture(photo_bgr):
+        return measure(keypoints, CALIBRATION)
+
+    gc.disable()
+    try:
+        result = measure_capture(photo)
+        del photo
+        assert photo_alive() is None
+    finally:
+        gc.enable()
+    assert "view disagrees with the others" in result.reasons["withers_height_cm"]
 
 
 def test_withers_seen_by_the_side_view_alone_still_gives_its_height_through_the_midline():

@@ -150,11 +150,14 @@ class _Landmarks:
                     rays, self.calibration.cameras, name, self.settings.max_residual_px, self.settings.outline_weight
                 )
             except GeometryError as exc:
-                self._memo[key] = exc
+                # The reason, not the exception: a kept exception's traceback would hold this
+                # capture's frames, photos and all, until Python's cycle collector ran.
+                self._memo[key] = str(exc)
+        found = self._memo[key]
+        if isinstance(found, str):
+            self.failures[name] = found
+            return
         try:
-            found = self._memo[key]
-            if isinstance(found, GeometryError):
-                raise found
             self._accept(name, found)
         except GeometryError as exc:
             self.failures[name] = str(exc)

@@ -73,7 +73,7 @@ def farm_sets(tmp_path_factory):
             )
             if g != 5:  # the farm taped every goat on the day but one
                 store.add_taped(f"G{g}", {n: capture.truth[0][n] for n in TAPED}, measured_at=at + timedelta(hours=2))
-        write_label_datasets(store, root / "sets", val_fraction=0.0, test_fraction=0.5)
+        write_label_datasets(store, root / "sets", default_calibration(), val_fraction=0.0, test_fraction=0.5)
     without_closeup = root / "without-closeup"
     for view in ("side", "top", "front"):
         shutil.copytree(SHIPPED / view, without_closeup / view)
@@ -82,14 +82,14 @@ def farm_sets(tmp_path_factory):
 
 def test_the_shipped_models_beat_the_same_without_their_close_up_reading(farm_sets):
     sets, without_closeup = farm_sets
-    comparisons = compare_models(without_closeup, SHIPPED, sets, default_calibration())
+    comparisons = compare_models(without_closeup, SHIPPED, sets)
     [top] = comparisons
     assert top.photos == 3 and top.found == {"old": 3, "new": 3}
     # The close-up model reads the hip bones again at full resolution (benchmarks/RESULTS.md).
     assert top.mean_error_px("new") < top.mean_error_px("old")
     better, why = verdict(comparisons)
     assert better and why.startswith("top: mean miss")
-    assert verdict(compare_models(SHIPPED, without_closeup, sets, default_calibration()))[0] is False
+    assert verdict(compare_models(SHIPPED, without_closeup, sets))[0] is False
 
 
 def test_where_the_farm_taped_its_held_out_goats_each_set_is_judged_by_mape(farm_sets):
@@ -103,9 +103,7 @@ def test_where_the_farm_taped_its_held_out_goats_each_set_is_judged_by_mape(farm
             assert len(taped.errors_pct[which].get(name, [])) <= taped.captures
     # The shipped models measure the simulator's goats within a few % (benchmarks/RESULTS.md).
     assert taped.mape("new", "heart_girth_cm") < 5 and taped.mape("new", "withers_height_cm") < 3
-    report = report_markdown(
-        compare_models(without_closeup, SHIPPED, sets, default_calibration()), Path("a"), Path("b"), taped
-    )
+    report = report_markdown(compare_models(without_closeup, SHIPPED, sets), Path("a"), Path("b"), taped)
     assert f"## Against the tape: {taped.captures} held-out captures taped within 3 days" in report
     assert "| heart_girth_cm |" in report
 

@@ -1,21 +1,25 @@
 """A farm mounts its cameras its own way, and calibration.json says how: the top camera turned
-by quarter turns, the side camera on the other side of the chute. The goat measures as it
-would with the cameras mounted as docs/calibration.md draws them."""
+by quarter turns, the side camera on the other side of the chute, a camera higher, lower or
+off to one side and aimed at the goat. The goat measures as it would with the cameras
+mounted as docs/calibration.md draws them."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 from edge.config import ModelsConfig
 from edge.detect.detector import NcnnDetector
 from edge.detect.orientation import orientation_of
+from edge.detect.viewpoint import Viewpoint, needs_warp, reference_plane
 from edge.geometry.calibration import default_calibration
 from edge.geometry.lens import Lens
 from edge.measurements import LENGTHS
 from edge.pipeline.from_images import measure_images
 from edge.sim.capture import simulate_capture
-from edge.sim.mounting import across_the_chute, turned, with_camera
+from edge.sim.mounting import across_the_chute, moved_mountings, turned, with_camera
+from edge.training.camera_jitter import CAMERA_VARIANTS, camera_variant
 
 CANONICAL = default_calibration()
 
@@ -97,3 +101,63 @@ def test_a_side_camera_on_the_other_side_of_the_chute_measures_within_the_standa
     mape = {mounting: float(np.mean(np.abs(e))) for mounting, e in errors.items()}
     assert mape["other side"] <= mape["standard"] + 1.0, mape
     assert mape["other side"] <= 3.0, mape
+
+
+def test_only_cameras_mounted_beyond_what_the_models_learnt_are_re_projected():
+    """Turned or mirrored cameras and the training's own camera jitter are read as taken; a
+    camera moved well off its place is re-projected."""
+    for view in ("side", "top", "front"):
+        assert not needs_warp(CANONICAL[view], CANONICAL[view])
+        for variant in range(1, CAMERA_VARIANTS):
+            assert not needs_warp(camera_variant(variant)[view], CANONICAL[view]), (view, variant)
+    for quarter_turns in (1, 2, 3):
+        assert not needs_warp(turned(CANONICAL["top"], quarter_turns), CANONICAL["top"])
+    assert not needs_warp(side_from_the_other_side(), CANONICAL["side"], mirrored_chute=True)
+    for name, calibration in moved_mountings(CANONICAL).items():
+        moved = [v for v in ("side", "top", "front") if needs_warp(calibration[v], CANONICAL[v])]
+        assert len(moved) == 1 and moved[0] in name, name
+
+
+@pytest.mark.parametrize("name", list(moved_mountings(CANONICAL)))
+def test_a_re_projected_photo_shows_the_chute_centre_where_the_canonical_camera_sees_it(name):
+    """Points where the goat stands (the plane across the chute's centre facing the camera)
+    appear in the re-projected photo at the canonical camera's pixels, and keypoints found
+    there map back to the photo's pixels that show them."""
+    calibration = moved_mountings(CANONICAL)[name]
+    view = next(v for v in ("side", "top", "front") if needs_warp(calibration[v], CANONICAL[v]))
+    viewpoint = Viewpoint(calibration[view], CANONICAL[view], mirrored=False)
+    point, normal = reference_plane(CANONICAL[view])
+    rng = np.random.default_rng(7)
+    # Points on the plane, within 40 cm of its centre: the goat's flank, back or chest.
+    along = np.linalg.svd(normal[None, :])[2][1:]
+    on_plane = point + rng.uniform(-40, 40, (50, 2)) @ along
+    canonical_px, _ = CANONICAL[view].project(on_plane)
+    photo_px, _ = calibration[view].project(on_plane)
+    assert np.abs(viewpoint.photo_px(canonical_px) - photo_px).max() < 1e-6
+    # The re-projected image takes each of those pixels from the photo's (interpolated grid).
+    photo = rng.integers(0, 255, (960, 1280), np.uint8)
+    photo = cv2.GaussianBlur(photo, (0, 0), 3)  # smooth, so that a pixel's neighbours tell
+    seen = viewpoint.to_canonical(photo)
+    for (u, v), (x, y) in zip(canonical_px.round().astype(int), viewpoint.photo_px(canonical_px.round())):
+        assert abs(float(seen[v, u]) - float(cv2.getRectSubPix(photo, (1, 1), (x, y))[0, 0])) <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(moved_mountings(CANONICAL)))
+def test_a_camera_mounted_well_off_its_place_and_calibrated_so_still_measures_each_goat(detector, name):
+    """A camera 25 cm higher, lower or off to one side and aimed at the goat, beyond the
+    camera positions the models learnt: its photos are re-projected, every capture
+    measures, and the lengths given stay within a few per cent (over 30 goats the pooled
+    MAPE is 1.4-1.8 % against the standard mounting's 1.1 %: benchmarks/RESULTS.md)."""
+    calibration = moved_mountings(CANONICAL)[name]
+    errors = []
+    for seed in (51, 52, 53):
+        capture = simulate_capture(seed, calibration)
+        result = measure_images(capture.images, calibration, detector)
+        assert result.gate.status == "ok", (seed, result.gate.reason)
+        given = {n: result.result.measurements[n] for n in LENGTHS if result.result.measurements[n] is not None}
+        # A landmark the views place too differently is left out with its reason, never guessed.
+        assert all(result.result.reasons.get(n) for n in LENGTHS if n not in given)
+        assert given, result.result.reasons
+        errors += [abs(100 * (value - capture.truth[0][n]) / capture.truth[0][n]) for n, value in given.items()]
+    assert np.mean(errors) <= 2.5, errors

@@ -16,9 +16,10 @@ from edge.config import ModelsConfig
 from edge.detect.closeup import CLOSEUP_VIEWS, refine
 from edge.detect.mirror import average_with_mirror, flip_image, mirror_axis, unflip
 from edge.detect.ncnn_pose import MODEL_FILES, ModelFileError, NcnnPoseModel
-from edge.detect.orientation import orientation_of
+from edge.detect.orientation import Orientation, orientation_of
 from edge.detect.outline import CLOSEUP_SETTINGS, snap_view
 from edge.detect.types import ULTRALYTICS_TO_CALIBRATION_PX, PoseDetection, ViewDetections
+from edge.detect.viewpoint import Viewpoint, model_frame
 from edge.geometry.calibration import default_calibration
 from edge.geometry.lens import Lens
 from edge.keypoints import MODEL_KEYPOINTS, VIEWS, flip_idx
@@ -69,6 +70,10 @@ class NcnnDetector:
         self.versions: dict[str, str] = {}
         # How the models were trained to see each view (edge/detect/orientation.py).
         self._canonical = default_calibration()
+        self._frames: dict[str, tuple[tuple, Orientation | Viewpoint]] = {}
+        # Off for comparison only (benchmarks/mounting.py): photos from cameras mounted
+        # well off their places then go to the models as taken (turned, mirrored).
+        self.reproject = True
         self._allocators = (ncnn.UnlockedPoolAllocator(), ncnn.PoolAllocator())
         atexit.register(self.close)
         for name in VIEWS + (("closeup",) if settings.closeups else ()):
@@ -89,8 +94,7 @@ class NcnnDetector:
         for model in self.models.values():
             model.close()
         self.models.clear()
-        for allocator in self._allocators:
-            allocator.clear()
+        self.release_pools()
         atexit.unregister(self.close)
 
     def __enter__(self) -> NcnnDetector:
@@ -111,16 +115,38 @@ class NcnnDetector:
         it (edge/detect/outline.py).
         With the lens given, a photo from a camera mounted turned, or in a chute built the
         other way round (mirrored_chute: Calibration.mirrored_chute), is read turned to the
-        models' orientation, and the goats found come back in the photo's own pixels
-        (edge/detect/orientation.py)."""
-        if lens is None:
-            return self._detect_canonical(view, image_bgr, None)
-        canonical = self._canonical[view]
-        orientation = orientation_of(lens, canonical, mirrored_chute=mirrored_chute)
-        if orientation.is_identity:
-            return self._detect_canonical(view, image_bgr, lens)
-        turned = orientation.to_canonical(image_bgr)
-        return orientation.to_photo(self._detect_canonical(view, turned, canonical))
+        models' orientation (edge/detect/orientation.py); one from a camera mounted further
+        off its nominal place than the models learnt, re-projected to that place
+        (edge/detect/viewpoint.py). Either way the goats found come back in the photo's own
+        pixels."""
+        try:
+            if lens is None:
+                return self._detect_canonical(view, image_bgr, None)
+            canonical = self._canonical[view]
+            frame = self._model_frame(lens, canonical, mirrored_chute)
+            if frame.is_identity:
+                return self._detect_canonical(view, image_bgr, lens)
+            return frame.to_photo(self._detect_canonical(view, frame.to_canonical(image_bgr), canonical))
+        finally:
+            self.release_pools()
+
+    def _model_frame(self, lens: Lens, canonical: Lens, mirrored_chute: bool) -> Orientation | Viewpoint:
+        """How the models see this camera's photos, worked out once: a daemon's calibration
+        stays put."""
+        if not self.reproject:
+            return orientation_of(lens, canonical, mirrored_chute=mirrored_chute)
+        key = (mirrored_chute, *(a.tobytes() for a in (lens.K, lens.dist, lens.R, lens.t)), lens.size_px)
+        if self._frames.get(lens.name, (None,))[0] != key:
+            self._frames[lens.name] = (key, model_frame(lens, canonical, mirrored_chute=mirrored_chute))
+        return self._frames[lens.name][1]
+
+    def release_pools(self) -> None:
+        """Give back the memory the models' layers worked in. The pools would otherwise
+        keep the largest working set any model ever needed through the rest of the capture
+        (the photos, their copies, the JPEGs) and while idle; taking it afresh for each
+        photo costs little beside inference (benchmarks/RESULTS.md)."""
+        for allocator in self._allocators:
+            allocator.clear()
 
     def _detect_canonical(self, view: str, image_bgr: np.ndarray, lens: Lens | None) -> ViewDetections:
         """detect() on a photo in the models' orientation; lens: one that sees it that way."""

@@ -10,8 +10,9 @@ the models learnt it); the goats found are mapped back to the photo's own pixels
 the geometry expects them. A mirrored photo shows the goat's other side, so its keypoints
 named left are the goat's right ones (ViewDetections.mirrored).
 
-Only quarter turns and mirror images: small differences of angle and position are what
-the training data's camera jitter covers (edge/training/camera_jitter.py).
+Only quarter turns and mirror images, which move no pixel's content: small differences of
+angle and position are what the training data's camera jitter covers
+(edge/training/camera_jitter.py), and larger ones are re-projected (edge/detect/viewpoint.py).
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Orientation:
         if self.mirrored:
             m = np.array([[-1.0, 0.0, w - 1], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]) @ m
         return m
+
+    def canonical_px(self, photo_px: np.ndarray) -> np.ndarray:
+        """Photo pixels (N, 2) where the turned image shows them."""
+        return _map_points(self.matrix, np.asarray(photo_px, float).reshape(-1, 2))
 
     def to_canonical(self, image_bgr: np.ndarray) -> np.ndarray:
         out = image_bgr

@@ -83,12 +83,19 @@ def run_import(args) -> int:
 
 def run_dataset(args) -> int:
     from edge.labels.dataset import write_label_datasets
+    from edge.pipeline.context import calibration_of
 
     config = load_config(args.config)
+    calibration = calibration_of(config)
     with Store.open(Path(config.storage.data_dir)) as store:
-        summary = write_label_datasets(store, args.out, args.val_fraction, args.test_fraction, args.seed)
+        summary = write_label_datasets(store, args.out, calibration, args.val_fraction, args.test_fraction, args.seed)
     for view, counts in summary.photos.items():
         print(f"{summary.out_dir / view}: " + ", ".join(f"{n} {split}" for split, n in counts.items()))
+    if summary.other_calibration:
+        print(
+            f"left out: {summary.other_calibration} labelled photos taken with another calibration "
+            f"than the one in use ({calibration.hash})"
+        )
     print("goats: " + "; ".join(f"{split} {', '.join(tags) or '-'}" for split, tags in summary.goats.items()))
     return 0
 

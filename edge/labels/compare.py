@@ -1,8 +1,8 @@
 """`goat-edge labels compare`: two sets of models on the farm's held-out goats, side by side.
 
 Each model set reads the photos of the held-out split that `goat-edge labels dataset`
-wrote (the goats no model trained or validated on), as the daemon reads them (the
-calibrated cameras' orientation, close-ups, outline), and each keypoint is measured
+wrote (the goats no model trained or validated on), as the daemon reads them (in the
+models' frame, as the dataset holds them; close-ups, outline), and each keypoint is measured
 against where the person placed it. The report gives, per view and landmark, the median
 and 90th-percentile miss in pixels and how often the goat was found, and a verdict: the new
 set is better when on no view it finds the goat less often or misses the placed keypoints
@@ -26,7 +26,7 @@ import yaml
 from edge.config import ModelsConfig
 from edge.detect.detector import NcnnDetector
 from edge.errors import GoatEdgeError
-from edge.geometry.calibration import Calibration
+from edge.geometry.calibration import Calibration, default_calibration
 from edge.jpeg import decode_jpeg
 from edge.keypoints import VIEW_KEYPOINTS, VIEWS
 from edge.pipeline.from_images import measure_images
@@ -94,17 +94,12 @@ def held_out_photos(datasets: Path, view: str, split: str = "test") -> list[tupl
     return out
 
 
-def compare_models(
-    old_dir: Path, new_dir: Path, datasets: Path, calibration: Calibration, threads: int = 2
-) -> list[ViewComparison]:
+def compare_models(old_dir: Path, new_dir: Path, datasets: Path, threads: int = 2) -> list[ViewComparison]:
     photos = {view: held_out_photos(datasets, view) for view in VIEWS}
     if not any(photos.values()):
         raise CompareError(f"{datasets}: no held-out (test) photos; write them with `goat-edge labels dataset`")
     comparisons = {view: ViewComparison(view, len(photos[view])) for view in VIEWS if photos[view]}
-    read = {
-        which: read_held_out(models_dir, photos, calibration, threads)
-        for which, models_dir in zip(SETS, (old_dir, new_dir))
-    }
+    read = {which: read_held_out(models_dir, photos, threads) for which, models_dir in zip(SETS, (old_dir, new_dir))}
     for view, comparison in comparisons.items():
         for which in SETS:
             comparison.found[which] = sum(found is not None for found in read[which][view])
@@ -125,9 +120,12 @@ def compare_models(
     return list(comparisons.values())
 
 
-def read_held_out(models_dir: Path, photos: dict, calibration: Calibration, threads: int) -> dict[str, list]:
+def read_held_out(models_dir: Path, photos: dict, threads: int) -> dict[str, list]:
     """Per view, each held-out photo's keypoints {name: (x, y)} as one model set reads them,
-    or None where it found no goat."""
+    or None where it found no goat. The dataset's photos are already as the models see
+    them (turned, mirrored or re-projected: edge/labels/dataset.py), so they are read as
+    the standard cameras' photos."""
+    canonical = default_calibration()
     # A set without the close-up model reads the regions from the view models alone.
     settings = ModelsConfig(dir=models_dir, threads=threads, closeups=(Path(models_dir) / "closeup").is_dir())
     out: dict[str, list] = {}
@@ -138,8 +136,7 @@ def read_held_out(models_dir: Path, photos: dict, calibration: Calibration, thre
                 found = detector.detect(
                     view,
                     decode_jpeg(image_path.read_bytes()),
-                    calibration[view],
-                    mirrored_chute=calibration.mirrored_chute,
+                    canonical[view],
                 )
                 keypoints = (
                     {name: (kp.x_px, kp.y_px) for name, kp in found.keypoints().items()} if found.goats else None
@@ -210,7 +207,7 @@ def judge(old_dir: Path, new_dir: Path, datasets: Path, config) -> tuple[list[Vi
     from edge.store.db import Store
 
     calibration = calibration_of(config)
-    comparisons = compare_models(old_dir, new_dir, datasets, calibration, config.models.threads)
+    comparisons = compare_models(old_dir, new_dir, datasets, config.models.threads)
     with Store.open(config.storage.data_dir) as store:
         taped = compare_taped(old_dir, new_dir, datasets, store, calibration, config.models.threads)
     return comparisons, taped

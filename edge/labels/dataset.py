@@ -6,6 +6,13 @@ named go to train (they could be any goat, so they may not judge). Each view's f
 what `scripts/train_models.py --real-data <view>=<folder>/data.yaml` reads, and the top and
 side ones are what `scripts/make_dataset.py --view closeup --from-top ... --from-side ...`
 cuts the close-up model's crops from.
+
+Each photo is written as the models see it: a camera mounted turned, on the other side of
+the chute or well off its place is read turned, mirrored or re-projected
+(edge/detect/viewpoint.py), so its photos and points are turned, mirrored or re-projected
+the same way here. A model then learns the farm's goats in the frame it reads them in. A
+capture taken with another calibration than the one in use cannot be brought into that
+frame and is left out.
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from edge.detect.orientation import Orientation
+from edge.detect.viewpoint import Viewpoint, model_frame
 from edge.errors import GoatEdgeError
-from edge.jpeg import decode_jpeg
-from edge.keypoints import VIEW_KEYPOINTS, VIEWS, flip_idx
+from edge.geometry.calibration import Calibration, default_calibration
+from edge.jpeg import decode_jpeg, encode_jpeg
+from edge.keypoints import VIEW_KEYPOINTS, VIEWS, flip_idx, mirror_name
 from edge.store.db import Store
 from edge.training.dataset import write_example
 
@@ -35,6 +45,9 @@ BOX_MARGINS = {
     "front": (0.12, 0.12, 0.18, 0.01),
 }
 VISIBLE = 2
+# A re-projected photo is encoded again; at this quality its JPEG noise stays below the
+# camera's own.
+REPROJECTED_JPEG_QUALITY = 95
 
 
 class LabelDatasetError(GoatEdgeError):
@@ -46,6 +59,7 @@ class LabelDatasetSummary:
     out_dir: Path
     photos: dict[str, dict[str, int]] = field(default_factory=dict)  # view -> split -> photos
     goats: dict[str, list[str]] = field(default_factory=dict)  # split -> goat tags
+    other_calibration: int = 0  # labelled photos left out: taken with another calibration
 
 
 def split_goats(tags: list[str], val_fraction: float, test_fraction: float, seed: int) -> dict[str, str]:
@@ -79,8 +93,14 @@ def label_line(view: str, points: dict[str, list[float]], width: int, height: in
 
 
 def write_label_datasets(
-    store: Store, out_dir: Path, val_fraction: float = 0.2, test_fraction: float = 0.2, seed: int = 0
+    store: Store,
+    out_dir: Path,
+    calibration: Calibration,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    seed: int = 0,
 ) -> LabelDatasetSummary:
+    """calibration: the one in use, which says how the models see each camera's photos."""
     out_dir = Path(out_dir)
     if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
         raise LabelDatasetError("--val-fraction and --test-fraction must lie in [0, 1) and leave goats to train on")
@@ -92,22 +112,28 @@ def write_label_datasets(
     captures = {capture_id: store.get_capture(capture_id) for capture_id in {row["capture_id"] for row in labels}}
     tags = sorted({c["goat_tag"] for c in captures.values() if c["goat_tag"]})
     goat_split = split_goats(tags, val_fraction, test_fraction, seed)
+    canonical = default_calibration()
+    frames = {v: model_frame(calibration[v], canonical[v], mirrored_chute=calibration.mirrored_chute) for v in VIEWS}
 
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     counts = {view: dict.fromkeys(SPLITS, 0) for view in VIEWS}
+    other_calibration = 0
     for row in labels:
         capture = captures[row["capture_id"]]
         if not row["keypoints"]:
             continue
+        if capture["calibration_hash"] not in (None, calibration.hash):
+            other_calibration += 1
+            continue
         split = goat_split.get(capture["goat_tag"], "train")
         raw = next(im for im in capture["images"] if im["view"] == row["view"] and im["kind"] == "raw")
-        jpeg = store.image_path(raw).read_bytes()
+        jpeg, points = as_the_models_see_it(frames[row["view"]], store.image_path(raw).read_bytes(), row["keypoints"])
         folder = partial / row["view"]
         for kind in ("images", "labels"):
             (folder / kind / split).mkdir(parents=True, exist_ok=True)
         height, width = decode_jpeg(jpeg, colour=False).shape[:2]
-        line = label_line(row["view"], row["keypoints"], width, height)
+        line = label_line(row["view"], points, width, height)
         write_example(folder, split, f"{capture['id']}_{row['view']}", jpeg, [line])
         counts[row["view"]][split] += 1
     for view in VIEWS:
@@ -117,7 +143,27 @@ def write_label_datasets(
         out_dir.rmdir()
     partial.rename(out_dir)
     by_split = {s: sorted(t for t, sp in goat_split.items() if sp == s) for s in SPLITS}
-    return LabelDatasetSummary(out_dir, {v: c for v, c in counts.items() if sum(c.values())}, by_split)
+    photos = {v: c for v, c in counts.items() if sum(c.values())}
+    return LabelDatasetSummary(out_dir, photos, by_split, other_calibration)
+
+
+def as_the_models_see_it(
+    frame: Orientation | Viewpoint, jpeg: bytes, points: dict[str, list[float]]
+) -> tuple[bytes, dict[str, list[float]]]:
+    """A photo and its placed points (the goat's own names) turned, mirrored or re-projected
+    as the detector reads that camera; in a mirrored photo the goat's left points are the
+    model's right ones. A point the re-projected image does not show is left unplaced."""
+    if frame.is_identity:
+        return jpeg, points
+    image = frame.to_canonical(decode_jpeg(jpeg))
+    height, width = image.shape[:2]
+    names = list(points)
+    moved = frame.canonical_px(np.array([points[n][:2] for n in names], float))
+    out = {}
+    for name, (x, y) in zip(names, moved, strict=True):
+        if -0.5 <= x < width - 0.5 and -0.5 <= y < height - 0.5:
+            out[mirror_name(name) if frame.mirrored else name] = [float(x), float(y)]
+    return encode_jpeg(image, REPROJECTED_JPEG_QUALITY), out
 
 
 def _write_data_yaml(folder: Path, view: str, counts: dict[str, int]) -> None:

@@ -1,5 +1,6 @@
 """Cameras mounted other than the standard way, for trying the detector on them: turned
-about their optical axis by quarter turns, or placed on the other side of the chute."""
+about their optical axis by quarter turns, placed on the other side of the chute, or
+mounted somewhere else and aimed at the goat."""
 
 from __future__ import annotations
 
@@ -37,3 +38,35 @@ def across_the_chute(lens: Lens) -> Lens:
 def with_camera(calibration: Calibration, lens: Lens) -> Calibration:
     """The calibration with one camera replaced."""
     return Calibration({**calibration.cameras, lens.name: lens})
+
+
+def remounted(lens: Lens, eye_cm, target_cm) -> Lens:
+    """The same camera and lens placed at eye_cm and aimed at target_cm, its image's up kept
+    as near as it can be to where it pointed."""
+    return look_at(
+        lens.name,
+        eye_cm,
+        target_cm,
+        up=tuple(-lens.R[1]),
+        focal_px=float(lens.K[0, 0]),
+        size_px=lens.size_px,
+        dist=tuple(lens.dist),
+    )
+
+
+def moved_mountings(calibration: Calibration) -> dict[str, Calibration]:
+    """Cameras mounted well off the places docs/calibration.md draws, beyond what the models
+    learnt (edge/training/camera_jitter.py), each described by its calibration."""
+    side, top, front = (calibration[v] for v in ("side", "top", "front"))
+    x0 = float(side.center_cm[0])  # where the side and top cameras aim along the chute
+    return {
+        "side camera 25 cm higher and 15 cm nearer, looking down": with_camera(
+            calibration, remounted(side, (x0, 115.0, 87.0), (x0, 0.0, 50.0))
+        ),
+        "top camera 25 cm off the centre line and 15 cm lower, tilted to it": with_camera(
+            calibration, remounted(top, top.center_cm + (0.0, -25.0, -15.0), (top.center_cm[0], 0.0, 50.0))
+        ),
+        "front camera 25 cm higher and 20 cm to one side": with_camera(
+            calibration, remounted(front, front.center_cm + (-15.0, 20.0, 25.0), (-40.0, 0.0, 55.0))
+        ),
+    }

@@ -148,14 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--datasets", type=Path, required=True, help="the folder `goat-edge labels dataset` wrote")
     p.add_argument("--out", type=Path, required=True, help="where the new model set goes (replaced if it exists)")
     p.add_argument("--views", type=views, default=VIEWS, help="views to retrain, where labelled (default: all)")
-    p.add_argument("--epochs", type=positive_int, default=10)
+    p.add_argument("--epochs", type=positive_int, default=30)
     p.add_argument("--time-h", type=positive_float, help="training time per view in hours; overrides --epochs")
     p.add_argument("--sim-count", type=non_negative_int, default=200, help="simulated images per view and look")
     p.add_argument("--looks", type=train_models.looks, default=("standard", "varied"), help="simulated looks")
     p.add_argument("--sim-datasets", type=Path, help="where simulated datasets are kept (default: <out>.work/sim)")
     p.add_argument("--batch", type=positive_int, default=8)
     p.add_argument("--lr0", type=positive_float, default=0.0005, help="AdamW's learning rate")
-    p.add_argument("--freeze", type=non_negative_int, default=10, help="layers kept as they are (10: the backbone)")
+    p.add_argument(
+        "--freeze",
+        type=non_negative_int,
+        default=0,
+        help="layers kept as they are (10: the backbone); a farm's coats and light differ from the "
+        "simulator's in what the backbone reads, so by default it learns too (docs/farm-data.md)",
+    )
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, or a GPU index")
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
     p.add_argument("--seed", type=non_negative_int, default=1)

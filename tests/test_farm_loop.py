@@ -5,36 +5,42 @@ shipped models have never seen. (Nothing trained here ships or is benchmarked: t
 look judges the shipped models in benchmarks/unseen_look.py, and the models this test
 trains are thrown away with its temporary folder.)
 
-A person corrects the models' points in the exported COCO file (here: moves each to where
-it truly is), the farm tapes its goats, the labels come back, the top model is fine-tuned on the CPU for a few
-minutes, judged on goats it never trained on, promoted (forced where the report says it
-is not better, after promotion refused it), and the farm's captures are measured again;
-both measurings reach PostgreSQL and S3, the newest current; a roll-back restores the
-installed models. Whether a few CPU minutes on 18 goats make the model better is a
-measured question (docs/farm-data.md), not what this story asserts.
+The farm has one chute, its cameras mounted a few centimetres and degrees off the nominal
+places and calibrated. A person corrects the models' points in the exported COCO file
+(here: moves each to where it truly is), the farm tapes its goats, the labels come back,
+the top model is fine-tuned on the CPU for a few minutes on the 36 goats of the training
+split, judged better on the 12 held-out goats it never trained on (the 95 % interval of
+its mean miss difference below zero), promoted, and the farm's captures are measured
+again; both measurings reach PostgreSQL and S3, the newest current; a roll-back restores
+the installed models. (The training is seeded; its figures are in docs/farm-data.md.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
 
 from edge.cli import main
 from edge.config import ModelsConfig
 from edge.detect.detector import NcnnDetector
-from edge.geometry.calibration import default_calibration
+from edge.geometry.calibration import Calibration, default_calibration, save_calibration
 from edge.keypoints import VIEW_KEYPOINTS, VIEWS
 from edge.measure.weight import WeightFormula
 from edge.pipeline.from_images import measure_images, measuring_from
 from edge.registry import Registry
-from edge.sim.capture import simulate_capture
+from edge.sim.capture import SimCapture, simulate_capture
+from edge.sim.looks import Look, look_named
 from edge.sim.truth import NOT_IN_IMAGE
 from edge.store import Store
 from edge.store.tape import TAPED
@@ -45,20 +51,38 @@ pytestmark = [pytest.mark.train, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ModelsConfig().dir
-GOATS = 30
+GOATS = 60
 LOOK = "unseen"
+FARM_CHUTE_SEED = 2026
 RETRAINED = "top"
+
+
+def farm_look() -> tuple[Look, Calibration]:
+    """The farm's goats, barn and light (the unseen look), and its one chute: cameras
+    mounted a few centimetres and degrees off the nominal places, once, and calibrated."""
+    unseen = look_named(LOOK)
+    chute = unseen.mounted(default_calibration(), np.random.default_rng(FARM_CHUTE_SEED))
+    return dataclasses.replace(unseen, mount_shift_cm=0.0, mount_turn_deg=0.0), chute
+
+
+def render(goat: int) -> SimCapture:
+    look, chute = farm_look()
+    return simulate_capture(9_300_000_000 + goat, chute, look=look)
 
 
 @pytest.fixture
 def farm(tmp_path, cloud):
     """A season at the farm: one capture of each goat, measured by the shipped models, and
     where every landmark truly is (what a careful person would mark)."""
-    calibration = default_calibration()
+    _, calibration = farm_look()
+    save_calibration(calibration, tmp_path / "calibration.json")
     truth = {}
-    with Store.open(tmp_path / "data") as store, NcnnDetector(ModelsConfig(dir=SHIPPED)) as detector:
-        for g in range(GOATS):
-            capture = simulate_capture(9_300_000_000 + g, look=LOOK)
+    with (
+        Store.open(tmp_path / "data") as store,
+        NcnnDetector(ModelsConfig(dir=SHIPPED)) as detector,
+        ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as renderers,
+    ):
+        for g, capture in enumerate(renderers.map(render, range(GOATS))):
             measured = measure_images(capture.images, calibration, detector)
             at = datetime(2026, 11, 2, 8, tzinfo=UTC) + timedelta(days=g % 5, minutes=g)
             rec = measured_record(
@@ -80,7 +104,8 @@ def farm(tmp_path, cloud):
     sync = "\n".join(f'{k} = "{v}"' for k, v in sync_section(cloud).items())
     config.write_text(
         f'[device]\nid = "barn"\n[storage]\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[models]\ndir = "{SHIPPED}"\n[sync]\n{sync}\n'
+        f'[models]\ndir = "{SHIPPED}"\n[measure]\ncalibration = "{tmp_path / "calibration.json"}"\n'
+        f"[sync]\n{sync}\n"
     )
     return config, tmp_path, truth
 
@@ -117,7 +142,7 @@ def retrain(config: Path, sets: Path, out: Path) -> subprocess.CompletedProcess:
         [
             sys.executable, str(ROOT / "scripts" / "retrain.py"), "--config", str(config),
             "--datasets", str(sets), "--out", str(out), "--views", RETRAINED,
-            "--sim-count", "0", "--epochs", "20", "--device", "cpu", "--workers", "2",
+            "--sim-count", "0", "--device", "cpu", "--workers", "2",
         ],
         capture_output=True, text=True, timeout=1200, cwd=ROOT, env=dict(os.environ, YOLO_OFFLINE="1"),
     )  # fmt: skip
@@ -145,15 +170,11 @@ def test_the_farms_labels_retrain_its_models_and_its_captures_are_measured_again
     assert f"## Against the tape: {GOATS // 5} held-out captures taped within 3 days" in report
     assert "| measurement | old: measured | old MAPE % | new: measured | new MAPE % |" in report
     assert (candidate / "comparison.png").is_file()
-    better = "Verdict: **new is better**" in report
-    assert ("new is better:" if better else "new is not better:") in done.stdout
+    # The farm's own photos taught the top model its goats: surely better on the held-out ones.
+    assert "Verdict: **new is better**" in report, report[:1500]
+    assert "new is better:" in done.stdout
 
-    # Promotion follows the report's verdict: refused, naming why, when the new set is not better.
     promote = ["models", "promote", "--config", str(config), "--datasets", str(sets), str(candidate)]
-    if not better:
-        assert main(promote) == 2
-        assert "not promoted: it is not better on the held-out goats" in capsys.readouterr().err
-        promote.append("--force")
     assert main(promote) == 0
     registry = Registry(root / "data" / "models")
     promoted = registry.active()

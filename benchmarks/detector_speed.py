@@ -147,29 +147,34 @@ def child(code: str, *args: str) -> tuple[float, float]:
     return wall_s, rss_mb
 
 
-# How `goat-edge run` sets up glibc's malloc (edge/daemon/run.py tune_malloc), and the
-# alternatives it is measured against: the same daemon, with tune_malloc replaced first.
-MALLOC_SETUPS = {
-    "2 arenas, 1 MB mmap threshold (shipped)": None,
+# How `goat-edge run` is set up (edge/daemon/run.py tune_malloc; NcnnDetector.release_pools
+# after each photo), and the alternatives it is measured against: the same daemon, with one
+# of those replaced first.
+DAEMON_SETUPS = {
+    "shipped: 2 malloc arenas, 1 MB mmap threshold, ncnn pools given back after each photo": None,
+    "ncnn pools kept between photos": (
+        "from edge.detect import detector; "
+        "detector.NcnnDetector.release_pools = lambda self: None if self.models else "
+        "[a.clear() for a in self._allocators]"
+    ),
     "2 arenas, glibc's moving mmap threshold": (
         "run.tune_malloc = functools.partial(run.tune_malloc, mmap_threshold_bytes=None)"
     ),
-    "glibc's defaults": "run.tune_malloc = lambda: None",
+    "glibc's malloc defaults": "run.tune_malloc = lambda: None",
 }
 
 
-def daemon_command(malloc_setup: str | None) -> list[str]:
-    if malloc_setup is None:
+def daemon_command(setup: str | None) -> list[str]:
+    if setup is None:
         return [sys.executable, "-m", "edge.cli", "run"]
     prelude = (
-        f"import functools, sys; from edge.daemon import run; {malloc_setup}; "
-        "from edge.cli import main; sys.exit(main())"
+        f"import functools, sys; from edge.daemon import run; {setup}; from edge.cli import main; sys.exit(main())"
     )
     return [sys.executable, "-c", prelude, "run"]
 
 
 def daemon_run(
-    models: Path, captures, tmp: Path, count: int = 9, malloc_setup: str | None = None
+    models: Path, captures, tmp: Path, count: int = 20, setup: str | None = None
 ) -> tuple[float, float, dict]:
     """`goat-edge run` on replayed photos: (s from process start to the first stored capture
     through the API, median ms of the later captures through the API, {VmHWM, RssAnon,
@@ -190,7 +195,7 @@ def daemon_run(
     )
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [*daemon_command(malloc_setup), "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*daemon_command(setup), "--config", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         first_s = None
@@ -218,12 +223,32 @@ def daemon_run(
     return first_s, statistics.median(later_ms), mb
 
 
+def print_daemon_table(models: Path, captures, tmp: Path) -> None:
+    print(
+        "\n| the daemon, goat-edge run (API, store, replay cameras), 20 captures: set up | "
+        "start to first result s | later captures, median ms | peak RSS MB | "
+        "at the end: own + library pages MB |"
+    )
+    print("|---|---|---|---|---|")
+    for label, setup in DAEMON_SETUPS.items():
+        daemon_s, later_ms, mb = daemon_run(models, captures, tmp, setup=setup)
+        print(
+            f"| {label} | {daemon_s:.2f} | {later_ms:.0f} | {mb['VmHWM']:.0f} | "
+            f"{mb['RssAnon']:.0f} + {mb['RssFile']:.0f} |"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=Path("models"))
     ap.add_argument("--captures", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--daemon-only", action="store_true", help="only the daemon's table (its set-ups side by side)")
     args = ap.parse_args()
+    if args.daemon_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            print_daemon_table(args.models, write_captures(Path(tmp), args.captures), Path(tmp))
+        return
     from ultralytics import YOLO
 
     default = ModelsConfig(dir=args.models, threads=args.threads)
@@ -299,18 +324,7 @@ def main() -> None:
             print(f"| lean (ncnn + numpy + OpenCV), {label} | {lean_s:.2f} | {lean_mb:.0f} |")
         print(f"| Ultralytics on the same NCNN files | {ult_s:.2f} | {ult_mb:.0f} |")
 
-        print(
-            "\n| the daemon, goat-edge run (API, store, replay cameras), 9 captures: malloc | "
-            "start to first result s | later captures, median ms | peak RSS MB | "
-            "at the end: own + library pages MB |"
-        )
-        print("|---|---|---|---|---|")
-        for label, setup in MALLOC_SETUPS.items():
-            daemon_s, later_ms, mb = daemon_run(args.models, captures, tmp, malloc_setup=setup)
-            print(
-                f"| {label} | {daemon_s:.2f} | {later_ms:.0f} | {mb['VmHWM']:.0f} | "
-                f"{mb['RssAnon']:.0f} + {mb['RssFile']:.0f} |"
-            )
+        print_daemon_table(args.models, captures, tmp)
     print(json.dumps({"threads": args.threads, "models": str(args.models)}))
 
 

@@ -1,13 +1,15 @@
 """Fit the models' keypoint spreads and the measurements' 90 % intervals on tuning captures.
 
-    python scripts/fit_uncertainty.py [--models models] [--count 150] [--looks standard,varied]
+    python scripts/fit_uncertainty.py [--models models] [--count 150] [--looks standard,varied,tuning]
 
 Renders tuning captures (seeds from 8,500,000,000: never a dataset's, never the held-out
 benchmarks'), reads them as the daemon does, and writes <models>/uncertainty.yaml: each
 view's keypoint spread per landmark and confidence bin, the spread across the outline,
 and each measurement's interval factor (edge/measure/uncertainty.py). The readings are
 kept in datasets/eval/tuning.jsonl, so a second run, or one that was stopped, reads
-instead of rendering again. The held-out "unseen" look is refused: it is for judging.
+instead of rendering again. The "tuning" look is goats no model learnt (edge/sim/looks.py),
+so the ± is fitted on unfamiliar goats as well as familiar ones, as a farm's will be. The
+held-out "unseen" look is refused: it is for judging.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=ModelsConfig().dir)
     ap.add_argument("--count", type=positive_int, default=150, help="tuning captures per look")
-    ap.add_argument("--looks", default="standard,varied", help="comma-separated looks to tune on")
+    ap.add_argument("--looks", default="standard,varied,tuning", help="comma-separated looks to tune on")
     ap.add_argument("--records", type=Path, default=RECORDS)
     args = ap.parse_args(argv)
     looks = [s.strip() for s in args.looks.split(",") if s.strip()]

@@ -199,15 +199,15 @@ def train_view(view: str, args) -> Path:
 
 
 def looks(text: str) -> tuple[str, ...]:
-    """Comma-separated looks; a held-out look judges the models and is never trained on."""
+    """Comma-separated looks; the held-out and tuning looks are never trained on."""
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     for name in names:
         try:
             look = look_named(name)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
-        if look.held_out:
-            raise argparse.ArgumentTypeError(f"look {name!r} is held out: it judges the models and may not train them")
+        if look.kept_from_training:
+            raise argparse.ArgumentTypeError(f"look {name!r} is {look.kept_from_training} and may not train them")
     if not names:
         raise argparse.ArgumentTypeError("name at least one look")
     return names

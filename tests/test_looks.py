@@ -14,13 +14,16 @@ from edge.sim.capture import simulate_capture
 from edge.sim.families import FAMILIES, sample_family_params
 from edge.sim.goat import build_goat, sample_goat_params
 from edge.sim.looks import LOOKS
+from edge.sim.render import Renderer
 from edge.sim.truth import VISIBLE, true_measurements
 
 
-def test_the_varied_look_draws_every_training_family_and_never_the_held_out_one():
-    varied, unseen = LOOKS["varied"], LOOKS["unseen"]
-    assert not varied.held_out and unseen.held_out
+def test_the_varied_look_draws_every_training_family_and_never_the_held_out_or_tuning_ones():
+    varied, unseen, tuning = LOOKS["varied"], LOOKS["unseen"], LOOKS["tuning"]
+    assert varied.kept_from_training is None
+    assert unseen.held_out and tuning.tuning_only and not tuning.held_out
     assert not set(varied.families) & set(unseen.families)
+    assert not set(tuning.families) & (set(varied.families) | set(unseen.families))
     drawn = Counter()
     for seed in range(120):
         rng = np.random.default_rng(seed)
@@ -63,9 +66,27 @@ def test_the_unseen_look_mounts_its_cameras_off_the_chute_and_records_where():
     assert capture.goats[0].params.ear_length_scale >= 1.4
 
 
+def test_the_tuning_look_paints_brindle_and_pied_coats_over_part_of_the_goat():
+    patterns = Counter()
+    for seed in range(6):
+        capture = simulate_capture(8_500_000_000 + seed, scale=0.25, look="tuning", views=("side",))
+        goat = capture.goats[0]
+        patterns[goat.params.coat.pattern] += 1
+        plain_coat = dataclasses.replace(goat.params.coat, pattern="plain")
+        plain = build_goat(dataclasses.replace(goat.params, coat=plain_coat))
+        camera = capture.calibration["side"]
+        painted = Renderer(capture.scene, [goat]).render(camera).rgb.astype(float)
+        bare = Renderer(capture.scene, [plain]).render(camera).rgb.astype(float)
+        on_goat = capture.masks["side"] == 1
+        changed = (np.abs(painted - bare).max(axis=2) > 0.05)[on_goat].mean()
+        # Stripes or patches over part of the coat, not none of it and not all of it.
+        assert 0.1 < changed < 0.8, f"seed {seed}: {changed:.2f} of the goat repainted"
+    assert set(patterns) == {"brindle", "pied"}
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_in_every_look_each_visible_keypoint_lands_on_the_goat(seed):
-    for look in ("varied", "unseen"):
+    for look in ("varied", "unseen", "tuning"):
         capture = simulate_capture(seed, scale=0.25, look=look)
         for view in VIEWS:
             mask = capture.masks[view]

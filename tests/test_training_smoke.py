@@ -380,8 +380,15 @@ def test_measure_refuses_photos_of_the_wrong_size_by_name(exported, tmp_path, ca
     assert code != 0 and "top.jpg: 640x480 px, but the top camera is calibrated for 1280x960" in err
 
 
-def test_training_on_the_held_out_look_is_refused_by_name(tmp_path):
-    done = script("train_models.py", "--views", "side", "--looks", "varied,unseen", "--datasets", str(tmp_path))
+@pytest.mark.parametrize(
+    "look, says",
+    [
+        ("unseen", "look 'unseen' is held out: it judges the models and may not train them"),
+        ("tuning", "look 'tuning' is kept for tuning: it fits the uncertainty and may not train them"),
+    ],
+)
+def test_training_on_the_held_out_or_tuning_look_is_refused_by_name(tmp_path, look, says):
+    done = script("train_models.py", "--views", "side", "--looks", f"varied,{look}", "--datasets", str(tmp_path))
     assert done.returncode != 0 and "Traceback" not in done.stderr
-    assert "look 'unseen' is held out: it judges the models and may not train them" in done.stderr
+    assert says in done.stderr
     assert list(tmp_path.iterdir()) == []

@@ -5,13 +5,17 @@ of ranges. A family narrows the ranges to one kind of animal and adds what sets 
 the deep, wide Boer with its red head; the tall, lean dairy goat; the short, barrel-bodied
 pygmy; the shallow-chested kid; the long-haired goat with hair hanging below its belly.
 The "nubian_roan" family (long body, long hanging ears, roan or belted coats) is the
-held-out one: no dataset may draw it (edge/sim/looks.py).
+held-out one: no dataset may draw it (edge/sim/looks.py). The "lamancha_brindle" family
+(short-coupled, deep and wide, with stub ears, brindle or pied coats) is for tuning only:
+no dataset may draw it either, so the uncertainty can be fitted on goats the models never
+learnt, and judged on others.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -67,6 +71,18 @@ FAMILIES = {
             droopy_ears_p=1.0,
             ear_length_scale=(1.4, 1.8),
         ),
+        BodyFamily(
+            "lamancha_brindle",
+            (60, 86),
+            (0.46, 0.53),
+            (0.70, 0.86),
+            (0.98, 1.15),
+            (0.98, 1.10),
+            (1.02, 1.16),
+            ("brindle", "pied"),
+            droopy_ears_p=0.0,
+            ear_length_scale=(0.25, 0.45),
+        ),
     )
 }
 
@@ -74,7 +90,24 @@ _ROAN = ((0.85, 0.83, 0.80), (0.10, 0.09, 0.09))  # white hairs through black
 _BELTED = ((0.08, 0.07, 0.07), (0.88, 0.86, 0.82))  # black with a white belt
 
 
+_BRINDLE = ((0.55, 0.36, 0.20), (0.12, 0.08, 0.06))  # tan with near-black streaks
+_PIED = (((0.10, 0.09, 0.09), (0.90, 0.88, 0.84)), ((0.50, 0.24, 0.12), (0.92, 0.90, 0.86)))  # black or red, white
+
+
 def _held_out_coat(kind: str, body_length_cm: float, rng: np.random.Generator) -> Coat:
+    if kind in ("brindle", "pied"):
+        base, second = _BRINDLE if kind == "brindle" else _PIED[rng.integers(2)]
+        size = rng.uniform(5.0, 9.0) if kind == "brindle" else rng.uniform(8.0, 16.0)
+        phase = tuple(float(v) for v in rng.uniform(0, 2 * np.pi, 3))
+        return Coat(
+            kind,
+            jitter_rgb(base, rng),
+            jitter_rgb(base, rng),
+            jitter_rgb(second, rng),
+            pattern=kind,
+            pattern_cm=size,
+            pattern_phase=cast(tuple[float, float, float], phase),
+        )
     if kind == "roan":
         base, hairs = _ROAN if rng.random() < 0.5 else ((0.46, 0.29, 0.16), _ROAN[0])
         return Coat(kind, jitter_rgb(base, rng), jitter_rgb(base, rng), jitter_rgb(hairs, rng), pattern="roan")
@@ -84,6 +117,9 @@ def _held_out_coat(kind: str, body_length_cm: float, rng: np.random.Generator) -
     return Coat(
         kind, jitter_rgb(base, rng), jitter_rgb(base, rng), jitter_rgb(band, rng), pattern="belted", belt_x_cm=belt
     )
+
+
+_HELD_OUT_COATS = ("roan", "belted", "brindle", "pied")
 
 
 def sample_family_params(rng: np.random.Generator, family: str, chute_width_cm: float = 50.0) -> GoatParams:
@@ -96,7 +132,7 @@ def sample_family_params(rng: np.random.Generator, family: str, chute_width_cm: 
     height = rng.uniform(*f.withers_height_cm)
     length_ratio = rng.uniform(*f.body_length_ratio)
     kind = f.coats[rng.integers(len(f.coats))]
-    coat = _held_out_coat(kind, height * length_ratio, rng) if kind in ("roan", "belted") else sample_coat(kind, rng)
+    coat = _held_out_coat(kind, height * length_ratio, rng) if kind in _HELD_OUT_COATS else sample_coat(kind, rng)
     params = dataclasses.replace(
         base,
         withers_height_cm=height,

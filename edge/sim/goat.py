@@ -44,10 +44,14 @@ class Coat:
     spot_rgb: tuple[float, float, float]
     # Spots as (centre in the body frame, radius cm); empty unless the coat is spotted.
     spots: tuple[tuple[tuple[float, float, float], float], ...] = ()
-    # "plain" (body_rgb, with any spots), "roan" (spot_rgb hairs mixed all over the body) or
-    # "belted" (a band of spot_rgb around the barrel).
+    # "plain" (body_rgb, with any spots), "roan" (spot_rgb hairs mixed all over the body),
+    # "belted" (a band of spot_rgb around the barrel), "brindle" (streaky stripes of spot_rgb
+    # down the flanks) or "pied" (large patches of spot_rgb with ragged edges).
     pattern: str = "plain"
     belt_x_cm: tuple[float, float] = (0.0, 0.0)  # where the belt runs, along the body frame's x
+    # Brindle's stripe spacing and pied's patch size, cm, and where the pattern falls.
+    pattern_cm: float = 0.0
+    pattern_phase: tuple[float, float, float] = (0.0, 0.0, 0.0)
     # Dried mud up to this height in cm above the floor (0 for a clean goat), in mud_rgb.
     mud_line_cm: float = 0.0
     mud_rgb: tuple[float, float, float] = (0.30, 0.22, 0.14)

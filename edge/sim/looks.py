@@ -7,7 +7,10 @@ cameras mounted a little off. "unseen" is the project's held-out look: a body fa
 coats that no dataset may draw (long Nubian-like goats, roan and belted coats), with the
 same extras and its cameras mounted a few centimetres and degrees off the nominal chute,
 each capture's exact calibration recorded with it. Models are judged on it, never trained
-or tuned on it (edge/training/dataset.py refuses it).
+or tuned on it (edge/training/dataset.py refuses it). "tuning" is a third family the
+models never learn either (short-coupled, deep goats with stub ears, brindle or pied
+coats), mounted the same way: scripts/fit_uncertainty.py fits the stated ± on it, so the
+± is fitted on goats the models do not know and judged on other such goats.
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ _LOOK_STREAM = 0x100C
 class Look:
     name: str
     families: tuple[str, ...] = ("standard",)
-    held_out: bool = False  # never drawn for training or tuning
+    held_out: bool = False  # judges the models: never drawn for training or tuning
+    tuning_only: bool = False  # fits the uncertainty on goats the models never learnt
     mud_p: float = 0.0
     collar_p: float = 0.0
     person_p: float = 0.0
@@ -43,6 +47,15 @@ class Look:
     smudge_p: float = 0.0
     mount_shift_cm: float = 0.0  # each camera up to this far off its calibrated place...
     mount_turn_deg: float = 0.0  # ...and turned up to this much about each axis
+
+    @property
+    def kept_from_training(self) -> str | None:
+        """Why no dataset may draw this look, or None where one may."""
+        if self.held_out:
+            return "held out: it judges the models"
+        if self.tuning_only:
+            return "kept for tuning: it fits the uncertainty"
+        return None
 
     def rng(self, seed: int) -> np.random.Generator:
         return np.random.default_rng([seed, _LOOK_STREAM])
@@ -106,6 +119,14 @@ LOOKS = {
         _VARIED,
         dataclasses.replace(
             _VARIED, name="unseen", families=("nubian_roan",), held_out=True, mount_shift_cm=5.0, mount_turn_deg=3.0
+        ),
+        dataclasses.replace(
+            _VARIED,
+            name="tuning",
+            families=("lamancha_brindle",),
+            tuning_only=True,
+            mount_shift_cm=5.0,
+            mount_turn_deg=3.0,
         ),
     )
 }

@@ -360,7 +360,7 @@ class Renderer:
         return rgb
 
     def _pattern(self, rgb: np.ndarray, body: np.ndarray, hair: np.ndarray, on_coat: np.ndarray, coat) -> None:
-        """Roan, belted and muddy coats, painted in place over the coat's colour (body frame, cm)."""
+        """Roan, belted, brindle, pied and muddy coats, painted in place over the coat's colour (body frame, cm)."""
         second = np.asarray(coat.spot_rgb, np.float32) * self.light_rgb
         if coat.pattern == "roan":
             # Single hairs of the second colour, as many as the first, fine as the fur texture.
@@ -369,6 +369,21 @@ class Renderer:
         elif coat.pattern == "belted":
             x = body[:, 0]
             rgb[on_coat & (x > coat.belt_x_cm[0]) & (x < coat.belt_x_cm[1])] = second
+        elif coat.pattern == "brindle":
+            # Stripes down the flanks that wander along the body, broken up by the hair.
+            a, b, _ = coat.pattern_phase
+            x, z = body[:, 0], body[:, 2]
+            wander = 0.35 * coat.pattern_cm * np.sin(z / 7.0 + a) + 0.2 * coat.pattern_cm * np.sin(x / 11.0 + b)
+            stripe = np.sin(2 * np.pi * (x + wander) / coat.pattern_cm) > 0.1
+            streaky = on_coat & stripe & (hair > 0.95)
+            rgb[streaky] = 0.25 * rgb[streaky] + 0.75 * second
+        elif coat.pattern == "pied":
+            # Large patches: a smooth field of a few waves, thresholded; the hair frays the edge.
+            a, b, c = coat.pattern_phase
+            x, y, z = body[:, 0], body[:, 1], body[:, 2]
+            size = coat.pattern_cm
+            field = np.sin(x / size + a) * np.sin(z / (0.8 * size) + b) + 0.6 * np.sin((x + 1.3 * y) / (0.7 * size) + c)
+            rgb[on_coat & (field + 0.3 * (hair - 1) > 0.25)] = second
         if coat.mud_line_cm > 0:
             # A ragged edge: the fur texture moves the line up and down by a few centimetres.
             line = coat.mud_line_cm * (1 + 2.0 * (hair - 1))

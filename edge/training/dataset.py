@@ -92,8 +92,9 @@ def plan_dataset(
     two_goat_fraction: float = 0.03,
     look: str = "standard",
 ) -> Plan:
-    if look_named(look).held_out:
-        raise ValueError(f"look {look!r} is held out: it judges the models and may never be trained on")
+    kept = look_named(look).kept_from_training
+    if kept:
+        raise ValueError(f"look {look!r} is {kept} and may never be trained on")
     if view not in MODELS:
         raise ValueError(f"unknown view {view!r}; expected one of {', '.join(MODELS)}")
     if count < 1:

@@ -1,6 +1,7 @@
 """Fit the models' keypoint spreads and the measurements' 90 % intervals on tuning captures.
 
     python scripts/fit_uncertainty.py [--models models] [--count 150] [--looks standard,varied,tuning]
+    python scripts/fit_uncertainty.py --models /data/candidate --farm /data/farm-sets [--farm-splits val]
 
 Renders tuning captures (seeds from 8,500,000,000: never a dataset's, never the held-out
 benchmarks'), reads them as the daemon does, and writes <models>/uncertainty.yaml: each
@@ -10,6 +11,10 @@ kept in datasets/eval/tuning.jsonl, so a second run, or one that was stopped, re
 instead of rendering again. The "tuning" look is goats no model learnt (edge/sim/looks.py),
 so the ± is fitted on unfamiliar goats as well as familiar ones, as a farm's will be. The
 held-out "unseen" look is refused: it is for judging.
+
+With --farm, the farm's labelled photos (the folders `goat-edge labels dataset` wrote) say
+how far the models miss its own goats' landmarks: the ± is fitted on the looks the models
+learnt, then each landmark's spread is scaled to those misses (docs/farm-data.md, step 4).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
@@ -25,93 +29,71 @@ import numpy as np
 from edge.argtypes import positive_int
 from edge.config import ModelsConfig
 from edge.detect.detector import NcnnDetector
-from edge.measure.estimate import MeasureSettings, measure
-from edge.measure.uncertainty import CONFIDENCE_BINS, COVERAGE, UNUSED, UncertaintyModel, save_uncertainty
-from edge.measurements import LENGTHS
+from edge.keypoints import VIEWS
+from edge.labels.compare import CompareError, held_out_photos, read_dataset_photos
+from edge.measure.uncertainty import CONFIDENCE_BINS, UNUSED, save_uncertainty
 from edge.sim.looks import look_named
-from edge.sim.truth import NOT_IN_IMAGE
-from edge.training.sim_eval import collect, record_calibration, record_keypoints
+from edge.training.sim_eval import collect
+from edge.training.uncertainty_fit import fit, scaled_to_farm
 
 TUNING_SEED = 8_500_000_000
 RECORDS = Path("datasets/eval/tuning.jsonl")
-# For a 2D Gaussian error with spread s along each axis, the median distance is 1.1774 s;
-# for one axis, the median |error| is 0.6745 s.
-MEDIAN_DISTANCE = float(np.sqrt(2 * np.log(2)))
-MEDIAN_ONE_AXIS = 0.6745
-MIN_SAMPLES = 20
+DEFAULT_LOOKS = "standard,varied,tuning"
 
 
-def keypoint_errors(records: list[dict]) -> list[tuple[str, str, float, np.ndarray, np.ndarray | None]]:
-    """(view, landmark, confidence, error vector px, direction across the outline or None)."""
+def farm_photos(datasets: Path, splits: tuple[str, ...]) -> dict[str, list]:
+    """Per view, (photo, placed landmarks) of the farm's labels datasets (the folders
+    `goat-edge labels dataset` wrote), in the given splits."""
+    return {view: [p for split in splits for p in held_out_photos(datasets, view, split)] for view in VIEWS}
+
+
+def farm_errors(models: Path, photos: dict[str, list]) -> list:
+    """The models' misses on the farm's labelled photos, from where the person placed each
+    landmark, as keypoint_errors gives them for simulated captures."""
+    read = read_dataset_photos(models, photos, ModelsConfig().threads)
     out = []
-    for r in records:
-        for view, found in r["keypoints"].items():
-            truth = r["truth_px"].get(view, {})
-            for name, v in found.items():
-                t = truth.get(name)
-                if name in UNUSED or t is None or t[2] == NOT_IN_IMAGE:
+    for view in VIEWS:
+        for (_, placed), found in zip(photos[view], read[view]):
+            for name, (x, y) in placed.items():
+                kp = (found or {}).get(name)
+                if kp is None or name in UNUSED:
                     continue
-                across = np.array(v[3:5]) if len(v) == 5 else None
-                out.append((view, name, v[2], np.array(v[:2]) - np.array(t[:2]), across))
+                across = np.array(kp.across_outline) if kp.across_outline else None
+                out.append((view, name, kp.confidence, np.array([kp.x_px - x, kp.y_px - y]), across))
     return out
-
-
-def fit_keypoints(errors) -> tuple[dict, dict, float]:
-    by_name: dict[tuple[str, str], list[float]] = defaultdict(list)
-    across: list[float] = []
-    for view, name, _, e, a in errors:
-        if a is None:
-            by_name[view, name].append(float(np.hypot(*e)) / MEDIAN_DISTANCE)
-        else:  # along the outline it is as sure as the model; across it, as the outline
-            along = np.array([-a[1], a[0]])
-            by_name[view, name].append(abs(float(e @ along)) / MEDIAN_ONE_AXIS)
-            across.append(abs(float(e @ a)) / MEDIAN_ONE_AXIS)
-    sigma: dict[str, dict[str, float]] = defaultdict(dict)
-    for (view, name), scaled in by_name.items():
-        if len(scaled) >= MIN_SAMPLES:
-            sigma[view][name] = round(float(np.median(scaled)), 3)
-    factors: dict[str, list[float]] = {}
-    for view in sigma:
-        ratios: list[list[float]] = [[] for _ in CONFIDENCE_BINS]
-        for v, name, confidence, e, a in errors:
-            if v != view or a is not None or name not in sigma[view] or confidence < CONFIDENCE_BINS[0]:
-                continue
-            level = max(i for i, lo in enumerate(CONFIDENCE_BINS) if confidence >= lo)
-            ratios[level].append(float(np.hypot(*e)) / MEDIAN_DISTANCE / sigma[view][name])
-        factors[view] = [round(float(np.median(r)), 3) if len(r) >= MIN_SAMPLES else 1.0 for r in ratios]
-        # A less sure keypoint is never taken as surer than a more sure one.
-        for i in range(len(factors[view]) - 2, -1, -1):
-            factors[view][i] = max(factors[view][i], factors[view][i + 1])
-    return dict(sigma), factors, round(float(np.median(across)), 3) if across else 1.0
-
-
-def interval_factors(records: list[dict], model: UncertaintyModel) -> tuple[dict[str, float], dict[str, int]]:
-    """Per measurement, the COVERAGE quantile of |error| / standard deviation."""
-    unit = dataclasses.replace(model, interval_factor=dict.fromkeys(LENGTHS + ("heart_girth_cm",), 1.0))
-    settings = MeasureSettings(uncertainty=unit, max_uncertainty_pct=float("inf"))
-    ratios: dict[str, list[float]] = defaultdict(list)
-    for r in records:
-        if r["status"] != "ok" or not r["fully_in_view"]:
-            continue
-        result = measure(record_keypoints(r), record_calibration(r), settings=settings)
-        for name, sigma in result.uncertainty.items():
-            value = result.measurements[name]
-            if name in r["truth"] and value is not None and sigma > 0:
-                ratios[name].append(abs(value - r["truth"][name]) / sigma)
-    return (
-        {n: round(float(np.quantile(v, COVERAGE)), 3) for n, v in ratios.items()},
-        {n: len(v) for n, v in ratios.items()},
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=ModelsConfig().dir)
     ap.add_argument("--count", type=positive_int, default=150, help="tuning captures per look")
-    ap.add_argument("--looks", default="standard,varied,tuning", help="comma-separated looks to tune on")
+    ap.add_argument(
+        "--looks",
+        help="comma-separated looks to tune on (default: standard,varied,tuning; with --farm, "
+        "standard,varied: the farm's photos say how unfamiliar its goats are)",
+    )
     ap.add_argument("--records", type=Path, default=RECORDS)
+    ap.add_argument(
+        "--farm",
+        type=Path,
+        help="the farm's labels datasets (`goat-edge labels dataset`): scale the keypoint spreads "
+        "to how far the models miss the landmarks a person placed on its photos",
+    )
+    ap.add_argument(
+        "--farm-splits",
+        default="val",
+        help="which of the datasets' splits (train, val, test) to read: photos the models were not "
+        "trained on (default: val; train too for models that never saw the farm's labels)",
+    )
     args = ap.parse_args(argv)
-    looks = [s.strip() for s in args.looks.split(",") if s.strip()]
+    looks = [s.strip() for s in (args.looks or ("standard,varied" if args.farm else DEFAULT_LOOKS)).split(",")]
+    looks = [s for s in looks if s]
+    splits = tuple(s.strip() for s in args.farm_splits.split(",") if s.strip())
+    unknown = [s for s in splits if s not in ("train", "val", "test")]
+    if unknown:
+        ap.error(f"--farm-splits: unknown split {unknown[0]!r}; expected train, val or test")
+    if not splits:
+        ap.error("--farm-splits: name at least one split")
     for name in looks:
         try:
             look = look_named(name)
@@ -119,6 +101,18 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(str(exc))
         if look.held_out:
             ap.error(f"look {name!r} is held out: it judges the models and may not tune them")
+
+    photos: dict[str, list] = {}
+    if args.farm is not None:
+        try:
+            photos = farm_photos(args.farm, splits)
+        except CompareError as exc:
+            ap.error(f"--farm: {exc}")
+        if not any(photos.values()):
+            ap.error(
+                f"--farm: {args.farm}: no labelled photos in the {'+'.join(splits)} split; "
+                "write them with `goat-edge labels dataset`"
+            )
 
     with NcnnDetector(ModelsConfig(dir=args.models)) as detector:
         versions = dict(detector.versions)
@@ -133,18 +127,30 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
 
-    sigma, factors, across = fit_keypoints(keypoint_errors(records))
     fitted_on = f"{args.count} tuning captures per look ({', '.join(looks)}), seeds from {TUNING_SEED:,}"
-    model = UncertaintyModel(sigma, {v: tuple(f) for v, f in factors.items()}, across, {}, versions, fitted_on)
-    intervals, counts = interval_factors(records, model)
-    model = UncertaintyModel(sigma, model.confidence_factor, across, intervals, versions, fitted_on)
+    model, counts = fit(records, versions, fitted_on)
+    scales: dict[tuple[str, str], tuple[float, int]] = {}
+    if args.farm is not None:
+        sigma, scales = scaled_to_farm(model.keypoint_sigma_px, farm_errors(args.models, photos))
+        counted = ", ".join(f"{view} {len(p)}" for view, p in photos.items() if p)
+        fitted_on += (
+            f"; keypoint spreads scaled to the farm's labelled photos ({args.farm}, {'+'.join(splits)}: {counted})"
+        )
+        model = dataclasses.replace(model, keypoint_sigma_px=sigma, fitted_on=fitted_on)
     out = args.models / "uncertainty.yaml"
     save_uncertainty(model, out)
     print(f"wrote {out}")
     print("| measurement | interval factor | tuning captures |\n|---|---|---|")
-    for name, factor in intervals.items():
+    for name, factor in model.interval_factor.items():
         print(f"| {name} | {factor} | {counts[name]} |")
-    print(f"across the outline: {across} px; confidence factors by bin {CONFIDENCE_BINS}: {factors}")
+    print(
+        f"across the outline: {model.across_outline_sigma_px} px; "
+        f"confidence factors by bin {CONFIDENCE_BINS}: {model.confidence_factor}"
+    )
+    if scales:
+        print("| view | landmark | farm photos showing it | spread scaled by |\n|---|---|---|---|")
+        for (view, name), (scale, n) in scales.items():
+            print(f"| {view} | {name} | {n} | {scale} |")
     return 0
 
 

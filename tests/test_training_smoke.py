@@ -7,11 +7,8 @@ and keypoints as Ultralytics' own predictor on the same exported model.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,23 +18,15 @@ from edge.detect.closeup import CLOSEUP_KEYPOINTS
 from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel
 from edge.keypoints import VIEW_KEYPOINTS
 from edge.training.closeup_crops import CLOSEUP_INPUT_PX
+from tests.support.scripts import run_script
 
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
 IMGSZ = 160
 
 
 def script(name: str, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, YOLO_OFFLINE="1")
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / name), *args],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-        cwd=ROOT,
-    )
+    return run_script(name, *args)
 
 
 @pytest.fixture(scope="module")

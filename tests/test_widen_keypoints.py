@@ -3,28 +3,19 @@ from the rump model) without it forgetting the keypoints it knows."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.scripts import run_script
+
 pytestmark = [pytest.mark.train, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
 torch = pytest.importorskip("torch")
 
 
 def widen_script(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "widen_keypoints.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=dict(os.environ, YOLO_OFFLINE="1"),
-    )
+    return run_script("widen_keypoints.py", *args, timeout_s=300)
 
 
 @pytest.fixture(scope="module")

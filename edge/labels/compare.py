@@ -28,7 +28,7 @@ from edge.detect.detector import NcnnDetector
 from edge.errors import GoatEdgeError
 from edge.geometry.calibration import Calibration, default_calibration
 from edge.jpeg import decode_jpeg
-from edge.keypoints import VIEW_KEYPOINTS, VIEWS
+from edge.keypoints import VIEW_KEYPOINTS, VIEWS, ViewKeypoints
 from edge.pipeline.from_images import measure_images
 from edge.store.errors import CaptureNotFoundError, PhotoUnavailableError
 from edge.store.tape import TAPED
@@ -122,26 +122,28 @@ def compare_models(old_dir: Path, new_dir: Path, datasets: Path, threads: int = 
 
 def read_held_out(models_dir: Path, photos: dict, threads: int) -> dict[str, list]:
     """Per view, each held-out photo's keypoints {name: (x, y)} as one model set reads them,
-    or None where it found no goat. The dataset's photos are already as the models see
-    them (turned, mirrored or re-projected: edge/labels/dataset.py), so they are read as
-    the standard cameras' photos."""
+    or None where it found no goat."""
+    return {
+        view: [None if found is None else {name: (kp.x_px, kp.y_px) for name, kp in found.items()} for found in read]
+        for view, read in read_dataset_photos(models_dir, photos, threads).items()
+    }
+
+
+def read_dataset_photos(models_dir: Path, photos: dict, threads: int) -> dict[str, list[ViewKeypoints | None]]:
+    """Per view, each labels-dataset photo's keypoints as one model set reads them (with
+    their confidences), or None where it found no goat. The dataset's photos are already as
+    the models see them (turned, mirrored or re-projected: edge/labels/dataset.py), so they
+    are read as the standard cameras' photos."""
     canonical = default_calibration()
     # A set without the close-up model reads the regions from the view models alone.
     settings = ModelsConfig(dir=models_dir, threads=threads, closeups=(Path(models_dir) / "closeup").is_dir())
-    out: dict[str, list] = {}
+    out: dict[str, list[ViewKeypoints | None]] = {}
     with NcnnDetector(settings) as detector:
         for view, view_photos in photos.items():
             out[view] = []
             for image_path, _ in view_photos:
-                found = detector.detect(
-                    view,
-                    decode_jpeg(image_path.read_bytes()),
-                    canonical[view],
-                )
-                keypoints = (
-                    {name: (kp.x_px, kp.y_px) for name, kp in found.keypoints().items()} if found.goats else None
-                )
-                out[view].append(keypoints)
+                found = detector.detect(view, decode_jpeg(image_path.read_bytes()), canonical[view])
+                out[view].append(found.keypoints() if found.goats else None)
     return out
 
 

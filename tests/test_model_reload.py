@@ -58,9 +58,18 @@ def test_a_promoted_set_is_used_from_the_next_capture_and_a_rollback_returns(tmp
         assert new["side"] != shipped["side"]
         after = daemon.post("/api/captures").json()
         assert after["model_versions"] == new
+        # The retrained set has no ± fitted for it yet: its numbers come without one, and
+        # the health answer says what to run.
+        assert after["measurements"]["body_length_cm"] is not None and not after["measurement_uncertainty"]
+        models = daemon.get("/api/health").json()
+        assert models["parts"]["models"]["uncertainty"] is None
+        assert any("no ± fitted for these model versions" in w for w in models["warnings"])
         assert goat_edge(["models", "rollback", "--config", str(config)]) == 0
         wait_for(lambda: versions(daemon) == shipped, timeout_s=30)
-        assert daemon.post("/api/captures").json()["model_versions"] == shipped
+        back = daemon.post("/api/captures").json()
+        assert back["model_versions"] == shipped and back["measurement_uncertainty"]
+        health = daemon.get("/api/health").json()
+        assert "tuning captures" in health["parts"]["models"]["uncertainty"] and not health["warnings"]
 
 
 def test_a_promoted_set_that_will_not_load_is_named_and_the_old_one_measures_on(tmp_path, replay, capsys):

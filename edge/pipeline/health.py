@@ -111,6 +111,19 @@ def check_last_capture(ctx, report: HealthReport) -> None:
     report.parts["last_capture"] = {"id": newest, "at": capture["captured_at"], "status": capture["status"]}
 
 
+def check_uncertainty(ctx, report: HealthReport) -> None:
+    """Whether the running models have a ± fitted for them. A promoted, retrained set has
+    none until it is fitted (docs/farm-data.md, step 4): its numbers come without a ±,
+    which the farm should hear about, though they are still measured."""
+    fitted = ctx.pipeline.settings.measure.uncertainty
+    report.parts["models"]["uncertainty"] = fitted.fitted_on if fitted is not None else None
+    if fitted is None:
+        report.warnings.append(
+            "models: no ± fitted for these model versions, so measurements carry none: "
+            "run scripts/fit_uncertainty.py --models <their folder> --farm <labels datasets>"
+        )
+
+
 def health_report(ctx, now: datetime | None = None) -> HealthReport:
     now = now or datetime.now(UTC)
     report = HealthReport()
@@ -123,6 +136,7 @@ def health_report(ctx, now: datetime | None = None) -> HealthReport:
     }
     if ctx.model_problem:  # captures go on with the running set: a person must look, not a restart
         report.warnings.append(ctx.model_problem)
+    check_uncertainty(ctx, report)
     counts = check_database(ctx, report)
     check_disk(ctx, report)
     if counts is not None:

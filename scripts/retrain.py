@@ -16,7 +16,9 @@ farm's labels (the folders `goat-edge labels dataset` wrote):
 3. Export to NCNN with a model card (scripts/export_models.py).
 
 Views without labels, the close-up model and uncertainty.yaml are copied unchanged, so
---out is a complete set. Then both sets read the held-out goats' photos and the report
+--out is a complete set; the copied uncertainty.yaml names the old versions, so the new
+set measures without a ± until --fit-uncertainty N (or scripts/fit_uncertainty.py) fits
+one for it. Then both sets read the held-out goats' photos and the report
 (comparison.md, comparison.png) says whether the new one is better; promote it with
 `goat-edge models promote --config edge.toml --datasets ... <out>`, which judges again.
 
@@ -38,6 +40,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")  # before Ultralytics is imported anywhere
 
 import export_models  # noqa: E402
+import fit_uncertainty  # noqa: E402
 import train_models  # noqa: E402
 import weights_from_ncnn  # noqa: E402
 import yaml  # noqa: E402
@@ -142,6 +145,14 @@ def assemble(current: Path, out: Path, retrained: dict[str, Path]) -> None:
     partial.rename(out)
 
 
+def fit_new_sets_uncertainty(out: Path, datasets: Path, count: int, work: Path) -> None:
+    """The ± of the new set, fitted for its own versions (docs/farm-data.md, step 4)."""
+    argv = ["--models", str(out), "--farm", str(datasets), "--count", str(count)]
+    code = fit_uncertainty.main([*argv, "--records", str(work / "tuning.jsonl")])
+    if code:
+        raise RetrainError(f"fitting the new set's ± failed (fit_uncertainty exit {code})")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, required=True, help="the daemon's edge.toml")
@@ -165,6 +176,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, or a GPU index")
     p.add_argument("--workers", type=positive_int, default=min(8, os.cpu_count() or 1))
     p.add_argument("--seed", type=non_negative_int, default=1)
+    p.add_argument(
+        "--fit-uncertainty",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="fit the new set's ± on N simulated tuning captures of each learnt look, scaled to the "
+        "farm's validation photos (scripts/fit_uncertainty.py --farm); 0 (default): the new set "
+        "measures without a ± until one is fitted",
+    )
     args = p.parse_args(argv)
     work = args.out.with_name(args.out.name + ".work")
     args.sim_datasets = args.sim_datasets or work / "sim"
@@ -180,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             retrained[view] = fine_tune(view, start, args, work, device, input_px(current / view))
         assemble(current, args.out, retrained)
         comparisons, taped = judge(current, args.out, args.datasets, config)
+        if args.fit_uncertainty:
+            fit_new_sets_uncertainty(args.out, args.datasets, args.fit_uncertainty, work)
     except (
         GoatEdgeError,
         train_models.TrainingError,

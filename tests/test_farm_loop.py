@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import psycopg
 import pytest
+import yaml
 
 from edge.cli import main
 from edge.config import ModelsConfig
@@ -142,7 +143,7 @@ def retrain(config: Path, sets: Path, out: Path) -> subprocess.CompletedProcess:
         [
             sys.executable, str(ROOT / "scripts" / "retrain.py"), "--config", str(config),
             "--datasets", str(sets), "--out", str(out), "--views", RETRAINED,
-            "--sim-count", "0", "--device", "cpu", "--workers", "2",
+            "--sim-count", "0", "--device", "cpu", "--workers", "2", "--fit-uncertainty", "20",
         ],
         capture_output=True, text=True, timeout=1200, cwd=ROOT, env=dict(os.environ, YOLO_OFFLINE="1"),
     )  # fmt: skip
@@ -173,6 +174,13 @@ def test_the_farms_labels_retrain_its_models_and_its_captures_are_measured_again
     # The farm's own photos taught the top model its goats: surely better on the held-out ones.
     assert "Verdict: **new is better**" in report, report[:1500]
     assert "new is better:" in done.stdout
+    # The new set's ± is fitted for its own versions, scaled to the farm's labelled photos.
+    fitted = yaml.safe_load((candidate / "uncertainty.yaml").read_text())
+    assert (
+        fitted["model_versions"]["top"]
+        != yaml.safe_load((ROOT / "models" / "uncertainty.yaml").read_text())["model_versions"]["top"]
+    )
+    assert "scaled to the farm's labelled photos" in fitted["fitted_on"]
 
     promote = ["models", "promote", "--config", str(config), "--datasets", str(sets), str(candidate)]
     assert main(promote) == 0
@@ -192,8 +200,12 @@ def test_the_farms_labels_retrain_its_models_and_its_captures_are_measured_again
             "SELECT is_current, model_versions->>'top' FROM measurements WHERE capture_id = %s ORDER BY measured_at",
             [capture_id],
         ).fetchall()
+        current = conn.execute("SELECT body_length_cm, uncertainty FROM measurements WHERE is_current").fetchall()
     (old_current, old_top), (new_current, new_top) = rows
     assert (old_current, new_current) == (False, True) and old_top != new_top
+    # Measured again with the promoted set, every number carries that set's own ±.
+    measured = [plus_minus for body_length_cm, plus_minus in current if body_length_cm is not None]
+    assert measured and all("body_length_cm" in plus_minus for plus_minus in measured)
 
     assert main(["models", "rollback", "--config", str(config)]) == 0
     assert registry.active() == installed

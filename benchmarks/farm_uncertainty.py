@@ -3,8 +3,8 @@
     python -m benchmarks.farm_uncertainty [--farm-captures 10,20,40]
 
 The farm is the held-out "unseen" look: its goats stand in for a farm's, which no model
-learnt. A person labels some of them (here, perfectly: the true keypoints; a person's own
-placing adds a few pixels, which only widens the ±), and `scripts/fit_uncertainty.py
+learnt. A person labels some of them (the true keypoints, each moved by --label-noise-px
+as a person's click would be; 0 by default), and `scripts/fit_uncertainty.py
 --farm` scales the simulated keypoint spreads to how far the models miss those landmarks
 (edge/training/uncertainty_fit.py: scaled_to_farm). The ± is then judged on the unseen
 benchmark's 300 captures (benchmarks/unseen_look.py, seeds from 9,700,000,000): other
@@ -21,6 +21,8 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+import numpy as np
+
 from edge.config import ModelsConfig
 from edge.detect.detector import NcnnDetector
 from edge.measure.estimate import MeasureSettings
@@ -36,12 +38,38 @@ FARM_SEED = 9_650_000_000
 FARM_RECORDS = Path("datasets/eval/farm.jsonl")
 
 
+def placed_by_a_person(records: list[dict], noise_px: float) -> list[dict]:
+    """The farm's captures with each true landmark moved as a person's click would be."""
+    if not noise_px:
+        return records
+    rng = np.random.default_rng(0)
+    return [
+        dict(
+            r,
+            truth_px={
+                view: {
+                    name: [x + rng.normal(0, noise_px), y + rng.normal(0, noise_px), flag]
+                    for name, (x, y, flag) in kps.items()
+                }
+                for view, kps in r["truth_px"].items()
+            },
+        )
+        for r in records
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", type=Path, default=ModelsConfig().dir)
     ap.add_argument("--farm-captures", default="10,20,40", help="how many labelled farm captures, each a column")
     ap.add_argument("--tuning-count", type=int, default=150)
     ap.add_argument("--captures", type=int, default=300, help="unseen benchmark captures judged on")
+    ap.add_argument(
+        "--label-noise-px",
+        type=float,
+        default=0.0,
+        help="a person's own placing: each labelled point moved by this spread (Gaussian, px, each axis)",
+    )
     args = ap.parse_args()
     counts = sorted(int(n) for n in args.farm_captures.split(","))
 
@@ -57,12 +85,16 @@ def main() -> None:
     shipped = uncertainty_for(args.models / "uncertainty.yaml", versions)
     base, _ = fit(familiar, versions, "standard and varied looks")
     columns: dict[str, UncertaintyModel | None] = {"shipped": shipped, "standard + varied": base}
+    labelled = placed_by_a_person(farm, args.label_noise_px)
     for n in counts:
-        sigma, _ = scaled_to_farm(base.keypoint_sigma_px, keypoint_errors(farm[:n]))
+        sigma, _ = scaled_to_farm(base.keypoint_sigma_px, keypoint_errors(labelled[:n]))
         columns[f"+ {n} farm captures"] = dataclasses.replace(base, keypoint_sigma_px=sigma)
     figures = {name: score(judged, empties, MeasureSettings(uncertainty=model)) for name, model in columns.items()}
 
-    print(f"unseen look, {len(judged)} captures judged; the ± fitted as each column says")
+    print(
+        f"unseen look, {len(judged)} captures judged; the ± fitted as each column says; "
+        f"farm labels placed with {args.label_noise_px:g} px of noise"
+    )
     print("| | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for label, key, interval in (

@@ -51,6 +51,8 @@ def farm_errors(models: Path, photos: dict[str, list]) -> list:
     """The models' misses on the farm's labelled photos, from where the person placed each
     landmark, as keypoint_errors gives them for simulated captures."""
     read = read_dataset_photos(models, photos, ModelsConfig().threads)
+    # A photo in which the models found no goat makes a retake, not a measurement: it says
+    # nothing about how far a measured landmark is off, so it adds no miss.
     out = []
     for view in VIEWS:
         for (_, placed), found in zip(photos[view], read[view]):

@@ -28,12 +28,17 @@ from edge.detect.detector import NcnnDetector
 from edge.measure.estimate import MeasureSettings
 from edge.measure.uncertainty import UncertaintyModel, uncertainty_for
 from edge.training.sim_eval import collect
-from edge.training.uncertainty_fit import fit, keypoint_errors, scaled_to_farm
+from edge.training.uncertainty_fit import (
+    FAMILIAR_LOOKS,
+    TUNING_RECORDS,
+    TUNING_SEED,
+    fit,
+    keypoint_errors,
+    scaled_to_farm,
+)
 
 from .unseen_look import EMPTY_OFFSET, NAMES, RECORDS, SEEDS, score
 
-TUNING_SEED = 8_500_000_000  # scripts/fit_uncertainty.py's
-TUNING_RECORDS = Path("datasets/eval/tuning.jsonl")
 FARM_SEED = 9_650_000_000
 FARM_RECORDS = Path("datasets/eval/farm.jsonl")
 
@@ -76,7 +81,7 @@ def main() -> None:
     with NcnnDetector(ModelsConfig(dir=args.models)) as detector:
         versions = dict(detector.versions)
         tuning_seeds = range(TUNING_SEED, TUNING_SEED + args.tuning_count)
-        familiar = [r for look in ("standard", "varied") for r in collect(detector, look, tuning_seeds, TUNING_RECORDS)]
+        familiar = [r for look in FAMILIAR_LOOKS for r in collect(detector, look, tuning_seeds, TUNING_RECORDS)]
         farm = collect(detector, "unseen", range(FARM_SEED, FARM_SEED + counts[-1]), FARM_RECORDS)
         first = SEEDS["unseen"]
         judged = collect(detector, "unseen", range(first, first + args.captures), RECORDS)

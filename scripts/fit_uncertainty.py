@@ -34,11 +34,9 @@ from edge.labels.compare import CompareError, held_out_photos, read_dataset_phot
 from edge.measure.uncertainty import CONFIDENCE_BINS, UNUSED, save_uncertainty
 from edge.sim.looks import look_named
 from edge.training.sim_eval import collect
-from edge.training.uncertainty_fit import fit, scaled_to_farm
+from edge.training.uncertainty_fit import FAMILIAR_LOOKS, TUNING_RECORDS, TUNING_SEED, fit, scaled_to_farm
 
-TUNING_SEED = 8_500_000_000
-RECORDS = Path("datasets/eval/tuning.jsonl")
-DEFAULT_LOOKS = "standard,varied,tuning"
+DEFAULT_LOOKS = (*FAMILIAR_LOOKS, "tuning")
 
 
 def farm_photos(datasets: Path, splits: tuple[str, ...]) -> dict[str, list]:
@@ -74,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated looks to tune on (default: standard,varied,tuning; with --farm, "
         "standard,varied: the farm's photos say how unfamiliar its goats are)",
     )
-    ap.add_argument("--records", type=Path, default=RECORDS)
+    ap.add_argument("--records", type=Path, default=TUNING_RECORDS)
     ap.add_argument(
         "--farm",
         type=Path,
@@ -88,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         "trained on (default: val; train too for models that never saw the farm's labels)",
     )
     args = ap.parse_args(argv)
-    looks = [s.strip() for s in (args.looks or ("standard,varied" if args.farm else DEFAULT_LOOKS)).split(",")]
-    looks = [s for s in looks if s]
+    if args.looks:
+        looks = [s.strip() for s in args.looks.split(",") if s.strip()]
+    else:
+        looks = list(FAMILIAR_LOOKS if args.farm else DEFAULT_LOOKS)
     splits = tuple(s.strip() for s in args.farm_splits.split(",") if s.strip())
     unknown = [s for s in splits if s not in ("train", "val", "test")]
     if unknown:

@@ -84,9 +84,31 @@ def test_the_tuning_look_paints_brindle_and_pied_coats_over_part_of_the_goat():
     assert set(patterns) == {"brindle", "pied"}
 
 
+def test_the_patterned_look_trains_on_random_coats_over_the_varied_look_s_bodies():
+    patterned, varied = LOOKS["patterned"], LOOKS["varied"]
+    assert patterned.kept_from_training is None and patterned.families == varied.families
+    repainted = []
+    for seed in range(10):
+        capture = simulate_capture(seed, scale=0.25, look="patterned", views=("side",))
+        goat = capture.goats[0]
+        same_body = simulate_capture(seed, scale=0.25, look="varied", views=("side",)).goats[0].params
+        assert goat.params.withers_height_cm == same_body.withers_height_cm
+        if goat.params.coat.pattern != "random":
+            continue
+        plain_coat = dataclasses.replace(goat.params.coat, pattern="plain")
+        plain = build_goat(dataclasses.replace(goat.params, coat=plain_coat))
+        camera = capture.calibration["side"]
+        painted = Renderer(capture.scene, [goat]).render(camera).rgb.astype(float)
+        bare = Renderer(capture.scene, [plain]).render(camera).rgb.astype(float)
+        repainted.append((np.abs(painted - bare).max(axis=2) > 0.05)[capture.masks["side"] == 1].mean())
+    # About six goats in ten get a random coat, each repainting a different share of itself.
+    assert 3 <= len(repainted) <= 9
+    assert max(repainted) - min(repainted) > 0.2 and max(repainted) < 1.0
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_in_every_look_each_visible_keypoint_lands_on_the_goat(seed):
-    for look in ("varied", "unseen", "tuning"):
+    for look in ("varied", "patterned", "unseen", "tuning"):
         capture = simulate_capture(seed, scale=0.25, look=look)
         for view in VIEWS:
             mask = capture.masks[view]

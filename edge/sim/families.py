@@ -152,9 +152,54 @@ def sample_family_params(rng: np.random.Generator, family: str, chute_width_cm: 
     return fit_in_chute(params, rng.uniform(-1.0, 1.0), chute_width_cm)
 
 
-def with_extras(params: GoatParams, rng: np.random.Generator, *, mud_p: float, collar_p: float) -> GoatParams:
-    """Mud up the legs and belly, and a collar, each with its probability."""
+# Hair colours a goat can have, from white through greys, tans and reds to black.
+_HAIR_RGB = (
+    (0.92, 0.90, 0.85),
+    (0.80, 0.72, 0.58),
+    (0.62, 0.60, 0.58),
+    (0.30, 0.29, 0.28),
+    (0.70, 0.48, 0.26),
+    (0.55, 0.23, 0.11),
+    (0.46, 0.29, 0.16),
+    (0.25, 0.15, 0.09),
+    (0.09, 0.08, 0.08),
+)
+
+
+def random_coat(rng: np.random.Generator) -> Coat:
+    """A coat of two hair colours in a random pattern: a few waves of random direction and size
+    (1.5 to 40 cm), so that one draw is fine mottling, another stripes, bands or patches.
+    No single pattern, but many, so that a model trained on them learns a goat by its shape
+    and not by the coats it happens to have seen."""
+    first, second = rng.choice(len(_HAIR_RGB), 2, replace=False)
+    waves = []
+    for _ in range(rng.integers(2, 5)):
+        direction = rng.normal(size=3)
+        k = 2 * np.pi / np.exp(rng.uniform(np.log(1.5), np.log(40.0)))
+        kx, ky, kz = direction / np.linalg.norm(direction) * k
+        waves.append((float(kx), float(ky), float(kz), float(rng.uniform(0, 2 * np.pi))))
+    base = jitter_rgb(_HAIR_RGB[first], rng, 0.15)
+    head = base if rng.random() < 0.5 else jitter_rgb(_HAIR_RGB[second], rng, 0.15)
+    return Coat(
+        "random",
+        base,
+        head,
+        jitter_rgb(_HAIR_RGB[second], rng, 0.15),
+        pattern="random",
+        pattern_waves=tuple(waves),
+        pattern_level=float(rng.uniform(-0.5, 0.5)),
+        pattern_blend=float(rng.uniform(0.5, 1.0)),
+    )
+
+
+def with_extras(
+    params: GoatParams, rng: np.random.Generator, *, mud_p: float, collar_p: float, random_coat_p: float = 0.0
+) -> GoatParams:
+    """Mud up the legs and belly, a collar, and a coat in a random pattern, each with its probability."""
     coat = params.coat
+    # Drawn first in the stream only where a look asks for it, so other looks' goats stay the same.
+    if random_coat_p and rng.random() < random_coat_p:
+        coat = random_coat(rng)
     if rng.random() < mud_p:
         line_cm = rng.uniform(0.15, 0.55) * params.withers_height_cm
         mud = jitter_rgb((0.30, 0.22, 0.14), rng, 0.25)

@@ -46,12 +46,18 @@ class Coat:
     spots: tuple[tuple[tuple[float, float, float], float], ...] = ()
     # "plain" (body_rgb, with any spots), "roan" (spot_rgb hairs mixed all over the body),
     # "belted" (a band of spot_rgb around the barrel), "brindle" (streaky stripes of spot_rgb
-    # down the flanks) or "pied" (large patches of spot_rgb with ragged edges).
+    # down the flanks), "pied" (large patches of spot_rgb with ragged edges) or "random"
+    # (spot_rgb wherever a sum of random waves rises above pattern_level).
     pattern: str = "plain"
     belt_x_cm: tuple[float, float] = (0.0, 0.0)  # where the belt runs, along the body frame's x
     # Brindle's stripe spacing and pied's patch size, cm, and where the pattern falls.
     pattern_cm: float = 0.0
     pattern_phase: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    # The random pattern's waves, (kx, ky, kz) in radians per cm and a phase each; where their
+    # mean exceeds pattern_level the second colour is blended in by pattern_blend.
+    pattern_waves: tuple[tuple[float, float, float, float], ...] = ()
+    pattern_level: float = 0.0
+    pattern_blend: float = 1.0
     # Dried mud up to this height in cm above the floor (0 for a clean goat), in mud_rgb.
     mud_line_cm: float = 0.0
     mud_rgb: tuple[float, float, float] = (0.30, 0.22, 0.14)

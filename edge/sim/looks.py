@@ -45,6 +45,7 @@ class Look:
     dawn_p: float = 0.0
     night_p: float = 0.0
     smudge_p: float = 0.0
+    random_coat_p: float = 0.0  # a coat in random colours and patterns (families.random_coat)
     mount_shift_cm: float = 0.0  # each camera up to this far off its calibrated place...
     mount_turn_deg: float = 0.0  # ...and turned up to this much about each axis
 
@@ -67,7 +68,9 @@ class Look:
         generator draws it), which family and what extras from the look's own stream."""
         family = self.families[extras_rng.integers(len(self.families))]
         params = sample_family_params(rng, family, chute_width_cm)
-        return with_extras(params, extras_rng, mud_p=self.mud_p, collar_p=self.collar_p)
+        return with_extras(
+            params, extras_rng, mud_p=self.mud_p, collar_p=self.collar_p, random_coat_p=self.random_coat_p
+        )
 
     def scene(self, scene: Scene, rng: np.random.Generator) -> Scene:
         light = rng.random()
@@ -117,6 +120,7 @@ LOOKS = {
     for look in (
         Look("standard"),
         _VARIED,
+        dataclasses.replace(_VARIED, name="patterned", random_coat_p=0.6),
         dataclasses.replace(
             _VARIED, name="unseen", families=("nubian_roan",), held_out=True, mount_shift_cm=5.0, mount_turn_deg=3.0
         ),

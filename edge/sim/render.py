@@ -360,7 +360,7 @@ class Renderer:
         return rgb
 
     def _pattern(self, rgb: np.ndarray, body: np.ndarray, hair: np.ndarray, on_coat: np.ndarray, coat) -> None:
-        """Roan, belted, brindle, pied and muddy coats, painted in place over the coat's colour (body frame, cm)."""
+        """Patterned and muddy coats, painted in place over the coat's colour (body frame, cm)."""
         second = np.asarray(coat.spot_rgb, np.float32) * self.light_rgb
         if coat.pattern == "roan":
             # Single hairs of the second colour, as many as the first, fine as the fur texture.
@@ -384,6 +384,11 @@ class Renderer:
             size = coat.pattern_cm
             field = np.sin(x / size + a) * np.sin(z / (0.8 * size) + b) + 0.6 * np.sin((x + 1.3 * y) / (0.7 * size) + c)
             rgb[on_coat & (field + 0.3 * (hair - 1) > 0.25)] = second
+        elif coat.pattern == "random":
+            waves = np.asarray(coat.pattern_waves, np.float32)
+            field = np.sin(body @ waves[:, :3].T + waves[:, 3]).mean(axis=1)
+            patch = on_coat & (field + 0.3 * (hair - 1) > coat.pattern_level)
+            rgb[patch] = (1 - coat.pattern_blend) * rgb[patch] + coat.pattern_blend * second
         if coat.mud_line_cm > 0:
             # A ragged edge: the fur texture moves the line up and down by a few centimetres.
             line = coat.mud_line_cm * (1 + 2.0 * (hair - 1))

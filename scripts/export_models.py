@@ -35,6 +35,16 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def dataset_names(data_yaml: Path) -> str | list[str] | None:
+    """The dataset's folder name; for the yaml train_models.py writes to mix several
+    (`<view>-mixed.yaml`, listing each one's image folders), every mixed dataset's name."""
+    if data_yaml.name.endswith("-mixed.yaml") and data_yaml.is_file():
+        train = yaml.safe_load(data_yaml.read_text()).get("train") or []
+        # <dataset>/images/train
+        return list(dict.fromkeys(Path(d).parent.parent.name for d in train))
+    return data_yaml.parent.name or None
+
+
 def training_record(model, train_args: dict) -> dict:
     """What the card says about training: the dataset by name (scripts/train_models.py names
     simulated ones <view>-seed<S>-n<images>-s<render scale>), the settings (`model` is the
@@ -45,7 +55,10 @@ def training_record(model, train_args: dict) -> dict:
     if isinstance(train_args.get("pretrained"), str):
         record["started_from"] = train_args["pretrained"]  # weights carried over from another model
     record["device"] = "cpu" if str(train_args.get("device", "cpu")) == "cpu" else "gpu"
-    record["data"] = Path(str(train_args.get("data", ""))).parent.name or None
+    record["data"] = dataset_names(Path(str(train_args.get("data", ""))))
+    if train_args.get("optimizer") not in (None, "auto"):
+        record["optimizer"] = train_args["optimizer"]
+        record["lr0"] = train_args.get("lr0")
     metrics = (getattr(model, "ckpt", None) or {}).get("train_metrics") or {}
     record["validation"] = {k: round(float(v), 4) for k, v in metrics.items() if k.startswith("metrics/")}
     return record

@@ -209,6 +209,46 @@ def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp
     assert training["time_h"] == 0.0005 and training["device"] == "cpu"
 
 
+def test_a_model_trained_on_two_looks_names_both_datasets_and_its_learning_rate_on_its_card(exported, tmp_path):
+    models = tmp_path / "models"
+    done = script(
+        "train_models.py",
+        "--views",
+        "side",
+        "--looks",
+        "standard,patterned",
+        "--count",
+        "8",
+        "--seed",
+        "3",
+        "--scale",
+        "0.25",
+        "--epochs",
+        "1",
+        "--lr0",
+        "0.001",
+        "--imgsz",
+        str(IMGSZ),
+        "--batch",
+        "4",
+        "--workers",
+        "1",
+        "--datasets",
+        str(exported / "datasets"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--models",
+        str(models),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "simulated 8 images (patterned look)" in done.stdout
+    done = script("export_models.py", "--views", "side", "--models", str(models))
+    assert done.returncode == 0, done.stderr[-2000:]
+    training = yaml.safe_load((models / "side" / "card.yaml").read_text())["training"]
+    assert training["data"] == ["side-seed3-n8-s0.25", "side-seed3-n8-s0.25-patterned"]
+    assert training["optimizer"] == "AdamW" and training["lr0"] == 0.001
+
+
 def test_a_farm_fine_tunes_the_shipped_weights_on_its_own_photos(exported, tmp_path):
     import torch
 

@@ -66,19 +66,24 @@ def test_the_unseen_look_mounts_its_cameras_off_the_chute_and_records_where():
     assert capture.goats[0].params.ear_length_scale >= 1.4
 
 
+def repainted_share(capture) -> float:
+    """The share of the goat's pixels in the side photo that its coat's pattern changed."""
+    goat = capture.goats[0]
+    plain_coat = dataclasses.replace(goat.params.coat, pattern="plain")
+    plain = build_goat(dataclasses.replace(goat.params, coat=plain_coat))
+    camera = capture.calibration["side"]
+    painted = Renderer(capture.scene, [goat]).render(camera).rgb.astype(float)
+    bare = Renderer(capture.scene, [plain]).render(camera).rgb.astype(float)
+    return float((np.abs(painted - bare).max(axis=2) > 0.05)[capture.masks["side"] == 1].mean())
+
+
 def test_the_tuning_look_paints_brindle_and_pied_coats_over_part_of_the_goat():
     patterns = Counter()
     for seed in range(6):
         capture = simulate_capture(8_500_000_000 + seed, scale=0.25, look="tuning", views=("side",))
         goat = capture.goats[0]
         patterns[goat.params.coat.pattern] += 1
-        plain_coat = dataclasses.replace(goat.params.coat, pattern="plain")
-        plain = build_goat(dataclasses.replace(goat.params, coat=plain_coat))
-        camera = capture.calibration["side"]
-        painted = Renderer(capture.scene, [goat]).render(camera).rgb.astype(float)
-        bare = Renderer(capture.scene, [plain]).render(camera).rgb.astype(float)
-        on_goat = capture.masks["side"] == 1
-        changed = (np.abs(painted - bare).max(axis=2) > 0.05)[on_goat].mean()
+        changed = repainted_share(capture)
         # Stripes or patches over part of the coat, not none of it and not all of it.
         assert 0.1 < changed < 0.8, f"seed {seed}: {changed:.2f} of the goat repainted"
     assert set(patterns) == {"brindle", "pied"}
@@ -95,12 +100,7 @@ def test_the_patterned_look_trains_on_random_coats_over_the_varied_look_s_bodies
         assert goat.params.withers_height_cm == same_body.withers_height_cm
         if goat.params.coat.pattern != "random":
             continue
-        plain_coat = dataclasses.replace(goat.params.coat, pattern="plain")
-        plain = build_goat(dataclasses.replace(goat.params, coat=plain_coat))
-        camera = capture.calibration["side"]
-        painted = Renderer(capture.scene, [goat]).render(camera).rgb.astype(float)
-        bare = Renderer(capture.scene, [plain]).render(camera).rgb.astype(float)
-        repainted.append((np.abs(painted - bare).max(axis=2) > 0.05)[capture.masks["side"] == 1].mean())
+        repainted.append(repainted_share(capture))
     # About six goats in ten get a random coat, each repainting a different share of itself.
     assert 3 <= len(repainted) <= 9
     assert max(repainted) - min(repainted) > 0.2 and max(repainted) < 1.0

@@ -166,11 +166,10 @@ def test_training_resumes_instead_of_starting_over(exported):
     assert "already trained" in done.stdout
 
 
-def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp_path):
-    import torch
-
-    models = tmp_path / "models"
-    done = script(
+def train_side(exported, tmp_path, *extra: str) -> subprocess.CompletedProcess:
+    """The side model trained on the fixture's 8 simulated images into tmp_path/runs and
+    tmp_path/models, with these extra train_models.py options."""
+    return script(
         "train_models.py",
         "--views",
         "side",
@@ -180,12 +179,6 @@ def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp
         "3",
         "--scale",
         "0.25",
-        "--epochs",
-        "30",
-        "--time-h",
-        "0.0005",
-        "--cache",
-        "ram",
         "--imgsz",
         str(IMGSZ),
         "--batch",
@@ -197,8 +190,16 @@ def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp
         "--runs",
         str(tmp_path / "runs"),
         "--models",
-        str(models),
+        str(tmp_path / "models"),
+        *extra,
     )
+
+
+def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp_path):
+    import torch
+
+    models = tmp_path / "models"
+    done = train_side(exported, tmp_path, "--epochs", "30", "--time-h", "0.0005", "--cache", "ram")
     assert done.returncode == 0, done.stderr[-2000:]
     epochs_run = len((tmp_path / "runs" / "side" / "results.csv").read_text().splitlines()) - 1
     assert 1 <= epochs_run < 30
@@ -211,35 +212,7 @@ def test_a_time_budget_ends_training_early_and_the_card_records_it(exported, tmp
 
 def test_a_model_trained_on_two_looks_names_both_datasets_and_its_learning_rate_on_its_card(exported, tmp_path):
     models = tmp_path / "models"
-    done = script(
-        "train_models.py",
-        "--views",
-        "side",
-        "--looks",
-        "standard,patterned",
-        "--count",
-        "8",
-        "--seed",
-        "3",
-        "--scale",
-        "0.25",
-        "--epochs",
-        "1",
-        "--lr0",
-        "0.001",
-        "--imgsz",
-        str(IMGSZ),
-        "--batch",
-        "4",
-        "--workers",
-        "1",
-        "--datasets",
-        str(exported / "datasets"),
-        "--runs",
-        str(tmp_path / "runs"),
-        "--models",
-        str(models),
-    )
+    done = train_side(exported, tmp_path, "--looks", "standard,patterned", "--epochs", "1", "--lr0", "0.001")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "simulated 8 images (patterned look)" in done.stdout
     done = script("export_models.py", "--views", "side", "--models", str(models))

@@ -3,9 +3,10 @@
 "standard" is the generator every shipped model was trained on, unchanged. "varied" draws
 from several body families (dairy, Boer, pygmy, kids, long-haired) and adds mud, collars,
 people beside the chute and a hand on the rail, dawn and night light, smudged lenses, and
-cameras mounted a little off. "unseen" is the project's held-out look: a body family and
-coats that no dataset may draw (long Nubian-like goats, roan and belted coats), with the
-same extras and its cameras mounted a few centimetres and degrees off the nominal chute,
+cameras mounted a little off. "patterned" is "varied" with most goats in a coat of random
+colours and pattern (families.random_coat), to train models that know a goat by its shape.
+"unseen" is the project's held-out look: a body family and coats that no dataset may
+draw (long Nubian-like goats, roan and belted coats), with the same extras and its cameras mounted a few centimetres and degrees off the nominal chute,
 each capture's exact calibration recorded with it. Models are judged on it, never trained
 or tuned on it (edge/training/dataset.py refuses it). "tuning" is a third family the
 models never learn either (short-coupled, deep goats with stub ears, brindle or pied

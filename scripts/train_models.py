@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
         "--looks",
         type=looks,
         default=("standard",),
-        help="simulated looks to train on, --count images of each (edge/sim/looks.py): standard, varied, patterned",
+        help="simulated looks to train on, --count images of each (edge/sim/looks.py): "
+        "standard, varied, patterned, recoated",
     )
     p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     p.add_argument("--epochs", type=positive_int, default=40)

@@ -164,7 +164,10 @@ def test_a_run_stopped_halfway_leaves_nothing_under_the_real_name_and_the_next_r
         (["--val-fraction", "1"], "must lie in [0, 1)"),
         (["--look", "unseen"], "look 'unseen' is held out: it judges the models and may never be trained on"),
         (["--look", "tuning"], "look 'tuning' is kept for tuning: it fits the uncertainty and may never be trained on"),
-        (["--look", "cartoon"], "unknown look 'cartoon'; expected one of standard, varied, patterned, unseen, tuning"),
+        (
+            ["--look", "cartoon"],
+            "unknown look 'cartoon'; expected one of standard, varied, patterned, recoated, unseen, tuning",
+        ),
     ],
 )
 def test_bad_dataset_options_are_refused_by_name_without_a_traceback(tmp_path, args, says):

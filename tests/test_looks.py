@@ -106,9 +106,24 @@ def test_the_patterned_look_trains_on_random_coats_over_the_varied_look_s_bodies
     assert max(repainted) - min(repainted) > 0.2 and max(repainted) < 1.0
 
 
+def test_the_recoated_look_paints_random_coats_on_the_standard_goats_alone():
+    """The standard look's bodies, so a model can learn new coats without other proportions."""
+    recoated = LOOKS["recoated"]
+    assert recoated.kept_from_training is None and recoated.families == ("standard",)
+    random_coats = 0
+    for seed in range(10):
+        goat = simulate_capture(seed, scale=0.25, look="recoated", views=("top",)).goats[0].params
+        standard = simulate_capture(seed, scale=0.25, views=("top",)).goats[0].params
+        assert goat.withers_height_cm == standard.withers_height_cm
+        assert goat.hip_width_ratio == standard.hip_width_ratio
+        assert goat.body_length_ratio == standard.body_length_ratio
+        random_coats += goat.coat.pattern == "random"
+    assert 3 <= random_coats <= 9
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_in_every_look_each_visible_keypoint_lands_on_the_goat(seed):
-    for look in ("varied", "patterned", "unseen", "tuning"):
+    for look in ("varied", "patterned", "recoated", "unseen", "tuning"):
         capture = simulate_capture(seed, scale=0.25, look=look)
         for view in VIEWS:
             mask = capture.masks[view]

@@ -5,9 +5,12 @@ from several body families (dairy, Boer, pygmy, kids, long-haired) and adds mud,
 people beside the chute and a hand on the rail, dawn and night light, smudged lenses, and
 cameras mounted a little off. "patterned" is "varied" with most goats in a coat of random
 colours and pattern (families.random_coat), to train models that know a goat by its shape.
+"recoated" gives the same random coats and extras to the standard generator's goats alone,
+so that a model learns the coats without learning the other families' proportions.
 "unseen" is the project's held-out look: a body family and coats that no dataset may
-draw (long Nubian-like goats, roan and belted coats), with the same extras and its cameras mounted a few centimetres and degrees off the nominal chute,
-each capture's exact calibration recorded with it. Models are judged on it, never trained
+draw (long Nubian-like goats, roan and belted coats), with the same extras and its cameras
+mounted a few centimetres and degrees off the nominal chute, each capture's exact
+calibration recorded with it. Models are judged on it, never trained
 or tuned on it (edge/training/dataset.py refuses it). "tuning" is a third family the
 models never learn either (short-coupled, deep goats with stub ears, brindle or pied
 coats), mounted the same way: scripts/fit_uncertainty.py fits the stated ± on it, so the
@@ -122,6 +125,7 @@ LOOKS = {
         Look("standard"),
         _VARIED,
         dataclasses.replace(_VARIED, name="patterned", random_coat_p=0.6),
+        dataclasses.replace(_VARIED, name="recoated", families=("standard",), random_coat_p=0.6),
         dataclasses.replace(
             _VARIED, name="unseen", families=("nubian_roan",), held_out=True, mount_shift_cm=5.0, mount_turn_deg=3.0
         ),

@@ -11,7 +11,9 @@ fitted uncertainty (<models>/uncertainty.yaml). Prints, per look, the retake rat
 captures with one goat fully in view and on empty chutes, and per measurement the MAPE,
 the median signed error, the largest error, how often it was left out, and how often its
 stated ± covered the true value (the target is 90 %). Brackets are 95 % intervals: Wilson
-for rates, bootstrap over captures for MAPE and bias. The readings are kept in
+for rates, bootstrap over captures for MAPE and bias. Last, each measurement's median signed
+error by quartile of the goat's true proportions, which shows how far the models pull an
+unusual body towards the ones they learnt. The readings are kept in
 datasets/eval/held_out.jsonl, so a stopped run resumes and a second one only re-measures.
 The unseen look's cameras are mounted up to 5 cm and 3° off, most of them beyond what the
 models learnt, so their photos are re-projected (edge/detect/viewpoint.py); --as-taken
@@ -197,11 +199,46 @@ def paired_tables(before: list[dict], after: list[dict], settings: MeasureSettin
 
 
 def _percent_errors(record: dict, settings: MeasureSettings) -> dict[str, float]:
+    return {name: abs(error) for name, error in _signed_errors(record, settings).items()}
+
+
+def _signed_errors(record: dict, settings: MeasureSettings) -> dict[str, float]:
     if record["status"] != "ok":
         return {}
     result = measure(record_keypoints(record), record_calibration(record), settings=settings)
     values = result.measurements
-    return {n: abs(100 * (values[n] - record["truth"][n]) / record["truth"][n]) for n in NAMES if values[n] is not None}
+    return {n: 100 * (values[n] - record["truth"][n]) / record["truth"][n] for n in NAMES if values[n] is not None}
+
+
+def proportion_table(records: dict[str, list[dict]], settings: MeasureSettings) -> str:
+    """Per look, the median signed error of each measurement by quartile of the goat's true
+    proportion (the measurement over its withers height). Models that lean on the body they
+    learnt as typical overestimate the narrow, short or low goats and underestimate the wide,
+    long or high ones; an unfamiliar family whose proportions lie at one end inherits that
+    end's bias."""
+    lines = [
+        "| median signed error %, by quartile of measurement / withers height | look | captures | "
+        "proportions | 1st | 2nd | 3rd | 4th |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    errors = {
+        look: [(r, _signed_errors(r, settings)) for r in good if r["fully_in_view"]] for look, good in records.items()
+    }
+    for name in NAMES:
+        if name == "withers_height_cm":
+            continue
+        for look, measured in errors.items():
+            pairs = np.array(
+                [(r["truth"][name] / r["truth"]["withers_height_cm"], e[name]) for r, e in measured if name in e]
+            )
+            if len(pairs) < 8:
+                continue
+            edges = np.quantile(pairs[:, 0], [0.25, 0.5, 0.75])
+            quartile = np.digitize(pairs[:, 0], edges)
+            medians = " | ".join(f"{np.median(pairs[quartile == q, 1]):+.2f}" for q in range(4))
+            span = f"{pairs[:, 0].min():.2f}-{pairs[:, 0].max():.2f}"
+            lines.append(f"| {name} | {look} | {len(pairs)} | {span} | {medians} |")
+    return "\n".join(lines)
 
 
 def write_cards(models: Path, figures: dict[str, dict], names: list[str], as_taken: bool) -> None:
@@ -240,7 +277,7 @@ def main() -> None:
         help="another run's --records (say, --as-taken): the unseen look's captures compared pair by pair",
     )
     args = ap.parse_args()
-    figures = {}
+    figures, readings = {}, {}
     with NcnnDetector(ModelsConfig(dir=args.models)) as detector:
         detector.reproject = not args.as_taken
         uncertainty = uncertainty_for(args.models / "uncertainty.yaml", dict(detector.versions))
@@ -257,6 +294,7 @@ def main() -> None:
             if stale:
                 raise SystemExit(f"{args.records}: readings of other models (seed {stale[0]['seed']}); move it aside")
             figures[look] = score(records, empties, settings)
+            readings[look] = records
         names = list(detector.models)
     fitted = uncertainty.fitted_on if uncertainty else "none"
     print(
@@ -264,6 +302,7 @@ def main() -> None:
         f"{args.max_weight_uncertainty_pct:g}; uncertainty fitted on: {fitted}"
     )
     print(tables(figures))
+    print("\n" + proportion_table(readings, settings))
     if args.beside is not None:
         print(paired_tables(load_records(args.beside), load_records(args.records), settings))
     if args.write_cards:

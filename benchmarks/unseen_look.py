@@ -222,7 +222,8 @@ def proportion_table(records: dict[str, list[dict]], settings: MeasureSettings) 
         "|---|---|---|---|---|---|---|---|",
     ]
     errors = {
-        look: [(r, _signed_errors(r, settings)) for r in good if r["fully_in_view"]] for look, good in records.items()
+        look: [(r, _signed_errors(r, settings)) for r in captures if r["fully_in_view"]]
+        for look, captures in records.items()
     }
     for name in NAMES:
         if name == "withers_height_cm":

@@ -10,11 +10,11 @@ so that a model learns the coats without learning the other families' proportion
 "unseen" is the project's held-out look: a body family and coats that no dataset may
 draw (long Nubian-like goats, roan and belted coats), with the same extras and its cameras
 mounted a few centimetres and degrees off the nominal chute, each capture's exact
-calibration recorded with it. Models are judged on it, never trained
-or tuned on it (edge/training/dataset.py refuses it). "tuning" is a third family the
-models never learn either (short-coupled, deep goats with stub ears, brindle or pied
-coats), mounted the same way: scripts/fit_uncertainty.py fits the stated ± on it, so the
-± is fitted on goats the models do not know and judged on other such goats.
+calibration recorded with it. Models are judged on it, never trained or tuned on it
+(edge/training/dataset.py refuses it). "tuning" is a third family the models never learn
+either (short-coupled, deep goats with stub ears, brindle or pied coats), mounted the same
+way: scripts/fit_uncertainty.py fits the stated ± on it, so the ± is fitted on goats the
+models do not know and judged on other such goats.
 """
 
 from __future__ import annotations

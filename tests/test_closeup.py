@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import yaml
 
+from benchmarks.closeup_crops import LabelledCrop, labelled_crops, pair_misses
 from edge.config import ModelsConfig
 from edge.detect.closeup import CLOSEUP_KEYPOINTS, REGIONS, closeup_window, crop, regions_of
 from edge.detect.detector import NcnnDetector
-from edge.detect.ncnn_pose import ModelFileError
+from edge.detect.ncnn_pose import ModelFileError, NcnnPoseModel
 from edge.keypoints import VIEW_KEYPOINTS
 from edge.sim.capture import simulate_capture
 from edge.training.closeup_crops import closeup_examples
@@ -253,3 +254,29 @@ def test_the_detector_reads_each_regions_keypoints_from_the_closeup_model(view, 
     np.testing.assert_allclose(
         read[others, :2], view_alone.keypoints[others, :2] + ULTRALYTICS_TO_CALIBRATION_PX, atol=1e-6
     )
+
+
+def test_the_crops_benchmark_reads_how_far_apart_a_model_places_each_pair(closeup_set):
+    """benchmarks/closeup_crops.py is how a retrained close-up model is checked for widths it
+    would widen: the shipped model reads the hooks as far apart as labelled, and labels drawn
+    4 px further apart on each side read as the model placing them 8 px too close."""
+    out, _ = closeup_set
+    model = NcnnPoseModel(ROOT / "models" / "closeup")
+    crops = labelled_crops(out)
+    hooks = [CLOSEUP_KEYPOINTS.index("hook_left"), CLOSEUP_KEYPOINTS.index("hook_right")]
+    widened = []
+    for c in crops:
+        points = c.keypoints_px.copy()
+        if (points[hooks, 2] > 0).all():
+            outward = (points[hooks[1], :2] - points[hooks[0], :2]) / np.linalg.norm(
+                points[hooks[1], :2] - points[hooks[0], :2]
+            )
+            points[hooks[0], :2] -= 4 * outward
+            points[hooks[1], :2] += 4 * outward
+        widened.append(LabelledCrop(c.image_bgr, points))
+
+    as_labelled = pair_misses(model, crops)["hooks (hip width)"]
+    as_widened = pair_misses(model, widened)["hooks (hip width)"]
+    assert len(as_labelled["px"]) == 4  # one rump crop per goat
+    assert abs(np.median(as_labelled["pct"])) < 3
+    assert as_widened["px"] == pytest.approx(as_labelled["px"] - 8)

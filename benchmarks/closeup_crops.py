@@ -7,7 +7,7 @@ A width is measured between a pair of keypoints (hip width between the hooks, ch
 between the shoulders, chest depth from the withers to the sternum), so a model that
 places a pair too far apart widens that measurement by as much, in every capture. This
 reads candidates on crops that none of them trained on (`scripts/make_dataset.py --view
-closeup`, every split), in seconds where benchmarks/unseen_look.py takes minutes, and
+closeup`, every split), in under a minute where benchmarks/unseen_look.py takes an hour, and
 prints per pair the median of (found distance - labelled distance), in crop pixels and in
 % of the labelled distance, with 95 % bootstrap brackets over crops, and the median miss
 of the pair's keypoints.

@@ -268,9 +268,8 @@ def test_the_crops_benchmark_reads_how_far_apart_a_model_places_each_pair(closeu
     for c in crops:
         points = c.keypoints_px.copy()
         if (points[hooks, 2] > 0).all():
-            outward = (points[hooks[1], :2] - points[hooks[0], :2]) / np.linalg.norm(
-                points[hooks[1], :2] - points[hooks[0], :2]
-            )
+            apart = points[hooks[1], :2] - points[hooks[0], :2]
+            outward = apart / np.linalg.norm(apart)
             points[hooks[0], :2] -= 4 * outward
             points[hooks[1], :2] += 4 * outward
         widened.append(LabelledCrop(c.image_bgr, points))

@@ -26,6 +26,7 @@ import yaml
 from edge.argtypes import fraction, non_negative_int, positive_int, scale
 from edge.errors import GoatEdgeError
 from edge.keypoints import MODELS
+from edge.sim.looks import LOOKS
 from edge.training.dataset import make_dataset, write_data_yaml
 from edge.training.farm_photos import crops_from_view_dataset
 
@@ -73,8 +74,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--look",
         default="standard",
-        help="kind of goats, barns and cameras (edge/sim/looks.py): standard or varied; the held-out "
-        "'unseen' look is refused",
+        help="kind of goats, barns and cameras (edge/sim/looks.py): "
+        + ", ".join(name for name, look in LOOKS.items() if look.kept_from_training is None)
+        + "; the looks that judge the models or fit the uncertainty ("
+        + ", ".join(name for name, look in LOOKS.items() if look.kept_from_training)
+        + ") are refused",
     )
     parser.add_argument("--out", type=Path, help="output folder (default: datasets/<view>-<seed>)")
     parser.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")

@@ -26,7 +26,7 @@ import yaml
 from edge.argtypes import fraction, non_negative_int, positive_int, scale
 from edge.errors import GoatEdgeError
 from edge.keypoints import MODELS
-from edge.sim.looks import LOOKS
+from edge.sim.looks import LOOKS, training_looks
 from edge.training.dataset import make_dataset, write_data_yaml
 from edge.training.farm_photos import crops_from_view_dataset
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "--look",
         default="standard",
         help="kind of goats, barns and cameras (edge/sim/looks.py): "
-        + ", ".join(name for name, look in LOOKS.items() if look.kept_from_training is None)
+        + ", ".join(training_looks())
         + "; the looks that judge the models or fit the uncertainty ("
         + ", ".join(name for name, look in LOOKS.items() if look.kept_from_training)
         + ") are refused",

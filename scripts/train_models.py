@@ -27,7 +27,7 @@ from pose_weights import MODEL_YAML, WeightsError, load_pose_weights  # noqa: E4
 
 from edge.argtypes import models, non_negative_int, positive_float, positive_int, scale, view_path  # noqa: E402
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
-from edge.sim.looks import look_named  # noqa: E402
+from edge.sim.looks import look_named, training_looks  # noqa: E402
 from edge.training.closeup_crops import CLOSEUP_INPUT_PX  # noqa: E402
 from edge.training.dataset import make_dataset, split_dirs  # noqa: E402
 
@@ -227,8 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         "--looks",
         type=looks,
         default=("standard",),
-        help="simulated looks to train on, --count images of each (edge/sim/looks.py): "
-        "standard, varied, patterned, recoated",
+        help="simulated looks to train on, --count images of each (edge/sim/looks.py): " + ", ".join(training_looks()),
     )
     p.add_argument("--scale", type=scale, default=0.5, help="render scale of the 1280x960 cameras")
     p.add_argument("--epochs", type=positive_int, default=40)

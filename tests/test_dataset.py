@@ -166,7 +166,8 @@ def test_a_run_stopped_halfway_leaves_nothing_under_the_real_name_and_the_next_r
         (["--look", "tuning"], "look 'tuning' is kept for tuning: it fits the uncertainty and may never be trained on"),
         (
             ["--look", "cartoon"],
-            "unknown look 'cartoon'; expected one of standard, varied, patterned, recoated, unseen, tuning",
+            "unknown look 'cartoon'; expected one of "
+            "standard, varied, patterned, recoated, proportions, unseen, tuning",
         ),
     ],
 )

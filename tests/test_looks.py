@@ -11,7 +11,7 @@ import pytest
 from edge.geometry.calibration import default_calibration
 from edge.keypoints import VIEW_KEYPOINTS, VIEWS
 from edge.sim.capture import simulate_capture
-from edge.sim.families import FAMILIES, sample_family_params
+from edge.sim.families import FAMILIES, narrowed_to, sample_family_params
 from edge.sim.goat import build_goat, sample_goat_params
 from edge.sim.looks import LOOKS
 from edge.sim.render import Renderer
@@ -121,9 +121,45 @@ def test_the_recoated_look_paints_random_coats_on_the_standard_goats_alone():
     assert 3 <= random_coats <= 9
 
 
+def test_the_proportions_look_draws_each_proportion_on_its_own_beyond_every_breed():
+    """No body is typical, so a model cannot measure a goat by guessing its usual shape."""
+    proportions = LOOKS["proportions"]
+    assert proportions.kept_from_training is None and proportions.families == ("any_shape",)
+    goats = [sample_family_params(np.random.default_rng(seed), "any_shape") for seed in range(200)]
+    drawn = {
+        name: np.array([getattr(g, name) for g in goats])
+        for name in ("withers_height_cm", "chest_depth_ratio", "chest_width_ratio", "body_length_ratio", "rump_rise")
+    }
+    breeds = [f for name, f in FAMILIES.items() if name != "any_shape"]
+    assert drawn["body_length_ratio"].min() < min(f.body_length_ratio[0] for f in breeds)
+    assert drawn["body_length_ratio"].max() > max(f.body_length_ratio[1] for f in breeds)
+    assert drawn["chest_depth_ratio"].min() < min(f.chest_depth_ratio[0] for f in breeds)
+    assert drawn["chest_depth_ratio"].max() > max(f.chest_depth_ratio[1] for f in breeds)
+    assert drawn["rump_rise"].min() < 0.96 and drawn["rump_rise"].max() > 1.05
+    correlations = np.corrcoef(np.array(list(drawn.values())))
+    assert np.abs(correlations[np.triu_indices(len(drawn), 1)]).max() < 0.2
+
+
+def test_a_body_drawn_wider_than_a_chute_holds_is_narrowed_chest_and_hips_alike():
+    wide = dataclasses.replace(
+        sample_goat_params(np.random.default_rng(5)),
+        withers_height_cm=98.0,
+        chest_depth_ratio=0.56,
+        chest_width_ratio=0.92,
+        hip_width_ratio=1.18,
+    )
+    narrowed = narrowed_to(wide, 44.0)
+    trunk = [p.shape.bounds() for p in build_goat(narrowed).parts if p.region == "body"]
+    assert max(hi[1] for _, hi in trunk) - min(lo[1] for lo, _ in trunk) <= 44.0
+    assert narrowed.chest_width_ratio < wide.chest_width_ratio
+    assert narrowed.hip_width_ratio == wide.hip_width_ratio
+    assert narrowed.withers_height_cm == wide.withers_height_cm
+    assert narrowed.body_length_ratio == wide.body_length_ratio
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_in_every_look_each_visible_keypoint_lands_on_the_goat(seed):
-    for look in ("varied", "patterned", "recoated", "unseen", "tuning"):
+    for look in ("varied", "patterned", "recoated", "proportions", "unseen", "tuning"):
         capture = simulate_capture(seed, scale=0.25, look=look)
         for view in VIEWS:
             mask = capture.masks[view]

@@ -8,7 +8,8 @@ The "nubian_roan" family (long body, long hanging ears, roan or belted coats) is
 held-out one: no dataset may draw it (edge/sim/looks.py). The "lamancha_brindle" family
 (short-coupled, deep and wide, with stub ears, brindle or pied coats) is for tuning only:
 no dataset may draw it either, so the uncertainty can be fitted on goats the models never
-learnt, and judged on others.
+learnt, and judged on others. The "any_shape" family draws each proportion on its own over
+a wider range than any breed's, so that no body is typical.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from typing import cast
 
 import numpy as np
 
-from edge.sim.goat import COATS, Coat, GoatParams, fit_in_chute, jitter_rgb, sample_coat, sample_goat_params
+from edge.sim.goat import (
+    COATS,
+    Coat,
+    GoatParams,
+    build_goat,
+    fit_in_chute,
+    jitter_rgb,
+    sample_coat,
+    sample_goat_params,
+)
 
 Range = tuple[float, float]
 
@@ -37,6 +47,8 @@ class BodyFamily:
     droopy_ears_p: float = 0.5
     ear_length_scale: Range = (1.0, 1.0)
     fringe_cm: Range = (0.0, 0.0)
+    rump_rise: Range | None = None  # rump height / withers height; None: the standard goat's
+    max_trunk_width_cm: float | None = None  # a wider draw is narrowed to this (narrowed_to)
 
 
 FAMILIES = {
@@ -82,6 +94,22 @@ FAMILIES = {
             ("brindle", "pied"),
             droopy_ears_p=0.0,
             ear_length_scale=(0.25, 0.45),
+        ),
+        # Every proportion drawn on its own over more than any breed's range, so that no
+        # body is typical and a model must read each goat's own landmarks rather than lean
+        # on the proportions it learnt (benchmarks/RESULTS.md, "What pulls every look's
+        # measurements"). Its ranges also cover the held-out family's proportions.
+        BodyFamily(
+            "any_shape",
+            (32, 100),
+            (0.35, 0.58),
+            (0.50, 0.92),
+            (0.80, 1.18),
+            (0.90, 1.36),
+            (0.92, 1.20),
+            COATS,
+            rump_rise=(0.94, 1.07),
+            max_trunk_width_cm=44.0,  # the widest standard goats' trunks are about 42 cm
         ),
     )
 }
@@ -149,7 +177,27 @@ def sample_family_params(rng: np.random.Generator, family: str, chute_width_cm: 
         coat=coat,
         lateral_offset_cm=0.0,  # placed again below, for this body's own width
     )
+    if f.rump_rise is not None:
+        params = dataclasses.replace(params, rump_rise=rng.uniform(*f.rump_rise))
+    if f.max_trunk_width_cm is not None:
+        params = narrowed_to(params, f.max_trunk_width_cm)
     return fit_in_chute(params, rng.uniform(-1.0, 1.0), chute_width_cm)
+
+
+def narrowed_to(params: GoatParams, max_trunk_width_cm: float) -> GoatParams:
+    """The body made narrower, chest and hips alike, until its trunk is at most
+    max_trunk_width_cm across: proportions drawn on their own can make a goat no chute holds."""
+    for _ in range(20):
+        if _trunk_width_cm(params) <= max_trunk_width_cm:
+            break
+        params = dataclasses.replace(params, chest_width_ratio=params.chest_width_ratio * 0.95)
+    return params
+
+
+def _trunk_width_cm(params: GoatParams) -> float:
+    goat = build_goat(dataclasses.replace(params, yaw_deg=0.0))
+    lows, highs = zip(*(part.shape.bounds() for part in goat.parts if part.region == "body"))
+    return float(max(b[1] for b in highs) - min(b[1] for b in lows))
 
 
 # Hair colours a goat can have, from white through greys, tans and reds to black.

@@ -7,6 +7,8 @@ cameras mounted a little off. "patterned" is "varied" with most goats in a coat 
 colours and pattern (families.random_coat), to train models that know a goat by its shape.
 "recoated" gives the same random coats and extras to the standard generator's goats alone,
 so that a model learns the coats without learning the other families' proportions.
+"proportions" gives those coats and extras to goats whose every proportion is drawn on its
+own over wide ranges (families "any_shape"), so that no body is typical.
 "unseen" is the project's held-out look: a body family and coats that no dataset may
 draw (long Nubian-like goats, roan and belted coats), with the same extras and its cameras
 mounted a few centimetres and degrees off the nominal chute, each capture's exact
@@ -126,6 +128,7 @@ LOOKS = {
         _VARIED,
         dataclasses.replace(_VARIED, name="patterned", random_coat_p=0.6),
         dataclasses.replace(_VARIED, name="recoated", families=("standard",), random_coat_p=0.6),
+        dataclasses.replace(_VARIED, name="proportions", families=("any_shape",), random_coat_p=0.6),
         dataclasses.replace(
             _VARIED, name="unseen", families=("nubian_roan",), held_out=True, mount_shift_cm=5.0, mount_turn_deg=3.0
         ),
@@ -146,3 +149,8 @@ def look_named(name: str) -> Look:
         return LOOKS[name]
     except KeyError:
         raise ValueError(f"unknown look {name!r}; expected one of {', '.join(LOOKS)}") from None
+
+
+def training_looks() -> list[str]:
+    """The looks a dataset may draw, in LOOKS' order."""
+    return [name for name, look in LOOKS.items() if look.kept_from_training is None]

@@ -27,6 +27,7 @@ from edge.sim.goat import (
     build_goat,
     fit_in_chute,
     jitter_rgb,
+    lateral_extent_cm,
     sample_coat,
     sample_goat_params,
 )
@@ -195,9 +196,8 @@ def narrowed_to(params: GoatParams, max_trunk_width_cm: float) -> GoatParams:
 
 
 def _trunk_width_cm(params: GoatParams) -> float:
-    goat = build_goat(dataclasses.replace(params, yaw_deg=0.0))
-    lows, highs = zip(*(part.shape.bounds() for part in goat.parts if part.region == "body"))
-    return float(max(b[1] for b in highs) - min(b[1] for b in lows))
+    low_cm, high_cm = lateral_extent_cm(build_goat(dataclasses.replace(params, yaw_deg=0.0)), ("body",))
+    return high_cm - low_cm
 
 
 # Hair colours a goat can have, from white through greys, tans and reds to black.

@@ -146,13 +146,13 @@ def fit_in_chute(params: GoatParams, offset_fraction: float, chute_width_cm: flo
     """
     half_cm = chute_width_cm / 2 - _WALL_CLEARANCE_CM
     for _ in range(8):
-        lo_cm, hi_cm = _lateral_extent_cm(build_goat(params))
+        lo_cm, hi_cm = lateral_extent_cm(build_goat(params))
         if hi_cm - lo_cm <= 2 * half_cm:
             break
         params = dataclasses.replace(params, yaw_deg=params.yaw_deg * 0.6)
     else:
         params = dataclasses.replace(params, yaw_deg=0.0)
-        lo_cm, hi_cm = _lateral_extent_cm(build_goat(params))
+        lo_cm, hi_cm = lateral_extent_cm(build_goat(params))
     # Offsets that keep every part between the walls; a turned goat may need a shift.
     lowest_cm, highest_cm = -half_cm - lo_cm, half_cm - hi_cm
     capped_low_cm = max(lowest_cm, -MAX_LATERAL_OFFSET_CM)
@@ -165,9 +165,10 @@ def fit_in_chute(params: GoatParams, offset_fraction: float, chute_width_cm: flo
     return dataclasses.replace(params, lateral_offset_cm=float(offset_cm))
 
 
-def _lateral_extent_cm(goat: Goat) -> tuple[float, float]:
-    """The lowest and highest y any part of the body reaches (legs and head included)."""
-    lows, highs = zip(*(part.shape.bounds() for part in goat.parts))
+def lateral_extent_cm(goat: Goat, regions: tuple[str, ...] | None = None) -> tuple[float, float]:
+    """The lowest and highest y any part reaches (legs and head included), or any part of
+    these regions ("body": the trunk alone)."""
+    lows, highs = zip(*(part.shape.bounds() for part in goat.parts if regions is None or part.region in regions))
     return float(min(b[1] for b in lows)), float(max(b[1] for b in highs))
 
 

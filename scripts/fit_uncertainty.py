@@ -1,6 +1,6 @@
 """Fit the models' keypoint spreads and the measurements' 90 % intervals on tuning captures.
 
-    python scripts/fit_uncertainty.py [--models models] [--count 150] [--looks standard,varied,tuning]
+    python scripts/fit_uncertainty.py [--models models] [--count 150] [--looks standard,varied,tuning,...]
     python scripts/fit_uncertainty.py --models /data/candidate --farm /data/farm-sets [--farm-splits val]
 
 Renders tuning captures (seeds from 8,500,000,000: never a dataset's, never the held-out
@@ -8,9 +8,13 @@ benchmarks'), reads them as the daemon does, and writes <models>/uncertainty.yam
 view's keypoint spread per landmark and confidence bin, the spread across the outline,
 and each measurement's interval factor (edge/measure/uncertainty.py). The readings are
 kept in datasets/eval/tuning.jsonl, so a second run, or one that was stopped, reads
-instead of rendering again. The "tuning" look is goats no model learnt (edge/sim/looks.py),
-so the ± is fitted on unfamiliar goats as well as familiar ones, as a farm's will be. The
-held-out "unseen" look is refused: it is for judging.
+instead of rendering again. By default it reads every look but the held-out one
+(edge/sim/looks.py); the "tuning" look is goats no model learnt, and the models' cards say
+which of the others they learnt. Each interval factor is the smallest that covers 90 % of
+an unfamiliar look's captures on average over the unfamiliar looks (a farm's goats are one
+more), and the table printed last says how well that carries: each unfamiliar look's
+coverage by the ± fitted without it. The held-out "unseen" look is refused: it is for
+judging.
 
 With --farm, the farm's labelled photos (the folders `goat-edge labels dataset` wrote) say
 how far the models miss its own goats' landmarks: the ± is fitted on the looks the models
@@ -32,11 +36,19 @@ from edge.detect.detector import NcnnDetector
 from edge.keypoints import VIEWS
 from edge.labels.compare import CompareError, held_out_photos, read_dataset_photos
 from edge.measure.uncertainty import CONFIDENCE_BINS, UNUSED, save_uncertainty
-from edge.sim.looks import look_named
+from edge.sim.looks import LOOKS, look_named
 from edge.training.sim_eval import collect
-from edge.training.uncertainty_fit import FAMILIAR_LOOKS, TUNING_RECORDS, TUNING_SEED, fit, scaled_to_farm
+from edge.training.uncertainty_fit import (
+    FAMILIAR_LOOKS,
+    TUNING_RECORDS,
+    TUNING_SEED,
+    fit,
+    learnt_looks,
+    left_out_look_coverage,
+    scaled_to_farm,
+)
 
-DEFAULT_LOOKS = (*FAMILIAR_LOOKS, "tuning")
+DEFAULT_LOOKS = tuple(name for name, look in LOOKS.items() if not look.held_out)
 
 
 def farm_photos(datasets: Path, splits: tuple[str, ...]) -> dict[str, list]:
@@ -69,8 +81,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=positive_int, default=150, help="tuning captures per look")
     ap.add_argument(
         "--looks",
-        help="comma-separated looks to tune on (default: standard,varied,tuning; with --farm, "
+        help=f"comma-separated looks to tune on (default: {','.join(DEFAULT_LOOKS)}; with --farm, "
         "standard,varied: the farm's photos say how unfamiliar its goats are)",
+    )
+    ap.add_argument(
+        "--learnt",
+        help="comma-separated looks the models were trained on (default: standard and those named "
+        "by the simulated datasets in the models' cards)",
     )
     ap.add_argument("--records", type=Path, default=TUNING_RECORDS)
     ap.add_argument(
@@ -103,6 +120,13 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(str(exc))
         if look.held_out:
             ap.error(f"look {name!r} is held out: it judges the models and may not tune them")
+    if args.learnt:
+        learnt = frozenset(s.strip() for s in args.learnt.split(",") if s.strip())
+        unknown = sorted(learnt - set(LOOKS))
+        if unknown:
+            ap.error(f"--learnt: unknown look {unknown[0]!r}; expected one of {', '.join(LOOKS)}")
+    else:
+        learnt = learnt_looks(args.models)
 
     photos: dict[str, list] = {}
     if args.farm is not None:
@@ -129,8 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
 
-    fitted_on = f"{args.count} tuning captures per look ({', '.join(looks)}), seeds from {TUNING_SEED:,}"
-    model, counts = fit(records, versions, fitted_on)
+    fitted_on = (
+        f"{args.count} tuning captures per look ({', '.join(looks)}), seeds from {TUNING_SEED:,}; "
+        f"learnt: {', '.join(sorted(learnt))}"
+    )
+    model, counts = fit(records, versions, fitted_on, learnt)
     scales: dict[tuple[str, str], tuple[float, int]] = {}
     if args.farm is not None:
         sigma, scales = scaled_to_farm(model.keypoint_sigma_px, farm_errors(args.models, photos))
@@ -153,7 +180,22 @@ def main(argv: list[str] | None = None) -> int:
         print("| view | landmark | farm photos showing it | spread scaled by |\n|---|---|---|---|")
         for (view, name), (scale, n) in scales.items():
             print(f"| {view} | {name} | {n} | {scale} |")
+    if args.farm is None:  # the farm's scaled spreads are judged by benchmarks/farm_uncertainty.py
+        print_left_out_coverage(left_out_look_coverage(records, versions, learnt))
     return 0
+
+
+def print_left_out_coverage(coverage: dict[str, dict[str, float]]) -> None:
+    if not coverage:
+        print("(one unfamiliar look or none: no look to leave out)")
+        return
+    looks = sorted({look for by_look in coverage.values() for look in by_look})
+    print("\n% of each unfamiliar look's captures covered by the ± fitted without that look (target 90):")
+    print("| measurement | " + " | ".join(looks) + " | mean |")
+    print("|---" * (len(looks) + 2) + "|")
+    for name, by_look in coverage.items():
+        cells = [f"{by_look[look]:.1f}" if look in by_look else "" for look in looks]
+        print(f"| {name} | " + " | ".join(cells) + f" | {np.mean(list(by_look.values())):.1f} |")
 
 
 if __name__ == "__main__":

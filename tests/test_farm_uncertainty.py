@@ -121,9 +121,10 @@ def test_the_farm_scales_the_spreads_and_keeps_the_simulated_interval_factors(fi
     [
         (["--farm", "{tmp}/nowhere"], "no labelled photos in the val split"),
         (["--farm", "{tmp}", "--farm-splits", "holdout"], "--farm-splits: unknown split 'holdout'"),
+        (["--learnt", "standard,spotted"], "--learnt: unknown look 'spotted'"),
     ],
 )
-def test_bad_farm_options_are_refused_before_anything_is_read(tmp_path, args, says):
+def test_bad_fit_options_are_refused_before_anything_is_read(tmp_path, args, says):
     models = model_set(tmp_path / "models")
     argv = [a.format(tmp=tmp_path) for a in args]
     done = fit("--models", str(models), *argv, "--records", str(tmp_path / "r.jsonl"))

@@ -24,7 +24,7 @@ def test_the_varied_look_draws_every_training_family_and_never_the_held_out_or_t
     assert unseen.held_out and tuning.tuning_only and not tuning.held_out
     assert not set(varied.families) & set(unseen.families)
     assert not set(tuning.families) & (set(varied.families) | set(unseen.families))
-    drawn = Counter()
+    drawn: Counter[str] = Counter()
     for seed in range(120):
         rng = np.random.default_rng(seed)
         family = varied.families[varied.rng(seed).integers(len(varied.families))]
@@ -78,7 +78,7 @@ def repainted_share(capture) -> float:
 
 
 def test_the_tuning_look_paints_brindle_and_pied_coats_over_part_of_the_goat():
-    patterns = Counter()
+    patterns: Counter[str] = Counter()
     for seed in range(6):
         capture = simulate_capture(8_500_000_000 + seed, scale=0.25, look="tuning", views=("side",))
         goat = capture.goats[0]

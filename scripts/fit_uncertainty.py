@@ -1,6 +1,6 @@
 """Fit the models' keypoint spreads and the measurements' 90 % intervals on tuning captures.
 
-    python scripts/fit_uncertainty.py [--models models] [--count 150] [--looks standard,varied,tuning,...]
+    python scripts/fit_uncertainty.py [--models models] [--count 150] [--looks standard,varied,tuning]
     python scripts/fit_uncertainty.py --models /data/candidate --farm /data/farm-sets [--farm-splits val]
 
 Renders tuning captures (seeds from 8,500,000,000: never a dataset's, never the held-out
@@ -8,13 +8,11 @@ benchmarks'), reads them as the daemon does, and writes <models>/uncertainty.yam
 view's keypoint spread per landmark and confidence bin, the spread across the outline,
 and each measurement's interval factor (edge/measure/uncertainty.py). The readings are
 kept in datasets/eval/tuning.jsonl, so a second run, or one that was stopped, reads
-instead of rendering again. By default it reads every look but the held-out one
-(edge/sim/looks.py); the "tuning" look is goats no model learnt, and the models' cards say
-which of the others they learnt. Each interval factor is the smallest that covers 90 % of
-an unfamiliar look's captures on average over the unfamiliar looks (a farm's goats are one
-more), and the table printed last says how well that carries: each unfamiliar look's
-coverage by the ± fitted without it. The held-out "unseen" look is refused: it is for
-judging.
+instead of rendering again. The "tuning" look is goats no model learnt (edge/sim/looks.py),
+so the ± is fitted on unfamiliar goats as well as familiar ones, as a farm's will be. The
+table printed last says how well the ± carries to goats it was not fitted on: each look
+the models did not learn (their cards say which they did), covered by the ± fitted without
+it. The held-out "unseen" look is refused: it is for judging.
 
 With --farm, the farm's labelled photos (the folders `goat-edge labels dataset` wrote) say
 how far the models miss its own goats' landmarks: the ± is fitted on the looks the models
@@ -48,7 +46,7 @@ from edge.training.uncertainty_fit import (
     scaled_to_farm,
 )
 
-DEFAULT_LOOKS = tuple(name for name, look in LOOKS.items() if not look.held_out)
+DEFAULT_LOOKS = (*FAMILIAR_LOOKS, "tuning")
 
 
 def farm_photos(datasets: Path, splits: tuple[str, ...]) -> dict[str, list]:
@@ -81,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--count", type=positive_int, default=150, help="tuning captures per look")
     ap.add_argument(
         "--looks",
-        help=f"comma-separated looks to tune on (default: {','.join(DEFAULT_LOOKS)}; with --farm, "
+        help="comma-separated looks to tune on (default: standard,varied,tuning; with --farm, "
         "standard,varied: the farm's photos say how unfamiliar its goats are)",
     )
     ap.add_argument(
@@ -153,11 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 1
 
-    fitted_on = (
-        f"{args.count} tuning captures per look ({', '.join(looks)}), seeds from {TUNING_SEED:,}; "
-        f"learnt: {', '.join(sorted(learnt))}"
-    )
-    model, counts = fit(records, versions, fitted_on, learnt)
+    fitted_on = f"{args.count} tuning captures per look ({', '.join(looks)}), seeds from {TUNING_SEED:,}"
+    model, counts = fit(records, versions, fitted_on)
     scales: dict[tuple[str, str], tuple[float, int]] = {}
     if args.farm is not None:
         sigma, scales = scaled_to_farm(model.keypoint_sigma_px, farm_errors(args.models, photos))
@@ -187,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_left_out_coverage(coverage: dict[str, dict[str, float]]) -> None:
     if not coverage:
-        print("(one unfamiliar look or none: no look to leave out)")
+        print("(fitted on one look, or only on looks the models learnt: no look to leave out)")
         return
     looks = sorted({look for by_look in coverage.values() for look in by_look})
     print("\n% of each unfamiliar look's captures covered by the ± fitted without that look (target 90):")

@@ -77,7 +77,25 @@ def fitted(tmp_path_factory):
     done = fit("--models", str(alone), *TUNING, "--records", str(records))
     assert done.returncode == 0, done.stderr
     sets["simulated_only"] = (load_uncertainty(alone / "uncertainty.yaml"), done.stdout)
+    two_looks = model_set(tmp / "models_two_looks")
+    done = fit("--models", str(two_looks), "--looks", "standard,tuning", "--count", "25", "--records", str(records))
+    assert done.returncode == 0, done.stderr
+    sets["standard_and_tuning"] = (load_uncertainty(two_looks / "uncertainty.yaml"), done.stdout)
     return sets, load_records(records)
+
+
+def test_the_fit_says_how_well_the_plus_minus_carries_to_goats_it_was_not_fitted_on(fitted):
+    sets, _ = fitted
+    _, stdout = sets["standard_and_tuning"]
+    table = stdout.split("covered by the ± fitted without that look")[1].splitlines()
+    assert table[1] == "| measurement | tuning | mean |"
+    rows = {line.split("|")[1].strip(): line for line in table[3:] if line.startswith("| ")}
+    assert {"body_length_cm", "withers_height_cm", "hip_width_cm", "heart_girth_cm"} <= set(rows)
+    for line in rows.values():
+        tuning, mean = (float(c) for c in line.strip("|").split("|")[1:])
+        assert 0 <= tuning <= 100 and mean == tuning
+    # Fitted on the standard look alone, which the shipped models learnt, there is nothing to leave out.
+    assert "no look to leave out" in sets["simulated_only"][1]
 
 
 def test_a_farm_whose_goats_the_models_miss_by_more_gets_a_wider_plus_minus(fitted):

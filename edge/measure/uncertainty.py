@@ -8,11 +8,10 @@ the held-out ones. Each measurement's spread then follows from the geometry itse
 keypoint the measurement depends on is moved by one pixel along each image axis (along
 and across the outline for a keypoint moved onto it) and the measurement taken again,
 which gives its rate of change; the keypoints' spreads, weighted by those rates and added
-in quadrature, are the measurement's standard deviation. One factor per measurement turns
-it into the half-width of an interval that covers the true value in 90 % of captures of a
-look the models never learnt, on average over the tuning looks they did not learn
-(edge/training/uncertainty_fit.py); the benchmarks check that coverage on held-out
-captures and on the unseen look.
+in quadrature, are the measurement's standard deviation. One factor per measurement, the
+90th percentile of |error| / standard deviation on the tuning captures, turns it into the
+half-width of an interval that covers the true value in 90 % of captures; the benchmarks
+check that coverage on held-out captures and on the unseen look.
 """
 
 from __future__ import annotations

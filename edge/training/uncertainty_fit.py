@@ -157,41 +157,22 @@ def error_ratios(records: list[dict], model: UncertaintyModel) -> dict[str, dict
     return {name: {look: np.array(v) for look, v in by_look.items()} for name, by_look in ratios.items()}
 
 
-def covering_factor(ratios: dict[str, np.ndarray], learnt: frozenset[str]) -> float:
-    """The smallest interval factor that covers COVERAGE of an unfamiliar look's captures, on
-    average over the unfamiliar looks fitted on: a farm's goats are a look the models never
-    learnt, and each look misses in its own way, so no one look's misses (and not the learnt
-    looks', which are covered with less) set the ± alone. With no unfamiliar look, the
-    COVERAGE quantile of all captures."""
-    unfamiliar = [r for look, r in ratios.items() if look not in learnt and len(r)]
-    if not unfamiliar:
-        return round(float(np.quantile(np.concatenate(list(ratios.values())), COVERAGE)), 3)
-    for factor in np.sort(np.concatenate(unfamiliar)):
-        if np.mean([np.mean(r <= factor) for r in unfamiliar]) >= COVERAGE:
-            break
-    return round(float(factor), 3)
-
-
-def interval_factors(
-    records: list[dict], model: UncertaintyModel, learnt: frozenset[str] = frozenset({FIRST_LOOK})
-) -> tuple[dict[str, float], dict[str, int]]:
-    """Per measurement, the interval factor (covering_factor) and how many captures it was fitted on."""
-    ratios = error_ratios(records, model)
+def interval_factors(records: list[dict], model: UncertaintyModel) -> tuple[dict[str, float], dict[str, int]]:
+    """Per measurement, the COVERAGE quantile of |error| / standard deviation over all
+    captures, and how many captures that is."""
+    ratios = {n: np.concatenate(list(by_look.values())) for n, by_look in error_ratios(records, model).items()}
     return (
-        {n: covering_factor(by_look, learnt) for n, by_look in ratios.items()},
-        {n: sum(len(r) for r in by_look.values()) for n, by_look in ratios.items()},
+        {n: round(float(np.quantile(r, COVERAGE)), 3) for n, r in ratios.items()},
+        {n: len(r) for n, r in ratios.items()},
     )
 
 
-def fit(
-    records: list[dict], versions: dict[str, str], fitted_on: str, learnt: frozenset[str] = frozenset({FIRST_LOOK})
-) -> tuple[UncertaintyModel, dict[str, int]]:
+def fit(records: list[dict], versions: dict[str, str], fitted_on: str) -> tuple[UncertaintyModel, dict[str, int]]:
     """The uncertainty of the models that read `records`, and how many captures each
-    measurement's interval factor was fitted on; `learnt` names the looks the models were
-    trained on."""
+    measurement's interval factor was fitted on."""
     sigma, factors, across = fit_keypoints(keypoint_errors(records))
     model = UncertaintyModel(sigma, {v: tuple(f) for v, f in factors.items()}, across, {}, versions, fitted_on)
-    intervals, counts = interval_factors(records, model, learnt)
+    intervals, counts = interval_factors(records, model)
     return dataclasses.replace(model, interval_factor=intervals), counts
 
 
@@ -201,11 +182,11 @@ def left_out_look_coverage(
     """Per measurement and unfamiliar look, the % of that look's captures covered by the ±
     fitted on the other looks alone: how well the ± carries to a look it never saw, as it
     must to a farm's goats."""
-    looks = sorted({r["look"] for r in records} - learnt)
+    looks = {r["look"] for r in records}
     coverage: dict[str, dict[str, float]] = defaultdict(dict)
-    for left_out in looks if len(looks) > 1 else ():
+    for left_out in sorted(looks - learnt) if len(looks) > 1 else ():
         kept = [r for r in records if r["look"] != left_out]
-        model, _ = fit(kept, versions, "", learnt)
+        model, _ = fit(kept, versions, "")
         for name, by_look in error_ratios([r for r in records if r["look"] == left_out], model).items():
             factor = model.interval_factor.get(name)
             if factor is not None:

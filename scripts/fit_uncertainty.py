@@ -34,7 +34,7 @@ from edge.detect.detector import NcnnDetector
 from edge.keypoints import VIEWS
 from edge.labels.compare import CompareError, held_out_photos, read_dataset_photos
 from edge.measure.uncertainty import CONFIDENCE_BINS, UNUSED, save_uncertainty
-from edge.sim.looks import LOOKS, look_named
+from edge.sim.looks import look_named
 from edge.training.sim_eval import collect
 from edge.training.uncertainty_fit import (
     FAMILIAR_LOOKS,
@@ -120,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"look {name!r} is held out: it judges the models and may not tune them")
     if args.learnt:
         learnt = frozenset(s.strip() for s in args.learnt.split(",") if s.strip())
-        unknown = sorted(learnt - set(LOOKS))
-        if unknown:
-            ap.error(f"--learnt: unknown look {unknown[0]!r}; expected one of {', '.join(LOOKS)}")
+        for name in sorted(learnt):
+            try:
+                look_named(name)
+            except ValueError as exc:
+                ap.error(f"--learnt: {exc}")
     else:
         learnt = learnt_looks(args.models)
 

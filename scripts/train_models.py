@@ -29,7 +29,7 @@ from edge.argtypes import models, non_negative_int, positive_float, positive_int
 from edge.keypoints import MODEL_KEYPOINTS, MODELS, flip_idx  # noqa: E402
 from edge.sim.looks import look_named, training_looks  # noqa: E402
 from edge.training.closeup_crops import CLOSEUP_INPUT_PX  # noqa: E402
-from edge.training.dataset import make_dataset, split_dirs  # noqa: E402
+from edge.training.dataset import make_dataset, simulated_dataset_name, split_dirs  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Goats in the chute always face the front gate, so a left-right mirror of the side or top
@@ -54,8 +54,7 @@ class TrainingError(Exception):
 def simulated_dataset(view: str, args, look: str = "standard") -> Path:
     """The simulated dataset for this view, seed and look, made once and reused after."""
     scale = 1.0 if view == "closeup" else args.scale  # close-ups come from the full-resolution photo
-    name = f"{view}-seed{args.seed}-n{args.count}-s{scale:g}" + ("" if look == "standard" else f"-{look}")
-    out = args.datasets / name
+    out = args.datasets / simulated_dataset_name(view, args.seed, args.count, scale, look)
     if not (out / "data.yaml").exists():
         summary = make_dataset(out, view, args.count, args.seed, scale=scale, workers=args.workers, look=look)
         print(f"{view}: simulated {summary.images} images ({look} look) in {summary.seconds:.0f} s")

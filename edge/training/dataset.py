@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -36,6 +37,20 @@ from edge.training.closeup_crops import closeup_examples
 
 SEED_STRIDE = 1_000_003
 CLASS_GOAT = 0
+# A simulated dataset's folder: <view>-seed<S>-n<images>-s<render scale>[-<look>], no suffix
+# for the standard look.
+_SIMULATED_NAME = re.compile(r"^[a-z]+-seed\d+-n\d+-s[\d.]+(?:-(?P<look>[a-z_]+))?$")
+
+
+def simulated_dataset_name(view: str, seed: int, count: int, scale: float, look: str = "standard") -> str:
+    return f"{view}-seed{seed}-n{count}-s{scale:g}" + ("" if look == "standard" else f"-{look}")
+
+
+def look_of_dataset(name: str) -> str | None:
+    """The look a simulated dataset's folder name says it drew; None for any other dataset
+    (a farm's own)."""
+    match = _SIMULATED_NAME.match(name)
+    return None if match is None else match["look"] or "standard"
 
 
 class DatasetExistsError(GoatEdgeError):

@@ -10,7 +10,6 @@ benchmarks fit the same way.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections import defaultdict
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from edge.measure.uncertainty import CONFIDENCE_BINS, COVERAGE, UNUSED, Uncertai
 from edge.measurements import LENGTHS
 from edge.sim.looks import LOOKS
 from edge.sim.truth import NOT_IN_IMAGE
+from edge.training.dataset import look_of_dataset
 from edge.training.sim_eval import record_calibration, record_keypoints
 
 # The tuning captures' seeds: never a dataset's, never the held-out benchmarks'. Their
@@ -35,8 +35,6 @@ FAMILIAR_LOOKS = ("standard", "varied")
 # Every model of this project started from the standard look (models/README.md), whatever
 # its card's last round trained on.
 FIRST_LOOK = "standard"
-# scripts/train_models.py names a simulated dataset <view>-seed<S>-n<images>-s<scale>[-<look>].
-SIMULATED_DATASET = re.compile(r"^[a-z]+-seed\d+-n\d+-s[\d.]+(?:-(?P<look>[a-z_]+))?$")
 # For a 2D Gaussian error with spread s along each axis, the median distance is 1.1774 s;
 # for one axis, the median |error| is 0.6745 s.
 MEDIAN_DISTANCE = float(np.sqrt(2 * np.log(2)))
@@ -135,9 +133,7 @@ def learnt_looks(models: Path) -> frozenset[str]:
             continue
         data = (yaml.safe_load(card.read_text()) or {}).get("training", {}).get("data") or []
         for dataset in [data] if isinstance(data, str) else data:
-            match = SIMULATED_DATASET.match(str(dataset))
-            if match:
-                looks.add(match["look"] or FIRST_LOOK)
+            looks.add(look_of_dataset(str(dataset)) or FIRST_LOOK)
     return frozenset(look for look in looks if look in LOOKS)
 
 
